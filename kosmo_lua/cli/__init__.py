@@ -1,0 +1,47 @@
+"""The ``kosmo`` command line: a group whose commands load only when they run.
+
+Start-up time is a tracked figure, so ``kosmo integrations:lua`` imports the Lua runner and
+nothing else: every command lives in its own module, named in ``COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from .. import __version__
+
+# command name -> "module:attribute", relative to this package
+COMMANDS = {
+    "integrations:lua": "lua_command:integrations_lua",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        module = importlib.import_module(f".{module_name}", __name__)
+        command: click.Command = getattr(module, attribute)
+        return command
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="""\b
+Examples:
+  kosmo integrations:lua --eval 'print("hello")'
+  kosmo integrations:lua workflow.lua --json
+  echo 'return 1 + 1' | kosmo integrations:lua -
+""",
+)
+@click.version_option(__version__, prog_name="kosmo")
+def main() -> None:
+    """Run Lua scripts against integrations in a sandbox, from CI, agents and terminals."""

@@ -1,0 +1,242 @@
+"""``kosmo integrations:lua``: run a script from --eval, a file or stdin, or a REPL."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..catalog import Catalog
+from ..errors import UsageError
+from ..limits import MIB, Limits
+from ..result import ExecutionResult
+from ..runtime.supervisor import Worker
+from . import output
+
+_SIZE_UNITS = {
+    "": 1,
+    "k": 1024,
+    "kb": 1024,
+    "kib": 1024,
+    "m": MIB,
+    "mb": MIB,
+    "mib": MIB,
+    "g": 1024 * MIB,
+    "gb": 1024 * MIB,
+    "gib": 1024 * MIB,
+}
+
+
+class ByteSize(click.ParamType):
+    """A byte count: ``33554432``, ``32M`` or ``32MiB``."""
+
+    name = "BYTES"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        number = text.rstrip("kmgib")
+        unit = text[len(number) :]
+        try:
+            size = int(float(number) * _SIZE_UNITS[unit])
+        except (ValueError, KeyError):
+            self.fail(f"{value!r} is not a size in bytes (examples: 33554432, 32M, 64MiB)")
+        if size <= 0:
+            self.fail("must be greater than 0")
+        return size
+
+
+class JsonAwareCommand(click.Command):
+    """With ``--json``, even a usage error (bad option, no code) prints the JSON envelope."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        wants_json = "--json" in args  # parsing consumes args, so look first
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            if not wants_json:
+                raise
+            output.print_envelope(ExecutionResult(success=False, error=exc.format_message()))
+            sys.exit(2)
+
+
+def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every Lua-running command shares (integrations:lua, mcp:lua)."""
+    defaults = Limits()
+    for decorator in reversed(
+        [
+            click.argument("file", required=False, metavar="[FILE|-]"),
+            click.option("-e", "--eval", "code", metavar="CODE", help="Lua code to run."),
+            click.option(
+                "--json",
+                "as_json",
+                is_flag=True,
+                help="Print one JSON envelope on stdout (also for errors).",
+            ),
+            click.option(
+                "--force",
+                is_flag=True,
+                help="Bypass the permission policy (ask/deny) for this run.",
+            ),
+            click.option(
+                "--memory-limit",
+                type=ByteSize(),
+                default=defaults.memory_bytes,
+                show_default="32 MiB",
+                help="Lua memory limit in bytes (32M, 64MiB).",
+            ),
+            click.option(
+                "--cpu-limit",
+                type=click.FloatRange(min=0, min_open=True),
+                default=defaults.cpu_seconds,
+                show_default=True,
+                metavar="SECONDS",
+                help="CPU time limit.",
+            ),
+            click.option(
+                "--timeout",
+                type=click.FloatRange(min=0, min_open=True),
+                metavar="SECONDS",
+                help="Wall-clock limit, including time spent waiting on APIs. Off by default.",
+            ),
+            click.option(
+                "--output-limit",
+                type=ByteSize(),
+                default=defaults.output_bytes,
+                show_default="8 MiB",
+                help="Stop a script that prints more than this.",
+            ),
+        ]
+    ):
+        function = decorator(function)
+    return function
+
+
+@click.command(
+    "integrations:lua",
+    cls=JsonAwareCommand,
+    epilog="""\b
+Examples:
+  kosmo integrations:lua --eval 'print(json.encode({ok = true}))'
+  kosmo integrations:lua workflow.lua --json
+  cat workflow.lua | kosmo integrations:lua - --json
+  kosmo integrations:lua --repl
+
+\b
+Exit status: 0 success, 1 the script failed, 2 usage error.
+Inside Lua: app.integrations.*, json, regex, print, dump.""",
+)
+@run_options
+@click.option("--repl", is_flag=True, help="Interactive prompt; state is kept between lines.")
+def integrations_lua(repl: bool, **options: Any) -> None:
+    """Run Lua code in the sandbox, with the integrations under app.integrations.*."""
+    limits = Limits(
+        memory_bytes=options["memory_limit"],
+        cpu_seconds=options["cpu_limit"],
+        timeout_seconds=options["timeout"],
+        output_bytes=options["output_limit"],
+    )
+    worker = Worker(limits, lambda: Catalog().call)
+    if repl:
+        if options["as_json"] or options["code"] or options["file"]:
+            raise click.UsageError("--repl takes no code, FILE or --json")
+        run_repl(worker)
+        return
+    run_script(worker, options)
+
+
+def run_script(worker: Worker, options: dict[str, Any]) -> None:
+    """Runs the code the options name, prints it as asked and exits with the contract's code."""
+    as_json = options["as_json"]
+    try:
+        code, name = read_code(options["code"], options["file"])
+    except UsageError as exc:
+        if as_json:
+            output.print_envelope(ExecutionResult(success=False, error=str(exc)))
+        else:
+            click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    with worker:
+        try:
+            result = worker.run(code, name, on_output=None if as_json else click.echo)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+    if as_json:
+        output.print_envelope(result)
+    else:
+        output.print_plain(result)
+    sys.exit(0 if result.success else 1)
+
+
+def read_code(code: str | None, file: str | None) -> tuple[str, str]:
+    """Returns the code and its chunk name (shown in error positions)."""
+    if code is not None and file is not None:
+        raise UsageError("Give either --eval CODE or FILE, not both.")
+    if code is not None:
+        return code, "eval"
+    if file == "-" or (file is None and not sys.stdin.isatty()):
+        text = sys.stdin.read()
+        if text.strip():
+            return text, "stdin"
+        if file is None:
+            raise UsageError(_NO_CODE)
+        raise UsageError("No Lua code on standard input.")
+    if file is None:
+        raise UsageError(_NO_CODE)
+    path = Path(file)
+    if not path.is_file():
+        raise UsageError(f"File not found: {file}")
+    try:
+        return path.read_text(encoding="utf-8", errors="surrogateescape"), path.name
+    except OSError as exc:
+        raise UsageError(f"Cannot read {file}: {exc.strerror}") from None
+
+
+_NO_CODE = (
+    "No Lua code given. Pass --eval CODE, a FILE, '-' for stdin, or --repl "
+    "(see kosmo integrations:lua --help)."
+)
+
+
+def run_repl(worker: Worker) -> None:
+    """A prompt that keeps state between lines; `:quit` or end of input leaves."""
+    with contextlib.suppress(ImportError):
+        import readline  # noqa: F401  (line editing and history where available)
+    click.echo("Lua 5.4 sandbox. Type :quit to leave.", err=True)
+    pending = ""
+    with worker:
+        while True:
+            try:
+                line = input(">> " if pending else "lua> ")
+            except EOFError:
+                click.echo(err=True)
+                return
+            except KeyboardInterrupt:
+                click.echo(err=True)
+                pending = ""
+                continue
+            if not pending and line.strip() in (":quit", ":q", ":exit"):
+                return
+            code = f"{pending}\n{line}" if pending else line
+            if not code.strip():
+                continue
+            result = worker.run(code, "repl", on_output=click.echo, repl=True)
+            if not result.success and (result.error or "").endswith("<eof>"):
+                pending = code  # an unfinished statement: read more lines
+                continue
+            pending = ""
+            output.print_plain(result)
+            if worker.restarted:
+                click.echo("(the worker was stopped by a limit; state starts afresh)", err=True)

@@ -1,0 +1,42 @@
+"""Resource limits of one script run, and the messages that name them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a run may use before it is stopped.
+
+    ``timeout_seconds`` is wall-clock time and covers waiting on HTTP too; ``None`` turns it off.
+    """
+
+    memory_bytes: int = 32 * MIB
+    cpu_seconds: float = 30.0
+    timeout_seconds: float | None = None
+    output_bytes: int = 8 * MIB
+
+    def message(self, kind: str) -> str:
+        """The error text of a run stopped by limit ``kind``; scripts and CI jobs match on it."""
+        return {
+            "cpu": f"CPU limit exceeded: the script used more than {self.cpu_seconds:g} s of CPU"
+            " time (--cpu-limit)",
+            "timeout": f"Time limit exceeded: the script ran longer than "
+            f"{self.timeout_seconds:g} s (--timeout)"
+            if self.timeout_seconds is not None
+            else "Time limit exceeded (--timeout)",
+            "memory": f"Memory limit exceeded: the script needed more than "
+            f"{_bytes(self.memory_bytes)} (--memory-limit)",
+            "output": f"Output limit exceeded: the script printed more than "
+            f"{_bytes(self.output_bytes)} (--output-limit)",
+            "recursion": "Recursion limit exceeded: stack overflow (too many nested calls)",
+        }[kind]
+
+
+def _bytes(n: int) -> str:
+    if n % MIB == 0:
+        return f"{n // MIB} MiB"
+    return f"{n} bytes"

@@ -1,0 +1,299 @@
+"""One sandboxed Lua 5.4 state: the only module that talks to lupa.
+
+The rest of the package sees plain Python values. Lua strings arrive as ``bytes``
+(``encoding=None``), so text that is not UTF-8 is never silently mangled; Python strings are
+encoded before they enter Lua, because lupa would otherwise hand them over as userdata.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import lupa.lua54 as lupa
+
+from ..errors import HostError
+from ..limits import Limits
+
+MAX_DEPTH = 512
+
+# A value inside a table that JSON cannot hold (function, coroutine) prints as this marker.
+OPAQUE_MARKER = "<{}>"
+CYCLE_MARKER = "<cycle>"
+
+Dispatcher = Callable[[str, list[Any]], Any]
+"""Runs ``app.<path>(args...)``: gets the dotted path and the converted arguments."""
+
+
+class ConversionError(HostError):
+    """A Lua value has no JSON form (a function, a cycle, too deep)."""
+
+
+def _deny_attributes(obj: object, name: object, is_setting: bool) -> object:
+    raise AttributeError("attribute access is not allowed in the sandbox")
+
+
+class LuaEngine:
+    """A Lua state with the sandbox prelude loaded; runs chunks and converts values.
+
+    Soft limits live here (a count hook for CPU and wall time, lupa's allocator cap for
+    memory, an output cap); the supervisor adds the hard ones a hook cannot give.
+    """
+
+    def __init__(
+        self,
+        limits: Limits,
+        *,
+        emit: Callable[[str], None],
+        dispatch: Dispatcher,
+    ) -> None:
+        self.limits = limits
+        self._emit = emit
+        self._dispatch = dispatch
+        self._output_bytes = 0
+        self._lua = lupa.LuaRuntime(
+            encoding=None,
+            register_eval=False,
+            register_builtins=False,
+            unpack_returned_tuples=True,
+            attribute_filter=_deny_attributes,
+            max_memory=limits.memory_bytes,
+        )
+        source = resources.files(__package__).joinpath("prelude.lua").read_bytes()
+        control = self._lua.execute(source, self._host_table())
+        self._run = control[b"run"]
+        self._describe = control[b"describe"]
+        self._kinds = control[b"kinds"]
+        self._null = control[b"null"]
+        messages = {kind: limits.message(kind) for kind in ("cpu", "timeout", "memory", "output")}
+        control[b"set_limit_messages"](self.to_lua(messages))
+
+    @property
+    def memory_used(self) -> int:
+        return int(self._lua.get_memory_used() or 0)
+
+    # Running ---------------------------------------------------------------------------------
+
+    def run(
+        self, code: str | bytes, name: str, *, expression_first: bool = False
+    ) -> tuple[str | None, list[Any] | None, str | None]:
+        """Runs one chunk: returns (limit kind or None, return values, error message).
+
+        ``expression_first`` runs ``return <code>`` when that compiles (the REPL's echo).
+        """
+        if isinstance(code, str):
+            code = code.encode()
+        self._output_bytes = 0
+        try:
+            tripped, packed = self._run(
+                code,
+                name.encode(),
+                self.limits.cpu_seconds,
+                self.limits.timeout_seconds,
+                expression_first,
+            )
+        except lupa.LuaMemoryError:
+            return "memory", None, self.limits.message("memory")
+        except lupa.LuaError as exc:  # raised outside the script's pcall, e.g. by the hook
+            return None, None, _text(exc.args[0] if exc.args else str(exc))
+        kind = tripped.decode() if tripped else None
+        count = packed[b"n"]
+        values = [packed[i] for i in range(2, count + 1)]
+        if kind:
+            return kind, None, self.limits.message(kind)
+        if not packed[1]:
+            message = self._error_text(values[0] if values else None)
+            if "stack overflow" in message:
+                return "recursion", None, self.limits.message("recursion")
+            if message == "not enough memory":
+                return "memory", None, self.limits.message("memory")
+            return None, None, message
+        return None, [self.to_python(v, strict=False) for v in values], None
+
+    def _error_text(self, value: Any) -> str:
+        if isinstance(value, bytes):
+            return _text(value)
+        if lupa.lua_type(value) == "table":
+            rendered = self._lua.globals().tostring(value)
+            if isinstance(rendered, bytes) and not rendered.startswith(b"table: 0x"):
+                return _text(rendered)
+            return _json_text(self.to_python(value, strict=False))
+        if value is None:
+            return "nil"
+        return _text(self._lua.globals().tostring(value))
+
+    # Conversion ------------------------------------------------------------------------------
+
+    def to_python(self, value: Any, *, strict: bool) -> Any:
+        """Converts a Lua value to JSON-shaped Python.
+
+        ``strict`` (json.encode, API arguments) raises on functions and cycles; otherwise
+        (print, return values) they become markers, so printing never fails.
+        """
+        return self._to_python(value, strict, set(), 0)
+
+    def _to_python(self, value: Any, strict: bool, seen: set[str], depth: int) -> Any:
+        if isinstance(value, float):
+            if value.is_integer() and abs(value) <= 2**53:
+                return int(value)
+            if not strict and not math.isfinite(value):
+                return str(value)
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, bytes):
+            return _strict_text(value) if strict else _decode_text(value)
+        kind = lupa.lua_type(value)
+        if kind != "table":
+            if strict:
+                raise ConversionError(f"cannot convert a {kind} to JSON")
+            return OPAQUE_MARKER.format(kind)
+        tag, ident = self._describe(value)
+        if tag == b"null":
+            return None
+        if ident in seen or depth >= MAX_DEPTH:
+            problem = "a table that contains itself" if ident in seen else "nesting too deep"
+            if strict:
+                raise ConversionError(f"cannot convert {problem} to JSON")
+            return CYCLE_MARKER if ident in seen else "<too deep>"
+        seen.add(ident)
+        try:
+            items = list(value.items())
+            if not items:
+                return {} if tag == b"object" else []
+            if tag != b"object" and _is_sequence(items):
+                return [self._to_python(v, strict, seen, depth + 1) for _, v in items]
+            return {
+                _key_text(k): self._to_python(v, strict, seen, depth + 1)
+                for k, v in sorted(items, key=lambda kv: _key_sort(kv[0]))
+            }
+        finally:
+            seen.discard(ident)
+
+    def to_lua(self, value: Any, *, keep_null: bool = False) -> Any:
+        """Converts JSON-shaped Python to Lua; nulls in objects vanish unless ``keep_null``."""
+        if isinstance(value, str):
+            return value.encode("utf-8", "surrogateescape")
+        if isinstance(value, bool) or value is None or isinstance(value, float | bytes):
+            return value
+        if isinstance(value, int):
+            return value if -(2**63) <= value < 2**63 else float(value)
+        if isinstance(value, dict):
+            table = self._lua.table()
+            for k, v in value.items():
+                if v is None and not keep_null:
+                    continue
+                table[self.to_lua(k)] = (
+                    self._null if v is None else self.to_lua(v, keep_null=keep_null)
+                )
+            if not value:
+                self._kinds[table] = b"object"
+            return table
+        if isinstance(value, list | tuple):
+            table = self._lua.table()
+            for i, v in enumerate(value, 1):
+                table[i] = self._null if v is None else self.to_lua(v, keep_null=keep_null)
+            if not value:
+                self._kinds[table] = b"array"
+            return table
+        raise ConversionError(f"cannot pass a {type(value).__name__} to Lua")
+
+    # Host callbacks --------------------------------------------------------------------------
+
+    def _host_table(self) -> Any:
+        from . import library
+
+        callbacks: dict[bytes, Callable[..., Any]] = {
+            b"monotonic": time.monotonic,
+            b"emit": self._emit_line,
+            b"render_table": _guarded(lambda v: library.render_table(self, v)),
+            b"json_decode": _guarded(lambda *a: library.json_decode(self, *a)),
+            b"json_encode": _guarded(lambda *a: library.json_encode(self, *a)),
+            b"regex_match": _guarded(lambda *a: library.regex_match(self, *a)),
+            b"regex_match_all": _guarded(lambda *a: library.regex_match_all(self, *a)),
+            b"regex_gsub": _guarded(lambda *a: library.regex_gsub(self, *a)),
+            b"call": _guarded(self._call),
+        }
+        return self._lua.table_from(callbacks)
+
+    def _emit_line(self, line: bytes) -> bool:
+        self._output_bytes += len(line) + 1
+        if self._output_bytes > self.limits.output_bytes:
+            return False
+        self._emit(_decode_text(line))
+        return True
+
+    def _call(self, path: bytes, packed: Any) -> Any:
+        args = [self.to_python(packed[i], strict=True) for i in range(1, packed[b"n"] + 1)]
+        return self.to_lua(self._dispatch(_text(path), args))
+
+
+def _guarded(fn: Callable[..., Any]) -> Callable[..., tuple[Any, ...]]:
+    """Wraps a host callback so it returns ``(ok, value...)`` and never raises into Lua.
+
+    A callback returns a tuple to give Lua several values; no Lua value is a tuple.
+    """
+
+    def callback(*args: Any) -> tuple[Any, ...]:
+        try:
+            result = fn(*args)
+            return (True, *result) if isinstance(result, tuple) else (True, result)
+        except HostError as exc:
+            return False, str(exc).encode("utf-8", "replace")
+        except lupa.LuaError as exc:
+            return False, _text(exc.args[0] if exc.args else str(exc)).encode()
+        except RecursionError:
+            return False, b"nesting too deep"
+        except Exception as exc:  # a bug of ours; say so rather than crash the run
+            return False, f"internal error in host function: {type(exc).__name__}: {exc}".encode()
+
+    return callback
+
+
+def _is_sequence(items: list[tuple[Any, Any]]) -> bool:
+    keys = [k for k, _ in items]
+    return all(type(k) is int for k in keys) and sorted(keys) == list(range(1, len(keys) + 1))
+
+
+def _key_text(key: Any) -> str:
+    if isinstance(key, bytes):
+        return _decode_text(key)
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, float) and key.is_integer():
+        return str(int(key))
+    if isinstance(key, int | float):
+        return str(key)
+    return OPAQUE_MARKER.format(lupa.lua_type(key) or type(key).__name__)
+
+
+def _key_sort(key: Any) -> tuple[int, Any]:
+    if isinstance(key, int | float) and not isinstance(key, bool):
+        return (0, key)
+    return (1, _key_text(key))
+
+
+def _decode_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
+def _strict_text(raw: bytes) -> str | bytes:
+    """Text that is not UTF-8 stays bytes, so json.encode can say where it breaks."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return _decode_text(value)
+    return str(value)
+
+
+def _json_text(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)

@@ -1,0 +1,199 @@
+"""Strict JSON decoding and deterministic encoding behind Lua's ``json.decode``/``json.encode``.
+
+Python's ``json`` module is lenient in ways a sandbox should not be (NaN/Infinity literals,
+lone surrogates, unbounded recursion), and its output is not stable enough to diff, so this
+module wraps it with RFC 8259 checks on the way in and a PHP-compatible writer on the way out.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import re
+
+__all__ = ["MAX_DEPTH", "JsonError", "decode", "encode"]
+
+MAX_DEPTH = 512
+
+# A string (possibly unterminated, so its brackets are never counted) or a single bracket.
+_DEPTH_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\Z)|[\[\]{}]', re.S)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_INT_LIMIT = 2**53
+_INDENT = "    "
+
+
+class JsonError(ValueError):
+    """A user-facing JSON error; the message starts with ``json.decode:`` or ``json.encode:``."""
+
+
+# --------------------------------------------------------------------------- decode
+
+
+def decode(data: bytes | str) -> object:
+    """Parse one JSON text strictly; every failure is a :class:`JsonError`."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        raw = bytes(data)
+        if raw.startswith(b"\xef\xbb\xbf"):
+            raise JsonError("json.decode: byte order mark (BOM) is not allowed in JSON text")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise JsonError(f"json.decode: invalid UTF-8 at byte offset {e.start}") from None
+    else:
+        text = data
+        if text.startswith("\ufeff"):
+            raise JsonError("json.decode: byte order mark (BOM) is not allowed in JSON text")
+    _check_depth(text)
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float)
+    except JsonError:
+        raise
+    except json.JSONDecodeError as e:
+        raise JsonError(
+            f"json.decode: invalid JSON at line {e.lineno}, column {e.colno} (char {e.pos}): "
+            f"{e.msg}"
+        ) from None
+    except RecursionError:
+        raise JsonError(f"json.decode: nesting deeper than {MAX_DEPTH} levels") from None
+    except ValueError as e:  # e.g. integers beyond sys.get_int_max_str_digits()
+        raise JsonError(f"json.decode: {e}") from None
+    if _SURROGATE_ESCAPE.search(text) or _SURROGATE.search(text):
+        _reject_lone_surrogates(value)
+    return value
+
+
+def _check_depth(text: str) -> None:
+    """Refuse deep nesting up front: json.loads recurses and would hit RecursionError."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    depth = 0
+    for m in _DEPTH_TOKENS.finditer(text):
+        c = text[m.start()]
+        if c in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise JsonError(f"json.decode: nesting deeper than {MAX_DEPTH} levels")
+        elif c in "]}":
+            depth -= 1
+
+
+def _reject_constant(name: str) -> object:
+    raise JsonError(f"json.decode: {name} is not valid JSON")
+
+
+def _parse_float(s: str) -> float:
+    """Overflowing literals (1e999) would silently become inf, which JSON cannot express."""
+    f = float(s)
+    if math.isinf(f):
+        raise JsonError("json.decode: number out of range (overflows a double)")
+    return f
+
+
+def _reject_lone_surrogates(value: object) -> None:
+    """``"\\ud800"`` parses to a str that cannot be turned into UTF-8 for Lua."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if _SURROGATE.search(v):
+                raise JsonError("json.decode: string contains an unpaired UTF-16 surrogate")
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, dict):
+            stack.extend(v)
+            stack.extend(v.values())
+
+
+# --------------------------------------------------------------------------- encode
+
+
+def encode(value: object, *, pretty: bool = True) -> str:
+    """Serialize plain Python data; keys are sorted so equal values give identical text."""
+    out: list[str] = []
+    try:
+        _encode(value, out, 0, pretty)
+    except RecursionError:
+        raise JsonError(f"json.encode: nesting deeper than {MAX_DEPTH} levels") from None
+    return "".join(out)
+
+
+def _encode(value: object, out: list[str], depth: int, pretty: bool) -> None:
+    # One stack frame per nesting level keeps MAX_DEPTH well under the recursion limit.
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        out.append(_format_float(value))
+    elif isinstance(value, str | bytes | bytearray):
+        out.append(_quote(value))
+    elif isinstance(value, list | tuple | dict):
+        if depth >= MAX_DEPTH:
+            raise JsonError(f"json.encode: nesting deeper than {MAX_DEPTH} levels")
+        is_dict = isinstance(value, dict)
+        opener, closer = "{}" if is_dict else "[]"
+        if not value:
+            out.append(opener + closer)
+            return
+        inner = "\n" + _INDENT * (depth + 1) if pretty else ""
+        items = _sorted_items(value) if is_dict else enumerate(value)
+        colon = ": " if pretty else ":"
+        out.append(opener)
+        for i, (key, item) in enumerate(items):
+            out.append(("," if i else "") + inner)
+            if is_dict:
+                out.append(_quote(key) + colon)
+            _encode(item, out, depth + 1, pretty)
+        out.append(("\n" + _INDENT * depth if pretty else "") + closer)
+    else:
+        raise JsonError(f"json.encode: cannot encode value of type {type(value).__name__}")
+
+
+def _sorted_items(d: dict) -> list[tuple[str, object]]:
+    items = sorted(((_key(k), v) for k, v in d.items()), key=lambda kv: kv[0])
+    for (a, _), (b, _) in itertools.pairwise(items):
+        if a == b:
+            raise JsonError(f"json.encode: duplicate object key {a!r}")
+    return items
+
+
+def _key(k: object) -> str:
+    if isinstance(k, str):
+        return k
+    if isinstance(k, bytes | bytearray):
+        return _utf8(k)
+    if isinstance(k, int) and not isinstance(k, bool):
+        return int.__repr__(k)
+    raise JsonError(f"json.encode: object keys must be strings, not {type(k).__name__}")
+
+
+def _format_float(f: float) -> str:
+    """Integral floats print as integers so Lua's 3.0 and 3 encode alike."""
+    if not math.isfinite(f):
+        raise JsonError(f"json.encode: cannot encode non-finite number ({f})")
+    if f.is_integer() and abs(f) <= _INT_LIMIT:
+        return int.__repr__(int(f))
+    return float.__repr__(f)
+
+
+def _utf8(b: bytes | bytearray) -> str:
+    try:
+        return bytes(b).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise JsonError(f"json.encode: string is not valid UTF-8 (byte offset {e.start})") from None
+
+
+def _quote(s: str | bytes | bytearray) -> str:
+    """Escape like PHP's JSON_UNESCAPED_SLASHES|JSON_UNESCAPED_UNICODE (U+2028/9 stay escaped)."""
+    if not isinstance(s, str):
+        s = _utf8(s)
+    elif m := _SURROGATE.search(s):
+        raise JsonError(f"json.encode: string contains a lone surrogate (index {m.start()})")
+    quoted = json.dumps(s, ensure_ascii=False)
+    return quoted.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")

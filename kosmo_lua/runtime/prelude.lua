@@ -1,0 +1,305 @@
+-- The sandbox every script runs in, built on the Lua side because lupa opens every standard
+-- library. Scripts get `env`, a fresh table filled from a whitelist; the real globals, the
+-- `debug` library and the host's Python callbacks stay in this chunk's locals, which no
+-- script can reach (no `debug`, no `string.dump`).
+--
+-- Host callbacks never raise into Lua (a Python exception would arrive as a userdata that
+-- scripts could inspect); they return `true, value` or `false, message`, and `host_call`
+-- below raises the Lua error.
+local host = ...
+
+local debug_sethook, debug_getinfo = debug.sethook, debug.getinfo
+local co_create, co_resume, co_status, co_close = coroutine.create, coroutine.resume,
+  coroutine.status, coroutine.close
+local pcall, xpcall, error, load, select, type = pcall, xpcall, error, load, select, type
+local setmetatable, getmetatable, rawget, tostring = setmetatable, getmetatable, rawget, tostring
+local pack, unpack, concat = table.pack, table.unpack, table.concat
+local clock, huge, format = os.clock, math.huge, string.format
+local monotonic = host.monotonic
+
+-- Limits ------------------------------------------------------------------------------------
+
+-- A count hook checks the CPU and wall-clock deadlines every HOOK_COUNT instructions. Once a
+-- limit trips, the hook fires on every instruction of every hooked thread and raises again,
+-- so `pcall` and coroutines cannot swallow it. What no hook can stop (one long C call, a
+-- finalizer) is the supervisor's job: it kills the worker process.
+local HOOK_COUNT = 10000
+local cpu_deadline, wall_deadline = huge, huge
+local tripped_kind, tripped_message = nil, nil
+local limit_messages = {}
+local run -- forward: the hook lets the host's own frame finish
+
+local hook
+local function trip(kind)
+  if not tripped_kind then
+    tripped_kind, tripped_message = kind, limit_messages[kind]
+  end
+  debug_sethook(hook, "", 1)
+  error(tripped_message, 0)
+end
+
+hook = function()
+  if tripped_kind then
+    if debug_getinfo(2, "f").func == run then
+      return
+    end
+    debug_sethook(hook, "", 1)
+    error(tripped_message, 0)
+  end
+  if clock() > cpu_deadline then
+    trip("cpu")
+  elseif wall_deadline ~= huge and monotonic() > wall_deadline then
+    trip("timeout")
+  end
+end
+
+-- A memory error caught by pcall or coroutine.resume would let a script go on allocating;
+-- treat it as the memory limit tripping, like the other limits.
+local MEMORY_ERROR = "not enough memory"
+local function after_protected(ok, ...)
+  if not ok and (...) == MEMORY_ERROR then
+    trip("memory")
+  end
+  return ok, ...
+end
+
+-- Callers tail-call this (`return host_call(...)`), so level 2 is the script's line.
+local function host_call(fn, ...)
+  local result = pack(fn(...))
+  if not result[1] then
+    error(result[2], 2)
+  end
+  return unpack(result, 2, result.n)
+end
+
+-- Value helpers shared with the host ----------------------------------------------------------
+
+-- Empty tables are the one case where Lua cannot tell a JSON array from an object; `kinds`
+-- remembers which one a table came from, without touching the table or its metatable.
+local kinds = setmetatable({}, { __mode = "k" })
+
+local null = setmetatable({}, {
+  __tostring = function() return "null" end,
+  __newindex = function() error("json.null is read-only", 2) end,
+  __metatable = false,
+})
+
+local function describe(t)
+  if t == null then
+    return "null", nil
+  end
+  return kinds[t], format("%p", t)
+end
+
+-- The script environment ----------------------------------------------------------------------
+
+local env = {}
+for _, name in ipairs({
+  "assert", "error", "ipairs", "next", "pairs", "rawequal", "rawget", "rawlen", "rawset",
+  "select", "tonumber", "tostring", "type", "getmetatable",
+}) do
+  env[name] = _G[name]
+end
+env._VERSION = _VERSION
+env.unpack = unpack
+env._G = env
+
+string.dump = nil
+getmetatable("").__metatable = false
+env.string = string
+env.table = table
+env.math = math
+env.utf8 = utf8
+env.os = { time = os.time, clock = os.clock, date = os.date }
+
+env.setmetatable = function(t, mt)
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    error("setmetatable: __gc finalizers are not allowed in the sandbox", 2)
+  end
+  return setmetatable(t, mt)
+end
+
+env.pcall = function(f, ...)
+  return after_protected(pcall(f, ...))
+end
+
+env.xpcall = function(f, handler, ...)
+  return after_protected(xpcall(f, function(e)
+    if e == MEMORY_ERROR then
+      trip("memory")
+    end
+    return handler(e)
+  end, ...))
+end
+
+env.collectgarbage = function(option)
+  if option == "count" then
+    return collectgarbage("count")
+  end
+  error("collectgarbage: only \"count\" is available in the sandbox", 2)
+end
+
+env.load = function(chunk, name, _, chunk_env)
+  return load(chunk, name, "t", chunk_env == nil and env or chunk_env)
+end
+
+-- Hooks are per thread: every coroutine a script makes gets the same hook.
+local function hooked(co)
+  debug_sethook(co, hook, "", tripped_kind and 1 or HOOK_COUNT)
+  return co
+end
+
+local coroutine_lib = {}
+for name, fn in pairs(coroutine) do
+  coroutine_lib[name] = fn
+end
+coroutine_lib.create = function(f)
+  return hooked(co_create(f))
+end
+coroutine_lib.resume = function(co, ...)
+  return after_protected(co_resume(co, ...))
+end
+coroutine_lib.wrap = function(f)
+  local co = hooked(co_create(f))
+  return function(...)
+    local result = pack(after_protected(co_resume(co, ...)))
+    if not result[1] then
+      if co_status(co) == "dead" then
+        co_close(co)
+      end
+      error(result[2], 0)
+    end
+    return unpack(result, 2, result.n)
+  end
+end
+env.coroutine = coroutine_lib
+
+-- print and dump ---------------------------------------------------------------------------
+
+-- Tables print as JSON (so CI jobs can parse what a script dumped); other values as tostring.
+local function render(v)
+  if type(v) == "table" and v ~= null then
+    local mt = getmetatable(v)
+    if not (type(mt) == "table" and rawget(mt, "__tostring")) then
+      return (host_call(host.render_table, v))
+    end
+  end
+  return tostring(v)
+end
+
+local function emit(line)
+  if not host.emit(line) then
+    trip("output")
+  end
+end
+
+env.print = function(...)
+  local n = select("#", ...)
+  local parts = {}
+  for i = 1, n do
+    parts[i] = render((select(i, ...)))
+  end
+  emit(concat(parts, "\t"))
+end
+
+env.dump = function(...)
+  env.print(...)
+  return ...
+end
+
+-- json ---------------------------------------------------------------------------------------
+
+env.json = {
+  null = null,
+  decode = function(text, options)
+    return host_call(host.json_decode, text, options)
+  end,
+  encode = function(value, options)
+    return host_call(host.json_encode, value, options)
+  end,
+  array = function(t)
+    t = t or {}
+    kinds[t] = "array"
+    return t
+  end,
+  object = function(t)
+    t = t or {}
+    kinds[t] = "object"
+    return t
+  end,
+}
+
+-- regex --------------------------------------------------------------------------------------
+
+env.regex = {
+  match = function(subject, pattern, flags)
+    return host_call(host.regex_match, subject, pattern, flags)
+  end,
+  match_all = function(subject, pattern, flags)
+    return host_call(host.regex_match_all, subject, pattern, flags)
+  end,
+  gsub = function(subject, pattern, replacement, limit)
+    return host_call(host.regex_gsub, subject, pattern, replacement, limit)
+  end,
+}
+
+-- app: the integration proxy ----------------------------------------------------------------
+
+local function proxy(path)
+  return setmetatable({}, {
+    __index = function(_, key)
+      return proxy(path .. "." .. tostring(key))
+    end,
+    __call = function(_, ...)
+      return host_call(host.call, path, pack(...))
+    end,
+    __tostring = function()
+      return path
+    end,
+    __metatable = false,
+  })
+end
+env.app = proxy("app")
+
+-- Running a chunk ----------------------------------------------------------------------------
+
+-- Returns the limit that stopped the chunk (or nil) and the packed pcall results. Once a limit
+-- trips, the hook lets only this function's own instructions run, so it must call nothing
+-- written in Lua between the chunk's end and clearing the hook.
+run = function(code, name, cpu_seconds, timeout_seconds, expression_first)
+  debug_sethook()
+  tripped_kind, tripped_message = nil, nil
+  local chunk, err
+  if expression_first then
+    chunk = load("return " .. code, "=" .. name, "t", env)
+  end
+  if not chunk then
+    chunk, err = load(code, "=" .. name, "t", env)
+  end
+  if not chunk then
+    return nil, pack(false, err)
+  end
+  cpu_deadline = clock() + cpu_seconds
+  wall_deadline = timeout_seconds and monotonic() + timeout_seconds or huge
+  debug_sethook(hook, "", HOOK_COUNT)
+  local result = pack(pcall(chunk))
+  debug_sethook()
+  if not tripped_kind and not result[1] and result[2] == MEMORY_ERROR then
+    tripped_kind = "memory"
+  end
+  return tripped_kind, result
+end
+
+local function set_limit_messages(messages)
+  for kind, message in pairs(messages) do
+    limit_messages[kind] = message
+  end
+end
+
+return {
+  run = run,
+  describe = describe,
+  kinds = kinds,
+  null = null,
+  set_limit_messages = set_limit_messages,
+}
