@@ -7,7 +7,6 @@ through ``Catalog.call``.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -29,6 +28,8 @@ class Catalog:
 
 def unknown_function(path: str, known: Iterable[str]) -> UnknownFunction:
     """The original's message, with the closest names next to the one asked for."""
+    import difflib  # only on the error path
+
     parent, _, name = path.rpartition(".")
     siblings = {k.rpartition(".")[2] for k in known if k.rpartition(".")[0] == parent}
     if not siblings:  # a wrong namespace: suggest whole paths instead

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 MIB = 1024 * 1024
 
 
-@dataclass(frozen=True)
 class Limits:
     """What a run may use before it is stopped.
 
     ``timeout_seconds`` is wall-clock time and covers waiting on HTTP too; ``None`` turns it off.
+    A plain class, not a dataclass: importing dataclasses costs start-up time on every run.
     """
 
-    memory_bytes: int = 32 * MIB
-    cpu_seconds: float = 30.0
-    timeout_seconds: float | None = None
-    output_bytes: int = 8 * MIB
+    __slots__ = ("cpu_seconds", "memory_bytes", "output_bytes", "timeout_seconds")
+
+    def __init__(
+        self,
+        memory_bytes: int = 32 * MIB,
+        cpu_seconds: float = 30.0,
+        timeout_seconds: float | None = None,
+        output_bytes: int = 8 * MIB,
+    ) -> None:
+        self.memory_bytes = memory_bytes
+        self.cpu_seconds = cpu_seconds
+        self.timeout_seconds = timeout_seconds
+        self.output_bytes = output_bytes
 
     def message(self, kind: str) -> str:
         """The error text of a run stopped by limit ``kind``; scripts and CI jobs match on it."""

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass
 class ExecutionResult:
-    """Everything a run produced, in the shape the CLI, MCP server and library users share."""
+    """Everything a run produced, in the shape the CLI, MCP server and library users share.
 
-    success: bool
-    output: list[str] = field(default_factory=list)
-    error: str | None = None
-    result: list[Any] | None = None
-    execution_time_ms: float = 0.0
-    memory_usage: int = 0
-    integration_calls: list[dict[str, Any]] = field(default_factory=list)
-    meta: dict[str, Any] = field(default_factory=dict)
+    A plain class, not a dataclass: importing dataclasses costs start-up time on every run.
+    """
+
+    def __init__(
+        self, success: bool, *, error: str | None = None, result: list[Any] | None = None
+    ) -> None:
+        self.success = success
+        self.error = error
+        self.result = result
+        self.output: list[str] = []
+        self.execution_time_ms = 0.0
+        self.memory_usage = 0
+        self.integration_calls: list[dict[str, Any]] = []
+        self.meta: dict[str, Any] = {}
 
     def envelope(self) -> dict[str, Any]:
         """The JSON envelope: a superset of the original's."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -195,11 +195,11 @@ def read_code(code: str | None, file: str | None) -> tuple[str, str]:
         raise UsageError("No Lua code on standard input.")
     if file is None:
         raise UsageError(_NO_CODE)
-    path = Path(file)
-    if not path.is_file():
+    if not os.path.isfile(file):
         raise UsageError(f"File not found: {file}")
     try:
-        return path.read_text(encoding="utf-8", errors="surrogateescape"), path.name
+        with open(file, encoding="utf-8", errors="surrogateescape") as source:
+            return source.read(), os.path.basename(file)
     except OSError as exc:
         raise UsageError(f"Cannot read {file}: {exc.strerror}") from None
 

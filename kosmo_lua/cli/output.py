@@ -7,7 +7,6 @@ import json
 import click
 
 from ..result import ExecutionResult
-from ..runtime import jsonlib
 
 
 def print_envelope(result: ExecutionResult) -> None:
@@ -20,6 +19,8 @@ def print_plain(result: ExecutionResult) -> None:
 
     Printed output is not repeated here: it streamed to stdout while the script ran.
     """
+    from ..runtime import jsonlib
+
     for value in result.result or []:
         click.echo(value if isinstance(value, str) else jsonlib.encode(value))
     if result.error:

@@ -8,9 +8,9 @@ encoded before they enter Lua, because lupa would otherwise hand them over as us
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
-from importlib import resources
 from typing import Any
 
 import lupa.lua54 as lupa
@@ -19,10 +19,21 @@ from ..errors import HostError
 from ..limits import Limits
 
 MAX_DEPTH = 512
+PRELUDE = os.path.join(os.path.dirname(__file__), "prelude.lua")  # no importlib.resources: start-up
 
 # A value inside a table that JSON cannot hold (function, coroutine) prints as this marker.
 OPAQUE_MARKER = "<{}>"
 CYCLE_MARKER = "<cycle>"
+
+# Host functions of the prelude backed by runtime/library.py, by their name in both.
+LIBRARY_FUNCTIONS = (
+    "render_table",
+    "json_decode",
+    "json_encode",
+    "regex_match",
+    "regex_match_all",
+    "regex_gsub",
+)
 
 Dispatcher = Callable[[str, list[Any]], Any]
 """Runs ``app.<path>(args...)``: gets the dotted path and the converted arguments."""
@@ -62,8 +73,8 @@ class LuaEngine:
             attribute_filter=_deny_attributes,
             max_memory=limits.memory_bytes,
         )
-        source = resources.files(__package__).joinpath("prelude.lua").read_bytes()
-        control = self._lua.execute(source, self._host_table())
+        with open(PRELUDE, "rb") as prelude:
+            control = self._lua.execute(prelude.read(), self._host_table())
         self._run = control[b"run"]
         self._describe = control[b"describe"]
         self._kinds = control[b"kinds"]
@@ -203,20 +214,24 @@ class LuaEngine:
     # Host callbacks --------------------------------------------------------------------------
 
     def _host_table(self) -> Any:
-        from . import library
-
         callbacks: dict[bytes, Callable[..., Any]] = {
             b"monotonic": time.monotonic,
             b"emit": self._emit_line,
-            b"render_table": _guarded(lambda v: library.render_table(self, v)),
-            b"json_decode": _guarded(lambda *a: library.json_decode(self, *a)),
-            b"json_encode": _guarded(lambda *a: library.json_encode(self, *a)),
-            b"regex_match": _guarded(lambda *a: library.regex_match(self, *a)),
-            b"regex_match_all": _guarded(lambda *a: library.regex_match_all(self, *a)),
-            b"regex_gsub": _guarded(lambda *a: library.regex_gsub(self, *a)),
             b"call": _guarded(self._call),
         }
+        for name in LIBRARY_FUNCTIONS:
+            callbacks[name.encode()] = _guarded(self._library_function(name))
         return self._lua.table_from(callbacks)
+
+    def _library_function(self, name: str) -> Callable[..., Any]:
+        """Imports the library on first use: `return 1` should not pay for it."""
+
+        def call(*args: Any) -> Any:
+            from . import library
+
+            return getattr(library, name)(self, *args)
+
+        return call
 
     def _emit_line(self, line: bytes) -> bool:
         self._output_bytes += len(line) + 1

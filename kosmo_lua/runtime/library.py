@@ -64,7 +64,7 @@ def regex_match_all(
     from . import regexlib
 
     found = _regex(regexlib.match_all, "regex.match_all", subject, pattern, flags)
-    return engine.to_lua(found) if found else engine.to_lua({})
+    return engine.to_lua(found or [])
 
 
 def regex_gsub(

@@ -16,8 +16,6 @@ import contextlib
 import json
 import os
 import select
-import signal
-import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,7 +27,11 @@ from .engine import Dispatcher, LuaEngine
 # How far past a limit the supervisor waits for the worker's own clean error before killing.
 GRACE_SECONDS = 0.25
 POLL_SECONDS = 0.05
-_HEADER = struct.Struct(">I")
+# How long close() waits for a worker to leave on its own before killing it.
+EXIT_WAIT_SECONDS = 1.0
+# The parent's ends of every live worker's pipes, which a newly forked worker must close.
+_PARENT_FDS: set[int] = set()
+_HEADER_SIZE = 4
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 OutputHandler = Callable[[str], None]
@@ -98,9 +100,19 @@ class Worker:
         return result
 
     def close(self) -> None:
-        """Stops the worker; it holds no state worth a graceful goodbye."""
-        if self._pid is not None:
-            self._kill()
+        """Stops the worker: at end of input it exits at once, without tearing Lua down."""
+        if self._pid is None:
+            return
+        _release(self._requests)
+        deadline = time.monotonic() + EXIT_WAIT_SECONDS
+        while os.waitpid(self._pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:  # stuck: no longer our problem to be polite about
+                _sigkill(self._pid)
+                os.waitpid(self._pid, 0)
+                break
+            time.sleep(0.001)
+        _release(self._replies)
+        self._pid = None
 
     # Parent side -----------------------------------------------------------------------------
 
@@ -109,12 +121,15 @@ class Worker:
         reply_read, reply_write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the worker
-            os.close(request_write)
-            os.close(reply_read)
+            # Other workers' pipe ends too: holding them would keep those workers from ever
+            # seeing end of input.
+            for fd in (request_write, reply_read, *_PARENT_FDS):
+                os.close(fd)
             _serve(request_read, reply_write, self.limits, self._make_dispatch)
         os.close(request_read)
         os.close(reply_write)
         self._pid, self._requests, self._replies = pid, request_write, reply_read
+        _PARENT_FDS.update((request_write, reply_read))
 
     def _check_limits(self, started: float, cpu_at_start: float) -> str | None:
         """Kills the worker when a limit passed and its own hook did not stop it."""
@@ -157,22 +172,32 @@ class Worker:
         self._forget()
         if os.WIFSIGNALED(status):
             return f"The Lua worker stopped unexpectedly (signal {os.WTERMSIG(status)})"
-        return (
-            f"The Lua worker stopped unexpectedly (exit status {os.waitstatus_to_exitcode(status)})"
-        )
+        code = os.waitstatus_to_exitcode(status)
+        return f"The Lua worker stopped unexpectedly (exit status {code})"
 
     def _kill(self) -> None:
         assert self._pid is not None
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self._pid, signal.SIGKILL)
+        _sigkill(self._pid)
         os.waitpid(self._pid, 0)
         self._forget()
         self.restarted = True
 
     def _forget(self) -> None:
-        os.close(self._requests)
-        os.close(self._replies)
+        _release(self._requests)
+        _release(self._replies)
         self._pid = None
+
+
+def _release(fd: int) -> None:
+    os.close(fd)
+    _PARENT_FDS.discard(fd)
+
+
+def _sigkill(pid: int) -> None:
+    import signal  # only on this path: start-up time counts
+
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def _serve(
@@ -216,19 +241,20 @@ class _FrameReader:
             return None
         self._buffer += chunk
         frames = []
-        while len(self._buffer) >= _HEADER.size:
-            (size,) = _HEADER.unpack_from(self._buffer)
-            if len(self._buffer) < _HEADER.size + size:
+        while len(self._buffer) >= _HEADER_SIZE:
+            size = int.from_bytes(self._buffer[:_HEADER_SIZE], "big")
+            end = _HEADER_SIZE + size
+            if len(self._buffer) < end:
                 break
-            body = self._buffer[_HEADER.size : _HEADER.size + size]
-            self._buffer = self._buffer[_HEADER.size + size :]
+            body = self._buffer[_HEADER_SIZE:end]
+            self._buffer = self._buffer[end:]
             frames.append(json.loads(body))
         return frames
 
 
 def _write_frame(fd: int, message: dict[str, Any]) -> None:
     body = json.dumps(message).encode()
-    view = memoryview(_HEADER.pack(len(body)) + body)
+    view = memoryview(len(body).to_bytes(_HEADER_SIZE, "big") + body)
     while view:
         view = view[os.write(fd, view) :]
 

@@ -1,0 +1,32 @@
+"""The cold path stays lean: `return 1` must not import the HTTP, YAML, MCP or regex stacks.
+
+This guards the start-up benchmark without a timed test (as click's test_imports does).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("httpx", "yaml", "mcp", "regex", "anyio", "pydantic", "asyncio")
+
+PROBE = """
+import json, sys
+from kosmo_lua.cli import main
+try:
+    main(["integrations:lua", "--eval", "return 1", "--json"])
+except SystemExit:
+    pass
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_return_1_imports_nothing_heavy():
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60, check=True
+    )
+    *envelope, modules_line = proc.stdout.strip().splitlines()
+    assert json.loads("\n".join(envelope))["result"] == [1]
+    loaded = {name.split(".")[0] for name in json.loads(modules_line)}
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)

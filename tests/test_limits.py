@@ -1,0 +1,169 @@
+"""Every way a script can run away is stopped with a clear error, in time.
+
+Each case names the limit in its error, leaves a valid result, and stops within about half
+a second past the limit (checked loosely: these machines are shared and noisy).
+"""
+
+from __future__ import annotations
+
+import time
+
+import lupa.lua54
+import pytest
+
+CPU = 1.0
+SLACK = 1.5  # seconds allowed past the limit before a case counts as hung
+
+
+def timed(lua, code: str, **limits):
+    started = time.monotonic()
+    result = lua(code, **limits)
+    return result, time.monotonic() - started
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        pytest.param("while true do end", id="endless-loop"),
+        pytest.param("while true do pcall(function() while true do end end) end", id="in-pcall"),
+        pytest.param("while true do pcall(error, 'x') end", id="pcall-swallowing-errors"),
+        pytest.param(
+            "local co = coroutine.create(function() while true do end end)"
+            " while true do coroutine.resume(co) end",
+            id="in-coroutine",
+        ),
+        pytest.param(
+            "local f = coroutine.wrap(function() while true do end end) f()", id="in-wrap"
+        ),
+        pytest.param(
+            "while true do xpcall(function() while true do end end, function(e) return e end) end",
+            id="in-xpcall-with-handler",
+        ),
+        pytest.param(
+            "local s = string.rep('a', 400) while true do s:find('.-.-.-.-.-b$') end",
+            id="pattern-loop",
+        ),
+    ],
+)
+def test_cpu_limit_stops_runaway_code(lua, code):
+    result, elapsed = timed(lua, code, cpu_seconds=CPU)
+    assert not result.success
+    assert result.error.startswith("CPU limit exceeded")
+    assert result.meta["limit"] == "cpu"
+    assert result.result is None
+    assert elapsed < CPU + SLACK
+
+
+def test_one_long_c_call_is_stopped_by_the_supervisor(lua):
+    """A pathological pattern runs inside one C call, where no hook fires."""
+    code = 'return string.find(string.rep("a", 400), ".-.-.-.-.-b$")'
+    result, elapsed = timed(lua, code, cpu_seconds=CPU)
+    assert result.error.startswith("CPU limit exceeded")
+    assert elapsed < CPU + SLACK
+
+
+def test_the_worker_restarts_after_a_kill(lua):
+    from kosmo_lua.catalog import Catalog
+    from kosmo_lua.limits import Limits
+    from kosmo_lua.runtime.supervisor import Worker
+
+    with Worker(Limits(cpu_seconds=0.5), lambda: Catalog().call) as worker:
+        killed = worker.run('string.find(string.rep("a", 400), ".-.-.-.-.-b$")', "x")
+        assert killed.meta["limit"] == "cpu"
+        assert worker.restarted
+        assert worker.run("return 1", "x").result == [1]
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        pytest.param("local t = {} for i = 1, 1e9 do t[i] = i end", id="table-growth"),
+        pytest.param("local s = 'x' while true do s = s .. s end", id="string-doubling"),
+        pytest.param("return string.rep('x', 1e9)", id="string-rep"),
+        pytest.param(
+            "while true do pcall(function() local t = {} for i = 1, 1e9 do t[i] = i end end) end",
+            id="in-pcall",
+        ),
+        pytest.param(
+            "local co = coroutine.wrap(function() local t = {} for i = 1, 1e9 do t[i] = i end end)"
+            " pcall(co)",
+            id="in-coroutine",
+        ),
+    ],
+)
+def test_memory_limit_stops_bombs(lua, code):
+    result, elapsed = timed(lua, code, memory_bytes=16 * 1024 * 1024, cpu_seconds=10)
+    assert not result.success
+    assert result.error.startswith("Memory limit exceeded"), result.error
+    assert result.meta["limit"] == "memory"
+    assert elapsed < 10
+
+
+def test_deep_recursion_is_stopped(lua):
+    result = lua("local function f(n) return 1 + f(n + 1) end return f(1)", memory_bytes=256 << 20)
+    assert not result.success
+    assert result.error.startswith("Recursion limit exceeded")
+
+
+def test_deep_recursion_under_a_small_memory_limit_reports_memory(lua):
+    result = lua("local function f(n) return 1 + f(n + 1) end return f(1)", memory_bytes=4 << 20)
+    assert result.error.startswith(("Memory limit exceeded", "Recursion limit exceeded"))
+
+
+def test_endless_printing_stops_at_the_output_limit(lua):
+    code = "while true do print('spam spam spam') end"
+    result, elapsed = timed(lua, code, output_bytes=64 * 1024)
+    assert result.error.startswith("Output limit exceeded")
+    assert result.meta["limit"] == "output"
+    assert sum(len(line) + 1 for line in result.output) <= 64 * 1024
+    assert result.output[0] == "spam spam spam"  # what was printed before the limit is kept
+    assert elapsed < SLACK * 4
+
+
+def test_output_limit_cannot_be_swallowed_by_pcall(lua):
+    result = lua("while true do pcall(print, string.rep('x', 1000)) end", output_bytes=10_000)
+    assert result.meta["limit"] == "output"
+
+
+def test_wall_clock_timeout_stops_a_busy_script(lua):
+    result, elapsed = timed(lua, "while true do end", timeout_seconds=0.5, cpu_seconds=30)
+    assert result.error.startswith("Time limit exceeded")
+    assert result.meta["limit"] == "timeout"
+    assert elapsed < 0.5 + SLACK
+
+
+def test_wall_clock_timeout_stops_a_long_c_call(lua):
+    code = 'return string.find(string.rep("a", 400), ".-.-.-.-.-b$")'
+    result, elapsed = timed(lua, code, timeout_seconds=0.5, cpu_seconds=30)
+    assert result.meta["limit"] == "timeout"
+    assert elapsed < 0.5 + SLACK
+
+
+def test_gc_finalizers_are_refused(lua):
+    """A __gc finalizer runs outside the hook and could hang collection; scripts cannot set one."""
+    result = lua("setmetatable({}, {__gc = function() while true do end end})")
+    assert not result.success
+    assert "__gc finalizers are not allowed" in result.error
+
+
+def test_limits_do_not_leak_into_the_next_run(lua):
+    from kosmo_lua.catalog import Catalog
+    from kosmo_lua.limits import Limits
+    from kosmo_lua.runtime.supervisor import Worker
+
+    with Worker(Limits(cpu_seconds=0.3, output_bytes=100), lambda: Catalog().call) as worker:
+        assert worker.run("while true do end", "x").meta["limit"] == "cpu"
+        assert worker.run("while true do print('.') end", "x").meta["limit"] == "output"
+        ok = worker.run("print('fine') return 2", "x")
+        assert ok.success and ok.output == ["fine"] and ok.result == [2]
+
+
+def test_lupa_lua54_is_lua_5_4():
+    """`import lupa` alone gives Lua 5.5; the runtime must pin lupa.lua54."""
+    assert lupa.lua54.LuaRuntime().lua_version == (5, 4)
+
+
+def test_the_engine_imports_lupa_lua54():
+    import kosmo_lua.runtime.engine as engine
+
+    assert engine.lupa is lupa.lua54

@@ -1,0 +1,68 @@
+"""json.* as scripts use it (the codec itself is tested in test_jsonlib.py)."""
+
+from __future__ import annotations
+
+
+def test_round_trip_keeps_empty_arrays_and_objects(lua):
+    result = lua("""return json.encode(json.decode('{"a":[],"b":{}}'), {pretty = false})""")
+    assert result.result == ['{"a":[],"b":{}}']
+
+
+def test_encode_is_pretty_by_default_with_unescaped_slashes_and_unicode(lua):
+    result = lua('return json.encode({url = "https://x/y", name = "café"})')
+    assert result.result == ['{\n    "name": "café",\n    "url": "https://x/y"\n}']
+
+
+def test_integers_stay_integers_and_2_53_is_exact(lua):
+    result = lua("return json.encode({1, 2.0, 2^53, 9007199254740993}, {pretty = false})")
+    assert result.result == ["[1,2,9007199254740992,9007199254740993]"]
+    decoded = lua("local v = json.decode('[9007199254740993]') return math.type(v[1]), v[1]")
+    assert decoded.result == ["integer", 9007199254740993]
+
+
+def test_decode_of_a_non_string_is_a_clear_error(lua):
+    result = lua("return json.decode(5)")
+    assert result.error.endswith("json.decode: expected a string, got number")
+
+
+def test_decode_of_invalid_json_says_where(lua):
+    result = lua("""return json.decode('{"a": }')""")
+    assert "json.decode: invalid JSON at line 1, column 7" in result.error
+
+
+def test_non_finite_numbers_cannot_be_encoded(lua):
+    assert "non-finite" in lua("return json.encode({x = 1/0})").error
+
+
+def test_invalid_utf8_cannot_be_encoded(lua):
+    assert "not valid UTF-8" in lua(r'return json.encode("\xff")').error
+
+
+def test_functions_and_cycles_cannot_be_encoded(lua):
+    assert "cannot convert a function" in lua("return json.encode({f = print})").error
+    assert "contains itself" in lua("local t = {} t.t = t return json.encode(t)").error
+
+
+def test_null_sentinel(lua):
+    result = lua(
+        """
+        local arr = json.decode('[1, null, 3]')
+        local obj = json.decode('{"a": null, "b": 1}')
+        local kept = json.decode('{"a": null}', {keep_null = true})
+        return arr[2] == json.null, #arr, obj.a == nil, kept.a == json.null,
+               json.encode({a = json.null}, {pretty = false}), tostring(json.null)
+        """
+    )
+    assert result.result == [True, 3, True, True, '{"a":null}', "null"]
+
+
+def test_array_and_object_tags_for_empty_tables(lua):
+    result = lua(
+        "return json.encode({list = json.array(), map = json.object(), plain = {}},"
+        " {pretty = false})"
+    )
+    assert result.result == ['{"list":[],"map":{},"plain":[]}']
+
+
+def test_options_must_be_a_table(lua):
+    assert "options must be a table" in lua("return json.encode({}, 'compact')").error

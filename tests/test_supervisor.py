@@ -1,0 +1,70 @@
+"""The forked worker: streaming, killing, and leaving no process behind."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from kosmo_lua.catalog import Catalog
+from kosmo_lua.limits import Limits
+from kosmo_lua.runtime.supervisor import Worker
+
+PATHOLOGICAL = 'string.find(string.rep("a", 400), ".-.-.-.-.-b$")'
+
+
+def make_worker(**limits) -> Worker:
+    return Worker(Limits(**limits), lambda: Catalog().call)
+
+
+def assert_gone(pid: int) -> None:
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_output_streams_while_the_script_runs():
+    seen: list[tuple[str, float]] = []
+    with make_worker() as worker:
+        result = worker.run(
+            "print('first') local t = os.clock() while os.clock() - t < 0.3 do end print('second')",
+            "x",
+            on_output=lambda line: seen.append((line, time.monotonic())),
+        )
+    assert [line for line, _ in seen] == ["first", "second"] == result.output
+    assert seen[1][1] - seen[0][1] > 0.2  # the first line arrived before the script ended
+
+
+def test_a_killed_run_keeps_what_it_printed():
+    with make_worker(cpu_seconds=0.5) as worker:
+        result = worker.run(f"print('before') {PATHOLOGICAL}", "x")
+    assert result.output == ["before"]
+    assert result.meta["limit"] == "cpu"
+
+
+def test_close_leaves_no_process_behind():
+    worker = make_worker()
+    worker.run("return 1", "x")
+    pid = worker._pid
+    worker.close()
+    assert_gone(pid)
+
+
+def test_closing_one_worker_while_another_lives_does_not_hang():
+    """A worker forked later must not hold the first worker's pipe open."""
+    first, second = make_worker(), make_worker()
+    first.run("return 1", "x")
+    second.run("return 2", "x")
+    started = time.monotonic()
+    first.close()
+    assert time.monotonic() - started < 0.5
+    second.close()
+
+
+def test_a_killed_worker_is_reaped():
+    worker = make_worker(cpu_seconds=0.3)
+    worker.run("return 1", "x")
+    pid = worker._pid
+    worker.run(PATHOLOGICAL, "x")
+    assert_gone(pid)
+    worker.close()
