@@ -21,11 +21,11 @@ if TYPE_CHECKING:
 
 def run(code: str, *, name: str = "script", limits: Any = None) -> ExecutionResult:
     """Runs one Lua chunk in a fresh supervised worker and returns its result."""
-    from .catalog import Catalog
+    from .dispatch import AppDispatcher
     from .limits import Limits
     from .runtime.supervisor import Worker
 
-    with Worker(limits or Limits(), lambda: Catalog().call) as worker:
+    with Worker(limits or Limits(), AppDispatcher.factory()) as worker:
         return worker.run(code, name)
 
 

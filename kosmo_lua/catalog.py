@@ -1,40 +1,64 @@
-"""What an ``app.*`` path names: the functions scripts can call, and did-you-mean.
+"""What an ``app.integrations.*`` path names: integration, account and tool; did-you-mean.
 
-Integrations register their functions here by full Lua path
-(``app.integrations.buildkite.get_build``); the app proxy of the sandbox sends every call
-through ``Catalog.call``.
+Paths have the forms ``app.integrations.<integration>.<function>`` (default account),
+``…<integration>.default.<function>`` and ``…<integration>.<account>.<function>``. Functions
+are named by their Lua name, an alias (``get`` for ``get_build``) or their full name's last
+part (``buildkite_get_build``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
 
+from .config import DEFAULT_ACCOUNT
 from .errors import UnknownFunction
+from .tools import Integration, Tool
 
-Function = Callable[[list[Any]], Any]
+PREFIX = "app.integrations."
 
 
 class Catalog:
-    def __init__(self, functions: dict[str, Function] | None = None) -> None:
-        self.functions: dict[str, Function] = dict(functions or {})
+    def __init__(self, integrations: Iterable[Integration] = ()) -> None:
+        self.integrations = {i.name: i for i in integrations}
 
-    def call(self, path: str, args: list[Any]) -> Any:
-        function = self.functions.get(path)
-        if function is None:
-            raise unknown_function(path, self.functions)
-        return function(args)
+    def resolve(self, path: str) -> tuple[Integration, str, Tool]:
+        """Returns (integration, account, tool) or raises UnknownFunction."""
+        parts = path.removeprefix(PREFIX).split(".") if path.startswith(PREFIX) else []
+        integration = self.integrations.get(parts[0]) if parts else None
+        if integration is None or len(parts) not in (2, 3):
+            raise unknown_function(path, path, self.paths())
+        account = parts[1] if len(parts) == 3 else DEFAULT_ACCOUNT
+        tool = integration.tool(parts[-1])
+        if tool is None:
+            raise unknown_function(path, parts[-1], integration.names())
+        return integration, account, tool
+
+    def paths(self) -> list[str]:
+        """Every callable path of the default account, aliases included."""
+        return [
+            f"{PREFIX}{integration.name}.{name}"
+            for integration in self.integrations.values()
+            for name in integration.names()
+        ]
 
 
-def unknown_function(path: str, known: Iterable[str]) -> UnknownFunction:
-    """The original's message, with the closest names next to the one asked for."""
+def unknown_function(path: str, name: str, candidates: Iterable[str]) -> UnknownFunction:
+    """The original's message, with the closest of ``candidates`` to ``name``."""
+    hint = ", ".join(closest(name, candidates))
+    return UnknownFunction(
+        f"Unknown function: {path}" + (f". Did you mean: {hint}" if hint else "")
+    )
+
+
+def closest(name: str, candidates: Iterable[str], cutoff: float = 0.6) -> list[str]:
+    """The best match and any nearly as good (within 0.1), best first."""
     import difflib  # only on the error path
 
-    parent, _, name = path.rpartition(".")
-    siblings = {k.rpartition(".")[2] for k in known if k.rpartition(".")[0] == parent}
-    if not siblings:  # a wrong namespace: suggest whole paths instead
-        siblings = set(known)
-        name = path
-    close = difflib.get_close_matches(name, sorted(siblings), n=3, cutoff=0.6)
-    hint = f". Did you mean: {', '.join(close)}" if close else ""
-    return UnknownFunction(f"Unknown function: {path}{hint}")
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, name, c).ratio(), c) for c in set(candidates)),
+        reverse=True,
+    )
+    if not scored or scored[0][0] < cutoff:
+        return []
+    best = scored[0][0]
+    return [c for score, c in scored[:3] if score >= max(cutoff, best - 0.1)]

@@ -3,13 +3,22 @@
     KosmoError                  anything this package raises on purpose
     ├── UsageError              bad input before a run starts (no code, missing file): exit 2
     └── HostError               a host function refused a call; it becomes a Lua error
-        └── UnknownFunction     app.<path> names no function
+        ├── UnknownFunction     app.<path> names no function
+        ├── ArgumentError       missing, unknown or mistyped arguments (no request was sent)
+        ├── ConfigError         no such account, or no token for it
+        ├── PermissionDenied    the permission policy refused a call (no request was sent)
+        ├── ConnectionFailed    the API could not be reached
+        └── ApiError            the API answered with a non-2xx status
 
 A ``HostError`` never reaches Python callers of a run: the sandbox turns it into a Lua error
 that scripts catch with ``pcall``, and the run's ``error`` field reports it when uncaught.
+Errors of integration calls reach Lua as tables that behave like their message string
+(``tostring``, ``..``, ``err:match``) and also carry ``status``, ``message`` and ``tool``.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class KosmoError(Exception):
@@ -23,6 +32,58 @@ class UsageError(KosmoError):
 class HostError(KosmoError):
     """A host function failed; its message is what the Lua script sees."""
 
+    def __init__(
+        self, message: str, *, tool: str = "", status: int | None = None, detail: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.tool = tool
+        self.status = status
+        self.detail = detail or message
+
+    def fields(self) -> dict[str, Any]:
+        """What a script can read off the error besides its text."""
+        fields: dict[str, Any] = {"message": self.detail, "tool": self.tool, "kind": self.kind}
+        if self.status is not None:
+            fields["status"] = self.status
+        return fields
+
+    @property
+    def kind(self) -> str:
+        return _KINDS.get(type(self).__name__, "error")
+
 
 class UnknownFunction(HostError):
     """A script called ``app.<path>`` and no function has that path."""
+
+
+class ArgumentError(HostError):
+    """The arguments do not fit the tool's parameters; nothing was sent."""
+
+
+class ConfigError(HostError):
+    """An account is unknown or has no token."""
+
+
+class PermissionDenied(HostError):
+    """The permission policy (ask or deny) refused the call; nothing was sent."""
+
+
+class ConnectionFailed(HostError):
+    """The API could not be reached (DNS, refused, timed out, dropped)."""
+
+
+class ApiError(HostError):
+    """The API answered with a non-2xx status."""
+
+    def __init__(self, text: str, *, status: int, message: str, tool: str = "") -> None:
+        super().__init__(text, tool=tool, status=status, detail=message)
+
+
+_KINDS = {
+    "UnknownFunction": "unknown_function",
+    "ArgumentError": "invalid_arguments",
+    "ConfigError": "configuration",
+    "PermissionDenied": "permission",
+    "ConnectionFailed": "connection",
+    "ApiError": "api",
+}

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from kosmo_lua.catalog import Catalog
+from kosmo_lua.dispatch import AppDispatcher
 from kosmo_lua.limits import Limits
 from kosmo_lua.result import ExecutionResult
 from kosmo_lua.runtime.supervisor import Worker
@@ -36,7 +36,7 @@ def lua() -> Iterator[Callable[..., ExecutionResult]]:
     workers: list[Worker] = []
 
     def run(code: str, **limits: Any) -> ExecutionResult:
-        worker = Worker(Limits(**limits), lambda: Catalog().call)
+        worker = Worker(Limits(**limits), AppDispatcher.factory())
         workers.append(worker)
         return worker.run(code, "test")
 

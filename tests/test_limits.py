@@ -63,11 +63,11 @@ def test_one_long_c_call_is_stopped_by_the_supervisor(lua):
 
 
 def test_the_worker_restarts_after_a_kill(lua):
-    from kosmo_lua.catalog import Catalog
+    from kosmo_lua.dispatch import AppDispatcher
     from kosmo_lua.limits import Limits
     from kosmo_lua.runtime.supervisor import Worker
 
-    with Worker(Limits(cpu_seconds=0.5), lambda: Catalog().call) as worker:
+    with Worker(Limits(cpu_seconds=0.5), AppDispatcher.factory()) as worker:
         killed = worker.run('string.find(string.rep("a", 400), ".-.-.-.-.-b$")', "x")
         assert killed.meta["limit"] == "cpu"
         assert worker.restarted
@@ -147,11 +147,11 @@ def test_gc_finalizers_are_refused(lua):
 
 
 def test_limits_do_not_leak_into_the_next_run(lua):
-    from kosmo_lua.catalog import Catalog
+    from kosmo_lua.dispatch import AppDispatcher
     from kosmo_lua.limits import Limits
     from kosmo_lua.runtime.supervisor import Worker
 
-    with Worker(Limits(cpu_seconds=0.3, output_bytes=100), lambda: Catalog().call) as worker:
+    with Worker(Limits(cpu_seconds=0.3, output_bytes=100), AppDispatcher.factory()) as worker:
         assert worker.run("while true do end", "x").meta["limit"] == "cpu"
         assert worker.run("while true do print('.') end", "x").meta["limit"] == "output"
         ok = worker.run("print('fine') return 2", "x")

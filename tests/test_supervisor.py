@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from kosmo_lua.catalog import Catalog
+from kosmo_lua.dispatch import AppDispatcher
 from kosmo_lua.limits import Limits
 from kosmo_lua.runtime.supervisor import Worker
 
@@ -15,7 +15,7 @@ PATHOLOGICAL = 'string.find(string.rep("a", 400), ".-.-.-.-.-b$")'
 
 
 def make_worker(**limits) -> Worker:
-    return Worker(Limits(**limits), lambda: Catalog().call)
+    return Worker(Limits(**limits), AppDispatcher.factory())
 
 
 def assert_gone(pid: int) -> None:

@@ -17,6 +17,7 @@ from .. import __version__
 # command name -> "module:attribute", relative to this package
 COMMANDS = {
     "integrations:lua": "lua_command:integrations_lua",
+    "integrations:configure": "configure_command:integrations_configure",
 }
 
 

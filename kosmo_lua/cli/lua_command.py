@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ..catalog import Catalog
+from ..dispatch import AppDispatcher
 from ..errors import UsageError
 from ..limits import MIB, Limits
 from ..result import ExecutionResult
@@ -147,7 +147,7 @@ def integrations_lua(repl: bool, **options: Any) -> None:
         timeout_seconds=options["timeout"],
         output_bytes=options["output_limit"],
     )
-    worker = Worker(limits, lambda: Catalog().call)
+    worker = Worker(limits, AppDispatcher.factory(force=options["force"]))
     if repl:
         if options["as_json"] or options["code"] or options["file"]:
             raise click.UsageError("--repl takes no code, FILE or --json")

@@ -35,8 +35,9 @@ LIBRARY_FUNCTIONS = (
     "regex_gsub",
 )
 
-Dispatcher = Callable[[str, list[Any]], Any]
-"""Runs ``app.<path>(args...)``: gets the dotted path and the converted arguments."""
+Dispatcher = Callable[[str, list[Any]], tuple[Any, ...]]
+"""Runs ``app.<path>(args...)``: gets the dotted path and the converted arguments, returns
+the values the Lua call returns."""
 
 
 class ConversionError(HostError):
@@ -217,7 +218,7 @@ class LuaEngine:
         callbacks: dict[bytes, Callable[..., Any]] = {
             b"monotonic": time.monotonic,
             b"emit": self._emit_line,
-            b"call": _guarded(self._call),
+            b"call": _guarded(self._call, self._error_fields),
         }
         for name in LIBRARY_FUNCTIONS:
             callbacks[name.encode()] = _guarded(self._library_function(name))
@@ -240,15 +241,22 @@ class LuaEngine:
         self._emit(_decode_text(line))
         return True
 
-    def _call(self, path: bytes, packed: Any) -> Any:
+    def _call(self, path: bytes, packed: Any) -> tuple[Any, ...]:
         args = [self.to_python(packed[i], strict=True) for i in range(1, packed[b"n"] + 1)]
-        return self.to_lua(self._dispatch(_text(path), args))
+        return tuple(self.to_lua(value) for value in self._dispatch(_text(path), args))
+
+    def _error_fields(self, error: HostError) -> Any:
+        return self.to_lua(error.fields())
 
 
-def _guarded(fn: Callable[..., Any]) -> Callable[..., tuple[Any, ...]]:
+def _guarded(
+    fn: Callable[..., Any], error_fields: Callable[[HostError], Any] | None = None
+) -> Callable[..., tuple[Any, ...]]:
     """Wraps a host callback so it returns ``(ok, value...)`` and never raises into Lua.
 
-    A callback returns a tuple to give Lua several values; no Lua value is a tuple.
+    A callback returns a tuple to give Lua several values; no Lua value is a tuple. With
+    ``error_fields``, a failure also returns a table of fields, and the prelude raises an
+    error object that reads like the message and carries the fields.
     """
 
     def callback(*args: Any) -> tuple[Any, ...]:
@@ -256,7 +264,8 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., tuple[Any, ...]]:
             result = fn(*args)
             return (True, *result) if isinstance(result, tuple) else (True, result)
         except HostError as exc:
-            return False, str(exc).encode("utf-8", "replace")
+            message = str(exc).encode("utf-8", "replace")
+            return (False, message, error_fields(exc)) if error_fields else (False, message)
         except lupa.LuaError as exc:
             return False, _text(exc.args[0] if exc.args else str(exc)).encode()
         except RecursionError:

@@ -8,7 +8,8 @@
 -- below raises the Lua error.
 local host = ...
 
-local debug_sethook, debug_getinfo = debug.sethook, debug.getinfo
+local debug_sethook, debug_getinfo, debug_getmetatable = debug.sethook, debug.getinfo,
+  debug.getmetatable
 local co_create, co_resume, co_status, co_close = coroutine.create, coroutine.resume,
   coroutine.status, coroutine.close
 local pcall, xpcall, error, load, select, type = pcall, xpcall, error, load, select, type
@@ -63,10 +64,32 @@ local function after_protected(ok, ...)
   return ok, ...
 end
 
+-- An integration error: a table with `message`, `status`, `tool`, `kind` that also behaves
+-- like its full text, so scripts written for string errors keep working:
+-- tostring(err), "x" .. err, err:match("404"), #err.
+local string_lib = string
+local function error_object(text, fields)
+  return setmetatable(fields, {
+    __tostring = function() return text end,
+    __concat = function(a, b) return tostring(a) .. tostring(b) end,
+    __len = function() return #text end,
+    __index = function(_, key)
+      local method = string_lib[key]
+      if method then
+        return function(_, ...) return method(text, ...) end
+      end
+    end,
+    __metatable = false,
+  })
+end
+
 -- Callers tail-call this (`return host_call(...)`), so level 2 is the script's line.
 local function host_call(fn, ...)
   local result = pack(fn(...))
   if not result[1] then
+    if result[3] then
+      error(error_object(result[2], result[3]), 2)
+    end
     error(result[2], 2)
   end
   return unpack(result, 2, result.n)
@@ -179,8 +202,8 @@ env.coroutine = coroutine_lib
 -- Tables print as JSON (so CI jobs can parse what a script dumped); other values as tostring.
 local function render(v)
   if type(v) == "table" and v ~= null then
-    local mt = getmetatable(v)
-    if not (type(mt) == "table" and rawget(mt, "__tostring")) then
+    local mt = debug_getmetatable(v) -- the real one, also when __metatable hides it
+    if not (mt and rawget(mt, "__tostring")) then
       return (host_call(host.render_table, v))
     end
   end

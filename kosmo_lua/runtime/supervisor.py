@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..limits import Limits
+from ..redact import redact
 from ..result import ExecutionResult
 from .engine import Dispatcher, LuaEngine
 
@@ -35,16 +36,19 @@ _HEADER_SIZE = 4
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 OutputHandler = Callable[[str], None]
+Report = Callable[[str, Any], None]
+DispatchFactory = Callable[[Report], Dispatcher]
 
 
 class Worker:
     """A forked Lua worker that keeps its state between runs (the REPL relies on that).
 
-    ``make_dispatch`` is called inside the worker, so clients it builds (HTTP, MCP) belong to
-    the worker process alone.
+    ``make_dispatch(report)`` is called inside the worker, so clients it builds (HTTP, MCP)
+    belong to the worker process alone; ``report(kind, value)`` sends a ``call`` record or
+    ``meta`` fields to the run's result.
     """
 
-    def __init__(self, limits: Limits, make_dispatch: Callable[[], Dispatcher]) -> None:
+    def __init__(self, limits: Limits, make_dispatch: DispatchFactory) -> None:
         self.limits = limits
         self._make_dispatch = make_dispatch
         self._pid: int | None = None
@@ -154,6 +158,10 @@ class Worker:
                 result.output.append(message["out"])
                 if on_output:
                     on_output(message["out"])
+            elif "call" in message:
+                result.integration_calls.append(message["call"])
+            elif "meta" in message:
+                result.meta.update(message["meta"])
             elif "done" in message:
                 done = message["done"]
                 result.success = done["error"] is None
@@ -200,16 +208,14 @@ def _sigkill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def _serve(
-    requests: int, replies: int, limits: Limits, make_dispatch: Callable[[], Dispatcher]
-) -> None:
+def _serve(requests: int, replies: int, limits: Limits, make_dispatch: DispatchFactory) -> None:
     """The worker's main loop: one request, one run, until the parent closes the pipe."""
     status = 0
     try:
         engine = LuaEngine(
             limits,
             emit=lambda line: _write_frame(replies, {"out": line}),
-            dispatch=make_dispatch(),
+            dispatch=make_dispatch(lambda kind, value: _write_frame(replies, {kind: value})),
         )
         reader = _FrameReader(requests)
         while True:
@@ -253,7 +259,7 @@ class _FrameReader:
 
 
 def _write_frame(fd: int, message: dict[str, Any]) -> None:
-    body = json.dumps(message).encode()
+    body = redact(json.dumps(message)).encode()
     view = memoryview(len(body).to_bytes(_HEADER_SIZE, "big") + body)
     while view:
         view = view[os.write(fd, view) :]

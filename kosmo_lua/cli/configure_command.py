@@ -1,0 +1,118 @@
+"""``kosmo integrations:configure``: store an account's credentials and the permissions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from ..config import DEFAULT_ACCOUNT, POLICIES, Config
+from ..integrations import load
+from ..tools import Integration
+
+
+def find_integration(name: str) -> Integration:
+    integrations = {i.name: i for i in load()}
+    if name not in integrations:
+        raise click.BadParameter(
+            f"unknown integration {name!r}; available: {', '.join(sorted(integrations))}",
+            param_hint="NAME",
+        )
+    return integrations[name]
+
+
+@click.command(
+    "integrations:configure",
+    epilog="""\b
+Examples:
+  kosmo integrations:configure buildkite --set access_token=bkua_...
+  kosmo integrations:configure buildkite --account work --set access_token=bkua_... \\
+      --set url=https://api.buildkite.com/v2
+  kosmo integrations:configure buildkite --write allow
+
+\b
+Settings live in $KOSMO_HOME/integrations.json (~/.kosmo without KOSMO_HOME), owner-only.
+Without a stored token, the default account uses BUILDKITE_API_TOKEN.""",
+)
+@click.argument("name")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A credential field, e.g. access_token=… or url=…. Repeatable.",
+)
+@click.option(
+    "--account",
+    default=DEFAULT_ACCOUNT,
+    show_default=True,
+    help="Account name; scripts reach it as app.integrations.NAME.ACCOUNT.*",
+)
+@click.option("--read", type=click.Choice(POLICIES), help="Permission for read functions.")
+@click.option("--write", type=click.Choice(POLICIES), help="Permission for write functions.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def integrations_configure(
+    name: str,
+    settings: tuple[str, ...],
+    account: str,
+    read: str | None,
+    write: str | None,
+    as_json: bool,
+) -> None:
+    """Store credentials of an integration account, and its read/write permissions."""
+    integration = find_integration(name)
+    fields = {f.name: f for f in integration.credentials}
+    values: dict[str, str] = {}
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        if not sep or key not in fields:
+            raise click.BadParameter(
+                f"{setting.split('=')[0]!r} is not a {integration.title} setting; use one of"
+                f" {', '.join(f'{k}=…' for k in fields)}",
+                param_hint="--set",
+            )
+        values[key] = value
+    if not values and not read and not write:
+        raise click.UsageError("Nothing to change: give --set KEY=VALUE, --read or --write.")
+    config = Config.load()
+    if values:
+        config.set_account(name, account, values)
+    for access, policy in (("read", read), ("write", write)):
+        if policy:
+            config.set_permission(name, access, policy)
+    config.save()
+    summary = status(config, integration)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    click.echo(f"Saved {integration.title} settings to {config.path}")
+    click.echo(
+        f"  permissions: read {summary['permissions']['read']},"
+        f" write {summary['permissions']['write']}"
+    )
+    for row in summary["accounts"]:
+        shown = ", ".join(f"{k}={v}" for k, v in row["settings"].items())
+        click.echo(f"  account {row['name']}: {shown}")
+
+
+def status(config: Config, integration: Integration) -> dict[str, Any]:
+    """What is configured for an integration, with secrets masked."""
+    accounts = []
+    for account in config.accounts(integration.name):
+        stored = config.account(integration.name, account) or {}
+        accounts.append(
+            {
+                "name": account,
+                "settings": {
+                    f.name: ("set (hidden)" if f.secret else stored[f.name])
+                    for f in integration.credentials
+                    if stored.get(f.name)
+                },
+            }
+        )
+    return {
+        "integration": integration.name,
+        "permissions": {a: config.permission(integration.name, a) for a in ("read", "write")},
+        "accounts": accounts,
+    }

@@ -1,0 +1,37 @@
+"""Buildkite: CI/CD pipelines, builds, jobs and logs over the REST API v2."""
+
+from __future__ import annotations
+
+import os
+
+from ...tools import CredentialField, Integration
+from .tools import TOOLS
+
+_HERE = os.path.dirname(__file__)
+
+DEFAULT_URL = "https://api.buildkite.com/v2"
+
+
+def _overview() -> str:
+    with open(os.path.join(_HERE, "overview.md"), encoding="utf-8") as handle:
+        return handle.read()
+
+
+INTEGRATION = Integration(
+    name="buildkite",
+    title="Buildkite",
+    summary="CI/CD pipelines, builds, jobs and logs (REST API v2).",
+    tools=TOOLS,
+    credentials=(
+        CredentialField(
+            "access_token",
+            "API access token (Personal Settings → API Access Tokens).",
+            secret=True,
+            required=True,
+            env="BUILDKITE_API_TOKEN",
+        ),
+        CredentialField("url", "API base URL.", default=DEFAULT_URL),
+    ),
+    overview=_overview(),
+    error_label="Buildkite API",
+)

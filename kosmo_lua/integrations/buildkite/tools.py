@@ -1,0 +1,610 @@
+"""The Buildkite tool table: the single source of truth for every Buildkite function.
+
+Methods, paths and fields follow Buildkite's REST API v2 documentation. Shared parameters
+are declared once below and reused.
+"""
+
+from __future__ import annotations
+
+from ...tools import Param, Tool
+from . import handlers
+
+# Path prefixes, as the API reference abbreviates them.
+ORG = "/organizations/{organization}"
+PIPE = ORG + "/pipelines/{pipeline}"
+BUILD = PIPE + "/builds/{number}"
+JOB = BUILD + "/jobs/{job_id}"
+
+ORGANIZATION = Param(
+    "organization",
+    "string",
+    "Organization slug, as in buildkite.com/<organization>.",
+    required=True,
+    location="path",
+    example="acme-inc",
+)
+PIPELINE = Param(
+    "pipeline",
+    "string",
+    "Pipeline slug, as in buildkite.com/<organization>/<pipeline>.",
+    required=True,
+    location="path",
+    example="web",
+)
+NUMBER = Param(
+    "number",
+    "integer",
+    "Build number (the number in the build's URL, not its UUID).",
+    required=True,
+    location="path",
+    minimum=1,
+    example=42,
+)
+JOB_ID = Param(
+    "job_id",
+    "string",
+    "Job UUID, from the build's `jobs` list.",
+    required=True,
+    location="path",
+    example="01890000-aaaa-4bbb-8ccc-000000000001",
+)
+PATH = Param(
+    "path",
+    "string",
+    "API path relative to the account's base URL, e.g. /organizations/acme-inc/agents."
+    " Absolute URLs and `..` are refused.",
+    required=True,
+    location="option",
+    example="/organizations/acme-inc/agents",
+)
+QUERY = Param("query", "object", "Query string parameters, sent as given.", location="query")
+PAYLOAD = Param("payload", "object", "JSON request body, sent as given.", location="body")
+
+PAGINATION = (
+    Param("page", "integer", "Page to fetch (default 1).", location="query", minimum=1),
+    Param(
+        "per_page",
+        "integer",
+        "Items per page (default 30, at most 100).",
+        location="query",
+        minimum=1,
+    ),
+    Param(
+        "all_pages",
+        "boolean",
+        "Follow the Link header and return every page as one list (bounded by max_pages,"
+        " 100 by default).",
+        location="option",
+    ),
+    Param(
+        "max_pages",
+        "integer",
+        "Follow the Link header for at most this many pages and return them as one list.",
+        location="option",
+        minimum=1,
+    ),
+)
+
+BUILD_DETAIL = (
+    Param(
+        "include_retried_jobs",
+        "boolean",
+        "Include every retried job execution in `jobs`, not only the latest.",
+        location="query",
+    ),
+    Param("exclude_jobs", "boolean", "Leave the jobs out of the build.", location="query"),
+    Param("exclude_pipeline", "boolean", "Leave the pipeline out of the build.", location="query"),
+)
+
+PIPELINE_FIELDS = (
+    Param(
+        "configuration",
+        "string",
+        "The pipeline's YAML steps.",
+        location="body",
+        example="steps:\n  - command: make test",
+    ),
+    Param(
+        "cluster_id",
+        "string",
+        "Cluster the pipeline runs in (required on cluster orgs).",
+        location="body",
+    ),
+    Param(
+        "branch_configuration",
+        "string",
+        "Branch filter: only build branches that match, e.g. `main release/*`.",
+        location="body",
+    ),
+    Param("default_branch", "string", "Branch built by default.", location="body"),
+    Param("description", "string", "Description of the pipeline.", location="body"),
+    Param("env", "object", "Environment variables for every build.", location="body"),
+    Param("tags", "array", "Tags of the pipeline.", location="body"),
+    Param("teams", "array", "Team UUIDs that get access (create only).", location="body"),
+    Param(
+        "visibility",
+        "string",
+        "`public` or `private`.",
+        location="body",
+        enum=("public", "private"),
+    ),
+    Param(
+        "provider_settings",
+        "object",
+        "Source provider settings (e.g. GitHub triggers).",
+        location="body",
+    ),
+    Param(
+        "skip_queued_branch_builds",
+        "boolean",
+        "Skip intermediate builds when new builds are created on the same branch.",
+        location="body",
+    ),
+    Param(
+        "cancel_running_branch_builds",
+        "boolean",
+        "Cancel running builds when new builds are created on the same branch.",
+        location="body",
+    ),
+    PAYLOAD,
+)
+
+LIST_BUILDS_FILTERS = (
+    Param(
+        "branch",
+        "string|array",
+        "Only builds of this branch (or any of a list); wildcards like `*dev*` work.",
+        location="query",
+    ),
+    Param("commit", "string", "Only builds of this full commit SHA.", location="query"),
+    Param(
+        "state",
+        "string|array",
+        "Only builds in this state or states: creating, scheduled, running, passed, failing,"
+        " failed, blocked, canceling, canceled, skipped, not_run, or `finished`.",
+        location="query",
+    ),
+    Param(
+        "created_from",
+        "string",
+        "Only builds created at or after this ISO 8601 time.",
+        location="query",
+    ),
+    Param(
+        "created_to", "string", "Only builds created before this ISO 8601 time.", location="query"
+    ),
+    Param(
+        "finished_from",
+        "string",
+        "Only builds finished at or after this ISO 8601 time.",
+        location="query",
+    ),
+    Param("creator", "string", "Only builds created by this user ID.", location="query"),
+    Param(
+        "meta_data", "object", "Only builds with these meta-data key/value pairs.", location="query"
+    ),
+    *BUILD_DETAIL,
+)
+
+TOOLS = (
+    Tool(
+        "get_current_user",
+        "Get the user who owns the access token.",
+        "read",
+        "GET",
+        ("/user",),
+        returns="The user: id, graphql_id, name, email, avatar_url, created_at.",
+        example="local me = app.integrations.buildkite.get_current_user()\nprint(me.name)",
+        notes="Needs the read_user scope; get_access_token needs none.",
+    ),
+    Tool(
+        "get_access_token",
+        "Get the access token's UUID and scopes.",
+        "read",
+        "GET",
+        ("/access-token",),
+        returns="`{uuid, scopes}`: the scopes this token grants.",
+        example="local token = app.integrations.buildkite.get_access_token()\n"
+        "print(table.concat(token.scopes, ', '))",
+    ),
+    Tool(
+        "list_organizations",
+        "List the organizations the token can access.",
+        "read",
+        "GET",
+        ("/organizations",),
+        params=PAGINATION,
+        paginated=True,
+        returns="A list of organizations.",
+        example="for _, org in ipairs(app.integrations.buildkite.list_organizations()) do\n"
+        "  print(org.slug)\nend",
+    ),
+    Tool(
+        "get_organization",
+        "Get one organization.",
+        "read",
+        "GET",
+        (ORG,),
+        params=(ORGANIZATION,),
+        returns="The organization.",
+        example='local org = app.integrations.buildkite.get_organization("acme-inc")',
+    ),
+    Tool(
+        "list_pipelines",
+        "List an organization's pipelines.",
+        "read",
+        "GET",
+        (ORG + "/pipelines",),
+        params=(
+            ORGANIZATION,
+            Param(
+                "name",
+                "string",
+                "Only pipelines whose name contains this (any case).",
+                location="query",
+            ),
+            Param(
+                "repository",
+                "string",
+                "Only pipelines whose repository URL contains this (any case).",
+                location="query",
+            ),
+            *PAGINATION,
+        ),
+        paginated=True,
+        returns="A list of pipelines.",
+        example="local pipelines = app.integrations.buildkite.list_pipelines{\n"
+        '  organization = "acme-inc", all_pages = true}\nprint(#pipelines)',
+    ),
+    Tool(
+        "get_pipeline",
+        "Get one pipeline.",
+        "read",
+        "GET",
+        (PIPE,),
+        params=(ORGANIZATION, PIPELINE),
+        returns="The pipeline.",
+        example='local p = app.integrations.buildkite.get_pipeline("acme-inc", "web")\n'
+        "print(p.default_branch)",
+    ),
+    Tool(
+        "create_pipeline",
+        "Create a pipeline from YAML steps.",
+        "write",
+        "POST",
+        (ORG + "/pipelines",),
+        params=(
+            ORGANIZATION,
+            Param(
+                "name",
+                "string",
+                "Name of the pipeline.",
+                required=True,
+                location="body",
+                example="Web",
+            ),
+            Param(
+                "repository",
+                "string",
+                "Repository URL.",
+                required=True,
+                location="body",
+                example="git@github.com:acme-inc/web.git",
+            ),
+            *PIPELINE_FIELDS,
+        ),
+        returns="The new pipeline (201).",
+        example="local p = app.integrations.buildkite.create_pipeline{\n"
+        '  organization = "acme-inc", name = "Docs",\n'
+        '  repository = "git@github.com:acme-inc/docs.git",\n'
+        '  configuration = "steps:\\n  - command: make docs"}',
+    ),
+    Tool(
+        "update_pipeline",
+        "Change a pipeline's settings.",
+        "write",
+        "PATCH",
+        (PIPE,),
+        params=(
+            ORGANIZATION,
+            PIPELINE,
+            Param("name", "string", "New name of the pipeline.", location="body"),
+            Param("repository", "string", "New repository URL.", location="body"),
+            *(p for p in PIPELINE_FIELDS if p.name != "teams"),
+        ),
+        returns="The updated pipeline.",
+        example="app.integrations.buildkite.update_pipeline{\n"
+        '  organization = "acme-inc", pipeline = "web", description = "The website"}',
+    ),
+    Tool(
+        "archive_pipeline",
+        "Archive a pipeline: read-only, kept, restorable.",
+        "write",
+        "POST",
+        (PIPE + "/archive",),
+        params=(ORGANIZATION, PIPELINE),
+        returns="The pipeline with `archived_at` set.",
+        example='app.integrations.buildkite.archive_pipeline("acme-inc", "legacy")',
+        notes="Sends POST …/archive. The original product sent DELETE, which deletes the"
+        " pipeline; this never does.",
+    ),
+    Tool(
+        "unarchive_pipeline",
+        "Restore an archived pipeline.",
+        "write",
+        "POST",
+        (PIPE + "/unarchive",),
+        params=(ORGANIZATION, PIPELINE),
+        returns="The pipeline.",
+        example='app.integrations.buildkite.unarchive_pipeline("acme-inc", "legacy")',
+    ),
+    Tool(
+        "list_builds",
+        "List builds of a pipeline, an organization, or everything visible.",
+        "read",
+        "GET",
+        (PIPE + "/builds", ORG + "/builds", "/builds"),
+        aliases=("list",),
+        params=(
+            Param(
+                "organization",
+                "string",
+                "Organization slug; without it, builds of every organization.",
+                location="path",
+                example="acme-inc",
+            ),
+            Param(
+                "pipeline",
+                "string",
+                "Pipeline slug; without it, builds of the whole organization.",
+                location="path",
+                example="web",
+            ),
+            *LIST_BUILDS_FILTERS,
+            *PAGINATION,
+        ),
+        paginated=True,
+        returns="A list of builds, newest first.",
+        example="local builds = app.integrations.buildkite.list_builds{\n"
+        '  organization = "acme-inc", pipeline = "web", branch = "main", state = "failed"}\n'
+        "for _, b in ipairs(builds) do print(b.number, b.message) end",
+    ),
+    Tool(
+        "get_build",
+        "Get one build with its jobs.",
+        "read",
+        "GET",
+        (BUILD,),
+        aliases=("get",),
+        params=(
+            ORGANIZATION,
+            PIPELINE,
+            NUMBER,
+            *BUILD_DETAIL,
+            Param("job_states", "string|array", "Only jobs in these states.", location="query"),
+        ),
+        returns="The build, with `jobs`.",
+        example='local b = app.integrations.buildkite.get_build("acme-inc", "web", 42)\n'
+        "print(b.state, #b.jobs)",
+    ),
+    Tool(
+        "create_build",
+        "Trigger a new build.",
+        "write",
+        "POST",
+        (PIPE + "/builds",),
+        aliases=("create",),
+        params=(
+            ORGANIZATION,
+            PIPELINE,
+            Param(
+                "commit",
+                "string",
+                "Ref, SHA or tag to build.",
+                location="body",
+                default="HEAD",
+                example="HEAD",
+            ),
+            Param(
+                "branch",
+                "string",
+                "Branch the commit belongs to.",
+                required=True,
+                location="body",
+                example="main",
+            ),
+            Param(
+                "message",
+                "string",
+                "Message of the build.",
+                location="body",
+                example="Deploy from kosmo",
+            ),
+            Param("author", "object", "`{name, email}` of the author.", location="body"),
+            Param(
+                "env",
+                "object",
+                "Environment variables for the build.",
+                location="body",
+                example={"DEPLOY_ENV": "staging"},
+            ),
+            Param("meta_data", "object", "Meta-data for the build.", location="body"),
+            Param("clean_checkout", "boolean", "Force a fresh checkout.", location="body"),
+            Param(
+                "ignore_pipeline_branch_filters",
+                "boolean",
+                "Build even if the pipeline's branch filter excludes the branch.",
+                location="body",
+            ),
+            Param(
+                "pull_request_base_branch",
+                "string",
+                "Base branch of a pull request build.",
+                location="body",
+            ),
+            Param("pull_request_id", "integer", "Pull request number.", location="body"),
+            Param(
+                "pull_request_repository",
+                "string",
+                "Repository of the pull request.",
+                location="body",
+            ),
+            PAYLOAD,
+        ),
+        returns="The new build (201), `scheduled`, with its `web_url`.",
+        example="local b = app.integrations.buildkite.create_build{\n"
+        '  organization = "acme-inc", pipeline = "deploy", branch = "main",\n'
+        '  message = "Deploy", env = {DEPLOY_ENV = "staging"}}\nprint(b.web_url)',
+        notes="Never sent twice: a failed create is not repeated, so no duplicate builds.",
+    ),
+    Tool(
+        "cancel_build",
+        "Cancel a scheduled, running or failing build.",
+        "write",
+        "PUT",
+        (BUILD + "/cancel",),
+        aliases=("cancel",),
+        params=(ORGANIZATION, PIPELINE, NUMBER),
+        returns="The build, `canceling` or `canceled`.",
+        example='app.integrations.buildkite.cancel_build("acme-inc", "web", 42)',
+    ),
+    Tool(
+        "rebuild_build",
+        "Start a new build with the same commit and settings.",
+        "write",
+        "PUT",
+        (BUILD + "/rebuild",),
+        aliases=("rebuild",),
+        params=(ORGANIZATION, PIPELINE, NUMBER),
+        returns="The **new** build, with `rebuilt_from`.",
+        example='local nb = app.integrations.buildkite.rebuild_build("acme-inc", "web", 42)\n'
+        "print(nb.number)",
+    ),
+    Tool(
+        "retry_failed_jobs",
+        "Retry the failed jobs of a build.",
+        "write",
+        "PUT",
+        (BUILD + "/retry_failed_jobs",),
+        params=(
+            ORGANIZATION,
+            PIPELINE,
+            NUMBER,
+            Param(
+                "states",
+                "string",
+                "Comma-separated job states to retry: canceled, expired, failed,"
+                " soft_failed, timed_out.",
+                location="body",
+                default="failed,soft_failed",
+            ),
+        ),
+        handler=handlers.retry_failed_jobs,
+        returns="The build plus `retried_jobs_count` (the API answers 202: retries start"
+        " asynchronously).",
+        example='local b = app.integrations.buildkite.retry_failed_jobs("acme-inc", "api", 41)\n'
+        "print(b.retried_jobs_count)",
+        notes="On deployments without this endpoint (404 or 405) it retries each failed job"
+        " with PUT …/jobs/{id}/retry; a job is retried once only.",
+    ),
+    Tool(
+        "get_job_log",
+        "Get a job's log.",
+        "read",
+        "GET",
+        (JOB + "/log",),
+        params=(
+            ORGANIZATION,
+            PIPELINE,
+            NUMBER,
+            JOB_ID,
+            Param(
+                "format",
+                "string",
+                "`json` (the API's `{url, content, size, header_times}`) or `text` (the raw"
+                " log as a string).",
+                location="option",
+                default="json",
+                enum=("json", "text"),
+            ),
+            Param(
+                "strip_ansi",
+                "boolean",
+                "Remove ANSI colour codes and `bk;t=` timestamp markers from the log.",
+                location="option",
+            ),
+        ),
+        handler=handlers.get_job_log,
+        returns='`{url, content, size, header_times}`, or a string with format = "text".',
+        example="local log = app.integrations.buildkite.get_job_log{\n"
+        '  organization = "acme-inc", pipeline = "api", number = 41,\n'
+        '  job_id = job.id, format = "text", strip_ansi = true}',
+    ),
+    Tool(
+        "get_job_environment",
+        "Get a job's environment variables.",
+        "read",
+        "GET",
+        (JOB + "/env",),
+        params=(ORGANIZATION, PIPELINE, NUMBER, JOB_ID),
+        returns="`{env = {...}}`.",
+        example="local env = app.integrations.buildkite.get_job_environment(\n"
+        '  "acme-inc", "api", 41, job.id).env',
+    ),
+    Tool(
+        "api_get",
+        "GET any API path (raw helper).",
+        "read",
+        "GET",
+        ("{path}",),
+        params=(PATH, QUERY),
+        returns="The decoded JSON of the reply.",
+        example="local agents = app.integrations.buildkite.api_get(\n"
+        '  "/organizations/acme-inc/agents", {per_page = 100})',
+    ),
+    Tool(
+        "api_post",
+        "POST to any API path (raw helper).",
+        "write",
+        "POST",
+        ("{path}",),
+        params=(PATH, PAYLOAD),
+        returns="The decoded JSON of the reply.",
+        example="app.integrations.buildkite.api_post(\n"
+        '  "/organizations/acme-inc/pipelines/web/builds/42/annotations",\n'
+        '  {body = "Deployed", style = "success"})',
+    ),
+    Tool(
+        "api_put",
+        "PUT to any API path (raw helper).",
+        "write",
+        "PUT",
+        ("{path}",),
+        params=(PATH, PAYLOAD),
+        returns="The decoded JSON of the reply.",
+        example="app.integrations.buildkite.api_put(\n"
+        '  "/organizations/acme-inc/pipelines/web/builds/42/jobs/" .. job.id .. "/unblock")',
+    ),
+    Tool(
+        "api_patch",
+        "PATCH any API path (raw helper).",
+        "write",
+        "PATCH",
+        ("{path}",),
+        params=(PATH, PAYLOAD),
+        returns="The decoded JSON of the reply.",
+        example="app.integrations.buildkite.api_patch(\n"
+        '  "/organizations/acme-inc/pipelines/web", {description = "Web"})',
+    ),
+    Tool(
+        "api_delete",
+        "DELETE any API path (raw helper).",
+        "write",
+        "DELETE",
+        ("{path}",),
+        params=(PATH, QUERY),
+        returns="`{}` (most deletes answer 204).",
+        example="app.integrations.buildkite.api_delete(\n"
+        '  "/organizations/acme-inc/pipelines/old")',
+    ),
+)

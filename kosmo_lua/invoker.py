@@ -1,0 +1,375 @@
+"""Runs one ``app.integrations.*`` call: bind, validate, check permission, send, record.
+
+Every refusal (unknown argument, wrong type, permission) happens before any request, so a
+bad call costs nothing and changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import redact
+from .catalog import Catalog, closest
+from .config import DEFAULT_ACCOUNT, Config
+from .errors import ArgumentError, ConfigError, HostError, PermissionDenied
+from .rest import Response, RestClient, safe_path
+from .tools import Integration, Param, Tool
+
+Report = Callable[[str, Any], None]
+"""Sends an event to the run's result: ``report("call", entry)`` or ``report("meta", {...})``."""
+
+TransportFactory = Callable[[Integration], Any]
+
+DEFAULT_MAX_PAGES = 100
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+
+@dataclass
+class Call:
+    """One validated call, as handlers see it."""
+
+    tool: Tool
+    args: dict[str, Any]
+    client: RestClient
+    requests: int = 0
+    last_status: int | None = None
+
+    def send(
+        self,
+        method: str | None = None,
+        path: str | None = None,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        text: bool = False,
+    ) -> Response:
+        """Sends a request; by default the tool's own, built from its arguments."""
+        if path is None:
+            path, query, body = build_request(self.tool, self.args)
+        self.requests += 1
+        try:
+            response = self.client.request(
+                method or self.tool.method,
+                path,
+                query=query,
+                body=body,
+                headers=headers,
+                text=text,
+                tool=self.tool.full_name,
+            )
+        except HostError as exc:
+            self.last_status = exc.status
+            raise
+        self.last_status = response.status
+        return response
+
+
+def rest_call(call: Call) -> tuple[Any, dict[str, Any]]:
+    """The handler of every tool a path template can express, with Link pagination."""
+    response = call.send()
+    args = call.args
+    if not (call.tool.paginated and (args.get("all_pages") or args.get("max_pages"))):
+        return response.data, response.meta()
+    pages = args.get("max_pages") or DEFAULT_MAX_PAGES
+    items = list(response.data) if isinstance(response.data, list) else [response.data]
+    fetched = 1
+    while fetched < pages and "next" in response.links:
+        response = call.send(path=_relative(call.client, response.links["next"]))
+        items.extend(response.data if isinstance(response.data, list) else [response.data])
+        fetched += 1
+    meta = response.meta()
+    meta["pages"] = fetched
+    return items, meta
+
+
+class Invoker:
+    """Dispatches ``app.*`` calls for one run. ``force`` bypasses the permission policy."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        config: Config,
+        *,
+        force: bool = False,
+        report: Report,
+        transport: TransportFactory | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.config = config
+        self.force = force
+        self._report = report
+        self._transport = transport
+        self._environ = environ if environ is not None else {}
+        self._clients: dict[tuple[str, str], RestClient] = {}
+
+    def __call__(self, path: str, args: list[Any]) -> tuple[Any, Any]:
+        started = time.monotonic()
+        entry: dict[str, Any] = {"path": path.removeprefix("app.")}
+        call: Call | None = None
+        try:
+            integration, account, tool = self.catalog.resolve(path)
+            entry.update(tool=tool.full_name, account=account, method=tool.method)
+            named = bind(tool, args)
+            self._check_permission(integration, tool)
+            call = Call(tool, named, self._client(integration, account))
+            data, meta = (tool.handler or rest_call)(call)
+        except HostError as exc:
+            entry.update(status="error", error=str(exc))
+            raise
+        finally:
+            entry["durationMs"] = round((time.monotonic() - started) * 1000, 3)
+            entry.setdefault("status", "ok")
+            if call is not None:
+                entry.update(http_status=call.last_status, requests=call.requests)
+            self._report("call", entry)
+        return data, meta
+
+    def _check_permission(self, integration: Integration, tool: Tool) -> None:
+        policy = self.config.permission(integration.name, tool.access)
+        if policy == "allow":
+            return
+        if self.force:
+            self._report("meta", {"permission_bypassed": True})
+            return
+        name = integration.name
+        if policy == "deny":
+            raise PermissionDenied(
+                f"Integration '{name}' {tool.access} access denied.", tool=tool.full_name
+            )
+        raise PermissionDenied(
+            f"Integration '{name}' {tool.access} requires approval. Run with --force to allow"
+            f" it for this run, or allow it for good: kosmo integrations:configure {name}"
+            f" --{tool.access} allow",
+            tool=tool.full_name,
+        )
+
+    def _client(self, integration: Integration, account: str) -> RestClient:
+        key = (integration.name, account)
+        if key not in self._clients:
+            values = self._credentials(integration, account)
+            self._clients[key] = RestClient(
+                values["url"],
+                values["access_token"],
+                label=integration.error_label,
+                transport=self._transport(integration) if self._transport else None,
+            )
+        return self._clients[key]
+
+    def _credentials(self, integration: Integration, account: str) -> dict[str, str]:
+        stored = self.config.account(integration.name, account)
+        if stored is None and account != DEFAULT_ACCOUNT:
+            raise ConfigError(
+                f"Unknown {integration.title} account '{account}'. Configure it: kosmo"
+                f" integrations:configure {integration.name} --account {account}"
+                " --set access_token=TOKEN"
+            )
+        values = dict(stored or {})
+        for field in integration.credentials:
+            if field.secret and values.get(field.name):
+                redact.register(values[field.name])
+            if not values.get(field.name) and field.env and account == DEFAULT_ACCOUNT:
+                values[field.name] = self._environ.get(field.env, "")
+                if field.secret and values[field.name]:
+                    redact.register(values[field.name])
+            if not values.get(field.name) and field.default:
+                values[field.name] = field.default
+            if field.required and not values.get(field.name):
+                env_hint = f"Set {field.env} or run" if field.env else "Run"
+                account_option = "" if account == DEFAULT_ACCOUNT else f" --account {account}"
+                raise ConfigError(
+                    f"No {integration.title} {field.name} for account '{account}'. {env_hint}:"
+                    f" kosmo integrations:configure {integration.name}{account_option}"
+                    f" --set {field.name}=…"
+                )
+        return values
+
+
+# Binding and validation ------------------------------------------------------------------
+
+
+def bind(tool: Tool, args: list[Any]) -> dict[str, Any]:
+    """Turns Lua call arguments into validated named arguments, defaults applied.
+
+    One table argument means named arguments; anything else is positional, in the order
+    the parameters are declared.
+    """
+    if len(args) == 1 and isinstance(args[0], dict):
+        named = dict(args[0])
+    elif len(args) == 1 and args[0] == []:  # `f({})`: an empty table is an empty list in Lua
+        named = {}
+    else:
+        while args and args[-1] is None:
+            args = args[:-1]
+        if len(args) > len(tool.params):
+            raise ArgumentError(
+                f"{tool.full_name} takes at most {len(tool.params)} positional arguments"
+                f" ({', '.join(p.name for p in tool.params)}), got {len(args)}",
+                tool=tool.full_name,
+            )
+        named = {p.name: v for p, v in zip(tool.params, args, strict=False) if v is not None}
+    for name in named:
+        if tool.param(name) is None:
+            raise ArgumentError(_unknown_argument(tool, name), tool=tool.full_name)
+    bound: dict[str, Any] = {}
+    for param in tool.params:
+        if param.name in named:
+            bound[param.name] = _check(tool, param, named[param.name])
+        elif param.required:
+            raise ArgumentError(
+                f"Missing required argument '{param.name}' for {tool.full_name}:"
+                f" {param.description}",
+                tool=tool.full_name,
+            )
+        elif param.default is not None:
+            bound[param.name] = param.default
+    return bound
+
+
+def _unknown_argument(tool: Tool, name: str) -> str:
+    names = [p.name for p in tool.params]
+    close = closest(str(name), names)
+    hint = f" Did you mean: {close[0]}?" if close else ""
+    return (
+        f"Unknown argument '{name}' for {tool.full_name}.{hint}"
+        f" Parameters: {', '.join(names) or 'none'}"
+    )
+
+
+def _check(tool: Tool, param: Param, value: Any) -> Any:
+    def fail(expected: str) -> ArgumentError:
+        return ArgumentError(
+            f"Argument '{param.name}' of {tool.full_name} must be {expected},"
+            f" got {_describe(value)}",
+            tool=tool.full_name,
+        )
+
+    kind = param.type
+    if kind == "string":
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise fail("a string")
+        value = str(value)
+        if param.location == "path" and not value:
+            raise fail("a non-empty string")
+    elif kind == "integer":
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, str) and _UUID.match(value.strip()):
+            raise ArgumentError(
+                f"Argument '{param.name}' of {tool.full_name} must be a build number (the"
+                f" number in the build's URL); {value!r} is a build UUID: use the build number",
+                tool=tool.full_name,
+            )
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail("a whole number")
+    elif kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise fail("a number")
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            raise fail("true or false")
+    elif kind == "object":
+        if value == []:
+            value = {}
+        if not isinstance(value, dict):
+            raise fail("a table of named fields")
+    elif kind == "array":
+        if value == {}:
+            value = []
+        if not isinstance(value, list):
+            raise fail("a list")
+    elif kind == "string|array":
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise fail("a string or a list of strings")
+        value = str(value)
+    if param.minimum is not None and value < param.minimum:
+        raise fail(f"at least {param.minimum}")
+    if param.enum and value not in param.enum:
+        raise fail(f"one of {', '.join(param.enum)}")
+    return value
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"the number {value:g}" if isinstance(value, float) else f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    return "a table"
+
+
+# Requests ------------------------------------------------------------------------------
+
+
+def build_request(tool: Tool, args: dict[str, Any]) -> tuple[str, list[tuple[str, str]], Any]:
+    """The path, query and body of a tool's request, from its validated arguments."""
+    path = _expand(tool, args)
+    query: list[tuple[str, str]] = []
+    body: dict[str, Any] = {}
+    for param in tool.params:
+        if param.name not in args or param.location in ("path", "option"):
+            continue
+        value = args[param.name]
+        if param.name == "query":
+            query.extend(_query_pairs(value))
+        elif param.name == "payload":
+            body.update(value)
+        elif param.location == "query" or (param.location == "auto" and tool.method == "GET"):
+            query.extend(_query_pairs({param.name: value}))
+        else:
+            body[param.name] = value
+    return path, query, (body if body or tool.method in ("POST", "PUT", "PATCH") else None)
+
+
+def _expand(tool: Tool, args: dict[str, Any]) -> str:
+    for template in tool.paths:
+        names = re.findall(r"{(\w+)}", template)
+        if all(name in args for name in names):
+            if names == ["path"]:
+                return safe_path(args["path"])
+            return re.sub(
+                r"{(\w+)}",
+                lambda m: urllib.parse.quote(str(args[m.group(1)]), safe=""),
+                template,
+            )
+    needed = re.findall(r"{(\w+)}", tool.paths[-1])
+    raise ArgumentError(f"{tool.full_name} needs {', '.join(needed)}", tool=tool.full_name)
+
+
+def _query_pairs(values: dict[str, Any]) -> list[tuple[str, str]]:
+    """Buildkite's query style: lists as ``key[]=``, tables as ``key[sub]=``."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in values.items():
+        if isinstance(value, list):
+            pairs.extend((f"{key}[]", _scalar(v)) for v in value)
+        elif isinstance(value, dict):
+            pairs.extend((f"{key}[{sub}]", _scalar(v)) for sub, v in value.items())
+        else:
+            pairs.append((key, _scalar(value)))
+    return pairs
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _relative(client: RestClient, url: str) -> str:
+    """A Link URL as a path under the client's base URL; anything else is refused."""
+    if not url.startswith(client.base_url + "/"):
+        raise HostError(f"Refused to follow a pagination link outside the API: {url}")
+    return url[len(client.base_url) :]

@@ -1,0 +1,249 @@
+"""The HTTP client every REST integration shares.
+
+One ``httpx.Client`` per run and account (connection reuse), bearer auth sent only to the
+account's base URL, safe relative paths, and the repeat rules of DESIGN.md:
+
+- 429: wait ``RateLimit-Reset`` (or ``Retry-After``) seconds, at most ``max_wait`` in all,
+  then repeat, for any method: the API rejected the request before doing any work.
+- 5xx and transport errors: repeat GET and HEAD only, a few times with backoff. A POST or a
+  non-idempotent PUT is never sent twice.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from . import __version__
+from .errors import ApiError, ConnectionFailed, HostError
+
+USER_AGENT = f"kosmo-lua/{__version__} (+https://github.com/kosmo-lua)"
+IDEMPOTENT = frozenset({"GET", "HEAD"})
+RETRY_DELAYS = (0.5, 1.0, 2.0)  # backoff before each repeat of an idempotent request
+MAX_MESSAGE = 500
+_LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?([a-z]+)"?')
+
+
+@dataclass
+class Response:
+    status: int
+    data: Any
+    headers: httpx.Headers
+    links: dict[str, str] = field(default_factory=dict)
+
+    def meta(self) -> dict[str, Any]:
+        """The second return value of a call: status, pages and rate limit."""
+        return {
+            "status": self.status,
+            "next_page": _page_of(self.links.get("next")),
+            "last_page": _page_of(self.links.get("last")),
+            "rate_limit": {
+                "limit": _int(self.headers.get("RateLimit-Limit")),
+                "remaining": _int(self.headers.get("RateLimit-Remaining")),
+                "reset": _int(self.headers.get("RateLimit-Reset")),
+            },
+        }
+
+
+class RestClient:
+    """Talks to one API account. ``label`` names the API in errors ("Buildkite API")."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        label: str,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        max_wait: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.label = label
+        self._client = httpx.Client(
+            headers={
+                "Authorization": f"Bearer {token}",
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+            },
+            transport=transport,
+            timeout=timeout,
+            follow_redirects=False,
+        )
+        self._max_wait = max_wait
+        self._sleep = sleep
+
+    def close(self) -> None:
+        self._client.close()
+
+    def url_for(self, path: str) -> str:
+        """The absolute URL of an already checked relative path."""
+        return self.base_url + path
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        text: bool = False,
+        tool: str = "",
+    ) -> Response:
+        """Sends one request with the repeat rules; raises ``ApiError`` on a non-2xx reply.
+
+        ``path`` must already be safe (see ``safe_path``); ``text`` returns the body as text.
+        """
+        bare_path, _, existing = path.partition("?")
+        url = self.url_for(bare_path)
+        params = urllib.parse.parse_qsl(existing, keep_blank_values=True) + (query or [])
+        waited = 0.0
+        attempt = 0
+        while True:
+            try:
+                reply = self._client.request(
+                    method, url, params=params or None, json=body, headers=headers
+                )
+            except httpx.TransportError as exc:
+                if method in IDEMPOTENT and attempt < len(RETRY_DELAYS):
+                    self._sleep(RETRY_DELAYS[attempt])
+                    attempt += 1
+                    continue
+                raise ConnectionFailed(
+                    f"Failed to connect to {self.label}: {_describe(exc)}", tool=tool
+                ) from None
+            if reply.status_code == 429:
+                delay = _retry_after(reply)
+                if waited + delay <= self._max_wait:
+                    self._sleep(delay)
+                    waited += delay
+                    continue
+            elif reply.status_code >= 500 and method in IDEMPOTENT and attempt < len(RETRY_DELAYS):
+                self._sleep(RETRY_DELAYS[attempt])
+                attempt += 1
+                continue
+            return self._read(reply, text=text, tool=tool)
+
+    def _read(self, reply: httpx.Response, *, text: bool, tool: str) -> Response:
+        links = {rel: url for url, rel in _LINK.findall(reply.headers.get("Link", ""))}
+        if not reply.is_success:
+            raise ApiError(
+                f"{self.label} error ({reply.status_code}): {_error_message(reply)}",
+                status=reply.status_code,
+                message=_error_message(reply),
+                tool=tool,
+            )
+        if text:
+            return Response(reply.status_code, reply.text, reply.headers, links)
+        return Response(reply.status_code, _decode(reply), reply.headers, links)
+
+
+def safe_path(path: str) -> str:
+    """Checks a caller-supplied relative API path; the request can only reach the base URL.
+
+    Refuses absolute and scheme-relative URLs, ``..`` in any encoding, backslashes, control
+    characters and ``@``, before any request is made.
+    """
+    if not isinstance(path, str) or not path.strip():
+        raise HostError("path must be a non-empty relative API path such as /organizations")
+    raw_path, _, query = path.partition("?")
+    decoded = raw_path
+    for _ in range(3):  # %252e%252e is ".." after two rounds
+        decoded = urllib.parse.unquote(decoded)
+    problems = [
+        ("an absolute URL", re.search(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", decoded) is not None),
+        ("a scheme-relative URL", decoded.lstrip().startswith("//")),
+        ("'..'", any(part in ("..", ".") for part in re.split(r"[/\\]", decoded))),
+        ("a backslash", "\\" in decoded or "\\" in query),
+        ("a control character", _has_control(decoded) or _has_control(urllib.parse.unquote(query))),
+        ("'@'", "@" in decoded),
+        ("whitespace", re.search(r"\s", raw_path) is not None),
+        ("a fragment", "#" in path),
+    ]
+    for what, found in problems:
+        if found:
+            raise HostError(
+                f"Refused API path {path!r}: it contains {what}. Give a path relative to the"
+                " API base URL, such as /organizations/acme-inc/pipelines."
+            )
+    normalized = "/" + raw_path.lstrip("/")
+    return normalized + (f"?{query}" if query else "")
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+def _decode(reply: httpx.Response) -> Any:
+    """204 or empty → {}; JSON → as sent; anything else → {"body": text}."""
+    if reply.status_code == 204 or not reply.content:
+        return {}
+    try:
+        return reply.json()
+    except ValueError:
+        return {"body": reply.text}
+
+
+def _error_message(reply: httpx.Response) -> str:
+    """The body's ``message``, else ``errors``, else the body text, bounded."""
+    try:
+        body = reply.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("message"):
+        message = str(body["message"])
+        if body.get("errors"):
+            message += f": {_errors_text(body['errors'])}"
+    elif isinstance(body, dict) and body.get("errors"):
+        message = _errors_text(body["errors"])
+    else:
+        message = reply.text.strip() or reply.reason_phrase
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"
+
+
+def _errors_text(errors: Any) -> str:
+    if isinstance(errors, list):
+        parts = []
+        for item in errors:
+            if isinstance(item, dict):
+                parts.append(" ".join(str(v) for v in item.values()))
+            else:
+                parts.append(str(item))
+        return "; ".join(parts)
+    return str(errors)
+
+
+def _retry_after(reply: httpx.Response) -> float:
+    for header in ("RateLimit-Reset", "Retry-After"):
+        value = _int(reply.headers.get(header))
+        if value is not None:
+            return max(float(value), 0.0)
+    return 1.0
+
+
+def _describe(exc: httpx.TransportError) -> str:
+    kind = type(exc).__name__
+    detail = str(exc)
+    return f"{kind}: {detail}" if detail else kind
+
+
+def _page_of(url: str | None) -> int | None:
+    if not url:
+        return None
+    pages = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get("page")
+    return _int(pages[0]) if pages else None
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,627 @@
+"""Every Buildkite function sends the documented request (respx at the HTTP seam)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from kosmo_lua.catalog import Catalog
+from kosmo_lua.config import Config
+from kosmo_lua.errors import ApiError, ArgumentError, ConfigError, PermissionDenied
+from kosmo_lua.integrations import load
+from kosmo_lua.invoker import Invoker
+
+BASE = "https://api.buildkite.com/v2"
+TOKEN = "bkua_unit_test_token"
+P = "/organizations/acme-inc/pipelines/web"
+
+
+class Harness:
+    def __init__(self, config: Config, force: bool = True) -> None:
+        self.events: list[tuple[str, Any]] = []
+        self.invoker = Invoker(
+            Catalog(load()),
+            config,
+            force=force,
+            report=lambda kind, value: self.events.append((kind, value)),
+            environ={"BUILDKITE_API_TOKEN": TOKEN},
+        )
+
+    def __call__(self, name: str, *args: Any) -> Any:
+        path = name if name.startswith("app.") else f"app.integrations.buildkite.{name}"
+        return self.invoker(path, list(args))
+
+
+@pytest.fixture
+def config(kosmo_home) -> Config:
+    return Config.load(kosmo_home)
+
+
+@pytest.fixture
+def bk(config) -> Harness:
+    return Harness(config)
+
+
+@pytest.fixture
+def api():
+    with respx.mock(base_url=BASE, assert_all_called=False) as mock:
+        yield mock
+
+
+def sent(api) -> httpx.Request:
+    assert api.calls.call_count == 1, f"{api.calls.call_count} requests were sent"
+    return api.calls.last.request
+
+
+def body(request: httpx.Request) -> Any:
+    return json.loads(request.content)
+
+
+# One row per function: Lua name, arguments, method, path, query, body.
+CASES = [
+    ("get_current_user", [], "GET", "/user", {}, None),
+    ("get_access_token", [], "GET", "/access-token", {}, None),
+    ("list_organizations", [], "GET", "/organizations", {}, None),
+    ("get_organization", ["acme-inc"], "GET", "/organizations/acme-inc", {}, None),
+    (
+        "list_pipelines",
+        [{"organization": "acme-inc", "name": "we", "per_page": 5}],
+        "GET",
+        "/organizations/acme-inc/pipelines",
+        {"name": "we", "per_page": "5"},
+        None,
+    ),
+    ("get_pipeline", ["acme-inc", "web"], "GET", P, {}, None),
+    (
+        "create_pipeline",
+        [
+            {
+                "organization": "acme-inc",
+                "name": "Docs",
+                "repository": "git@x:d.git",
+                "configuration": "steps: []",
+            }
+        ],
+        "POST",
+        "/organizations/acme-inc/pipelines",
+        {},
+        {"name": "Docs", "repository": "git@x:d.git", "configuration": "steps: []"},
+    ),
+    (
+        "update_pipeline",
+        [{"organization": "acme-inc", "pipeline": "web", "description": "W"}],
+        "PATCH",
+        P,
+        {},
+        {"description": "W"},
+    ),
+    ("archive_pipeline", ["acme-inc", "web"], "POST", P + "/archive", {}, {}),
+    ("unarchive_pipeline", ["acme-inc", "web"], "POST", P + "/unarchive", {}, {}),
+    (
+        "list_builds",
+        [{"organization": "acme-inc", "pipeline": "web", "branch": "main", "state": "failed"}],
+        "GET",
+        P + "/builds",
+        {"branch": "main", "state": "failed"},
+        None,
+    ),
+    ("list", [{"organization": "acme-inc"}], "GET", "/organizations/acme-inc/builds", {}, None),
+    ("list_builds", [], "GET", "/builds", {}, None),
+    ("get_build", ["acme-inc", "web", 42], "GET", P + "/builds/42", {}, None),
+    (
+        "get",
+        [
+            {
+                "organization": "acme-inc",
+                "pipeline": "web",
+                "number": 42,
+                "include_retried_jobs": True,
+            }
+        ],
+        "GET",
+        P + "/builds/42",
+        {"include_retried_jobs": "true"},
+        None,
+    ),
+    (
+        "create_build",
+        [{"organization": "acme-inc", "pipeline": "web", "branch": "main", "env": {"A": "1"}}],
+        "POST",
+        P + "/builds",
+        {},
+        {"commit": "HEAD", "branch": "main", "env": {"A": "1"}},
+    ),
+    (
+        "create",
+        ["acme-inc", "web", "abc123", "main", "msg"],
+        "POST",
+        P + "/builds",
+        {},
+        {"commit": "abc123", "branch": "main", "message": "msg"},
+    ),
+    ("cancel_build", ["acme-inc", "web", 42], "PUT", P + "/builds/42/cancel", {}, {}),
+    ("cancel", ["acme-inc", "web", 42], "PUT", P + "/builds/42/cancel", {}, {}),
+    ("rebuild_build", ["acme-inc", "web", 42], "PUT", P + "/builds/42/rebuild", {}, {}),
+    ("rebuild", ["acme-inc", "web", 42], "PUT", P + "/builds/42/rebuild", {}, {}),
+    (
+        "retry_failed_jobs",
+        ["acme-inc", "web", 42],
+        "PUT",
+        P + "/builds/42/retry_failed_jobs",
+        {},
+        {"states": "failed,soft_failed"},
+    ),
+    (
+        "get_job_log",
+        ["acme-inc", "web", 42, "job-1"],
+        "GET",
+        P + "/builds/42/jobs/job-1/log",
+        {},
+        None,
+    ),
+    (
+        "get_job_environment",
+        ["acme-inc", "web", 42, "job-1"],
+        "GET",
+        P + "/builds/42/jobs/job-1/env",
+        {},
+        None,
+    ),
+    (
+        "api_get",
+        ["/organizations/acme-inc/agents", {"per_page": 100}],
+        "GET",
+        "/organizations/acme-inc/agents",
+        {"per_page": "100"},
+        None,
+    ),
+    (
+        "api_post",
+        ["organizations/acme-inc/x", {"a": 1}],
+        "POST",
+        "/organizations/acme-inc/x",
+        {},
+        {"a": 1},
+    ),
+    ("api_put", ["/x/y", {"a": 1}], "PUT", "/x/y", {}, {"a": 1}),
+    ("api_patch", ["/x/y", {"a": [1, 2]}], "PATCH", "/x/y", {}, {"a": [1, 2]}),
+    ("api_delete", ["/x/y"], "DELETE", "/x/y", {}, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "method", "path", "query", "payload"),
+    CASES,
+    ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)],
+)
+def test_function_sends_the_documented_request(bk, api, name, args, method, path, query, payload):
+    api.route(method=method, path=path.split("?")[0] if path.startswith("/") else path).respond(
+        200, json={"ok": True}
+    )
+    data, meta = bk(name, *args)
+    request = sent(api)
+    assert request.method == method
+    assert request.url.path == "/v2" + path
+    assert dict(request.url.params) == query
+    if payload is None:
+        assert request.content == b""
+    else:
+        assert body(request) == payload
+        assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert request.headers["User-Agent"].startswith("kosmo-lua/")
+    assert data == {"ok": True}
+    assert meta["status"] == 200
+
+
+def test_every_function_has_a_case():
+    covered = {load()[0].tool(name).name for name, *_ in CASES}
+    assert covered == {t.name for t in load()[0].tools}
+
+
+def test_path_parameters_are_url_encoded(bk, api):
+    api.route().respond(200, json={})
+    bk("get_pipeline", "a/b", "c d")
+    assert sent(api).url.raw_path == b"/v2/organizations/a%2Fb/pipelines/c%20d"
+
+
+def test_array_and_table_filters_use_buildkite_query_style(bk, api):
+    api.get(path="/builds").respond(200, json=[])
+    bk("list_builds", {"branch": ["main", "release"], "meta_data": {"env": "prod"}})
+    assert sent(api).url.params.multi_items() == [
+        ("branch[]", "main"),
+        ("branch[]", "release"),
+        ("meta_data[env]", "prod"),
+    ]
+
+
+def test_explicit_query_is_sent_as_given(bk, api):
+    api.get(path="/organizations/acme-inc/agents").respond(200, json=[])
+    bk("api_get", {"path": "/organizations/acme-inc/agents?name=x", "query": {"page": 2}})
+    assert dict(sent(api).url.params) == {"name": "x", "page": "2"}
+
+
+def test_payload_merges_over_named_fields(bk, api):
+    api.post(path=f"{P}/builds").respond(201, json={"number": 1})
+    bk(
+        "create_build",
+        {
+            "organization": "acme-inc",
+            "pipeline": "web",
+            "branch": "main",
+            "payload": {"commit": "deadbeef", "extra": True},
+        },
+    )
+    assert body(sent(api)) == {"commit": "deadbeef", "branch": "main", "extra": True}
+
+
+# Results --------------------------------------------------------------------------------
+
+
+def test_no_content_is_an_empty_table(bk, api):
+    api.delete(path="/x").respond(204)
+    assert bk("api_delete", "/x")[0] == {}
+
+
+def test_non_json_body_comes_back_as_body(bk, api):
+    api.get(path="/x").respond(200, text="plain words")
+    assert bk("api_get", "/x")[0] == {"body": "plain words"}
+
+
+def test_meta_carries_pages_and_rate_limit(bk, api):
+    api.get(path="/organizations").respond(
+        200,
+        json=[{"slug": "a"}],
+        headers={
+            "Link": f'<{BASE}/organizations?page=2&per_page=1>; rel="next", '
+            f'<{BASE}/organizations?page=7&per_page=1>; rel="last"',
+            "RateLimit-Limit": "200",
+            "RateLimit-Remaining": "199",
+            "RateLimit-Reset": "42",
+        },
+    )
+    _, meta = bk("list_organizations", {"per_page": 1})
+    assert meta == {
+        "status": 200,
+        "next_page": 2,
+        "last_page": 7,
+        "rate_limit": {"limit": 200, "remaining": 199, "reset": 42},
+    }
+
+
+def test_all_pages_follows_link_headers(bk, api):
+    def page(request: httpx.Request) -> httpx.Response:
+        number = int(request.url.params.get("page", "1"))
+        link = f'<{BASE}/organizations/acme-inc/pipelines?page={number + 1}>; rel="next"'
+        return httpx.Response(
+            200, json=[{"n": number}], headers={"Link": link} if number < 3 else {}
+        )
+
+    api.get(path="/organizations/acme-inc/pipelines").mock(side_effect=page)
+    items, meta = bk("list_pipelines", {"organization": "acme-inc", "all_pages": True})
+    assert items == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert meta["pages"] == 3
+    assert api.calls.call_count == 3
+    items, _ = bk("list_pipelines", {"organization": "acme-inc", "max_pages": 2})
+    assert items == [{"n": 1}, {"n": 2}]
+
+
+def test_pagination_refuses_links_to_another_host(bk, api):
+    api.get(path="/organizations").respond(
+        200, json=[], headers={"Link": '<https://evil.example/v2/organizations?page=2>; rel="next"'}
+    )
+    with pytest.raises(Exception, match="outside the API"):
+        bk("list_organizations", {"all_pages": True})
+
+
+def test_job_log_as_text_and_stripped(bk, api):
+    raw = "\x1b_bk;t=1700000000000\x07\x1b[31mFAIL\x1b[0m test_x\x1b[K\n"
+    route = api.get(path=f"{P}/builds/1/jobs/j/log").respond(200, text=raw)
+    text, _ = bk(
+        "get_job_log",
+        {
+            "organization": "acme-inc",
+            "pipeline": "web",
+            "number": 1,
+            "job_id": "j",
+            "format": "text",
+            "strip_ansi": True,
+        },
+    )
+    assert text == "FAIL test_x\n"
+    assert route.calls.last.request.headers["Accept"] == "text/plain"
+
+
+def test_job_log_json_content_stripped(bk, api):
+    api.get(path=f"{P}/builds/1/jobs/j/log").respond(
+        200, json={"content": "\x1b[32mok\x1b[0m", "size": 11}
+    )
+    data, _ = bk(
+        "get_job_log",
+        {
+            "organization": "acme-inc",
+            "pipeline": "web",
+            "number": 1,
+            "job_id": "j",
+            "strip_ansi": True,
+        },
+    )
+    assert data == {"content": "ok", "size": 11}
+
+
+def test_retry_failed_jobs_falls_back_to_per_job_retries(bk, api):
+    build = {
+        "number": 5,
+        "jobs": [
+            {"id": "a", "type": "script", "state": "failed"},
+            {"id": "b", "type": "script", "state": "passed"},
+            {"id": "c", "type": "script", "state": "soft_failed"},
+            {"id": "d", "type": "script", "state": "failed", "retried": True},
+            {"id": "w", "type": "waiter"},
+        ],
+    }
+    api.put(path=f"{P}/builds/5/retry_failed_jobs").respond(404, json={"message": "Not Found"})
+    api.get(path=f"{P}/builds/5").respond(200, json=build)
+    retries = api.put(path__regex=rf"{P}/builds/5/jobs/\w+/retry").respond(200, json={})
+    data, _ = bk("retry_failed_jobs", "acme-inc", "web", 5)
+    assert [c.request.url.path.split("/")[-2] for c in retries.calls] == ["a", "c"]
+    assert data["retried_jobs_count"] == 2
+
+
+# Validation: nothing is sent --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "message"),
+    [
+        (
+            "get_build",
+            [{"organization": "a", "pipeline": "b"}],
+            "Missing required argument 'number'",
+        ),
+        (
+            "get_build",
+            [{"organization": "a", "pipeline": "b", "number": 1, "numbr": 2}],
+            "Unknown argument 'numbr' for buildkite.buildkite_get_build. Did you mean: number?",
+        ),
+        ("get_build", ["a", "b", "x"], "must be a whole number, got the string 'x'"),
+        ("get_build", ["a", "b", 0], "must be at least 1"),
+        ("get_build", ["a", "b", 1.5], "must be a whole number"),
+        (
+            "get_build",
+            ["a", "b", "0190d9f8-3bb0-4d55-8fd0-5b4d3c7e6a11"],
+            "is a build UUID: use the build number",
+        ),
+        ("list_builds", [{"include_retried_jobs": "yes"}], "must be true or false"),
+        (
+            "create_build",
+            [{"organization": "a", "pipeline": "b", "branch": "main", "env": "X=1"}],
+            "must be a table of named fields",
+        ),
+        (
+            "get_job_log",
+            [{"organization": "a", "pipeline": "b", "number": 1, "job_id": "j", "format": "xml"}],
+            "must be one of json, text",
+        ),
+        ("get_organization", ["a", "b"], "takes at most 1 positional arguments"),
+        ("get_organization", [""], "must be a non-empty string"),
+    ],
+)
+def test_bad_arguments_fail_before_any_request(bk, api, name, args, message):
+    with pytest.raises(ArgumentError, match=_escape(message)):
+        bk(name, *args)
+    assert api.calls.call_count == 0
+
+
+def _escape(text: str) -> str:
+    import re
+
+    return re.escape(text)
+
+
+def test_number_given_as_digit_string_is_accepted(bk, api):
+    api.get(path=f"{P}/builds/42").respond(200, json={})
+    bk("get_build", "acme-inc", "web", "42")
+    assert sent(api).url.path.endswith("/builds/42")
+
+
+# Accounts and permissions ----------------------------------------------------------------
+
+
+def test_write_under_ask_is_refused_without_a_request(config, api):
+    strict = Harness(config, force=False)
+    with pytest.raises(PermissionDenied, match="Integration 'buildkite' write requires approval"):
+        strict("create_build", {"organization": "a", "pipeline": "b", "branch": "main"})
+    assert api.calls.call_count == 0
+
+
+def test_deny_is_refused_even_for_reads(config, api):
+    config.set_permission("buildkite", "read", "deny")
+    with pytest.raises(PermissionDenied, match=r"Integration .buildkite. read access denied\."):
+        Harness(config, force=False)("get_current_user")
+    assert api.calls.call_count == 0
+
+
+def test_force_bypasses_and_says_so(config, api):
+    api.post(path=f"{P}/builds").respond(201, json={"number": 9})
+    harness = Harness(config, force=True)
+    harness("create_build", {"organization": "acme-inc", "pipeline": "web", "branch": "main"})
+    assert ("meta", {"permission_bypassed": True}) in harness.events
+
+
+def test_reads_need_no_force(config, api):
+    api.get(path="/user").respond(200, json={"name": "Ada"})
+    harness = Harness(config, force=False)
+    assert harness("get_current_user")[0] == {"name": "Ada"}
+    assert ("meta", {"permission_bypassed": True}) not in harness.events
+
+
+def test_named_account_uses_its_token_and_url(config):
+    config.set_account(
+        "buildkite", "work", {"access_token": "work-token", "url": "https://bk.work.test/v2"}
+    )
+    with respx.mock(base_url="https://bk.work.test/v2") as mock:
+        route = mock.get("/user").respond(200, json={"name": "work"})
+        Harness(config)("app.integrations.buildkite.work.get_current_user")
+    assert route.calls.last.request.headers["Authorization"] == "Bearer work-token"
+
+
+def test_default_account_path_is_the_same_as_none(bk, api):
+    api.get(path="/user").respond(200, json={})
+    bk("app.integrations.buildkite.default.get_current_user")
+    assert sent(api).headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_unknown_account_says_how_to_configure_it(bk, api):
+    with pytest.raises(ConfigError, match="--account nope --set access_token=TOKEN"):
+        bk("app.integrations.buildkite.nope.get_current_user")
+    assert api.calls.call_count == 0
+
+
+def test_missing_token_says_how_to_configure_it(config, api):
+    harness = Harness(config)
+    harness.invoker._environ = {}
+    with pytest.raises(ConfigError, match="Set BUILDKITE_API_TOKEN or run"):
+        harness("get_current_user")
+
+
+def test_stored_token_wins_over_the_environment(config, api):
+    config.set_account("buildkite", "default", {"access_token": "stored-token"})
+    api.get(path="/user").respond(200, json={})
+    Harness(config)("get_current_user")
+    assert sent(api).headers["Authorization"] == "Bearer stored-token"
+
+
+# Errors ------------------------------------------------------------------------------------
+
+
+def test_api_error_carries_status_message_and_tool(bk, api):
+    api.get(path=f"{P}/builds/7").respond(404, json={"message": "No build found"})
+    with pytest.raises(ApiError) as caught:
+        bk("get_build", "acme-inc", "web", 7)
+    assert str(caught.value) == "Buildkite API error (404): No build found"
+    assert caught.value.fields() == {
+        "message": "No build found",
+        "status": 404,
+        "tool": "buildkite.buildkite_get_build",
+        "kind": "api",
+    }
+
+
+def test_validation_errors_are_listed(bk, api):
+    api.post(path=f"{P}/builds").respond(
+        422,
+        json={"message": "Validation Failed", "errors": [{"field": "branch", "code": "missing"}]},
+    )
+    with pytest.raises(ApiError, match=r"\(422\): Validation Failed: branch missing"):
+        bk("create_build", {"organization": "acme-inc", "pipeline": "web", "branch": "x"})
+
+
+def test_long_error_bodies_are_bounded(bk, api):
+    api.get(path="/user").respond(500, text="x" * 5000)
+    bk.invoker._clients.clear()
+    with pytest.raises(ApiError) as caught:
+        _no_sleep(bk)("get_current_user")
+    assert len(str(caught.value)) < 600
+
+
+def test_every_call_is_recorded(bk, api):
+    api.get(path="/user").respond(200, json={})
+    api.get(path="/organizations/x").respond(404, json={"message": "No organization found"})
+    bk("get_current_user")
+    with pytest.raises(ApiError):
+        bk("get_organization", "x")
+    calls = [value for kind, value in bk.events if kind == "call"]
+    assert [(c["path"], c["status"], c["http_status"]) for c in calls] == [
+        ("integrations.buildkite.get_current_user", "ok", 200),
+        ("integrations.buildkite.get_organization", "error", 404),
+    ]
+    assert calls[1]["error"] == "Buildkite API error (404): No organization found"
+    assert all(c["durationMs"] >= 0 for c in calls)
+
+
+# Repeats ------------------------------------------------------------------------------------
+
+
+def _no_sleep(harness: Harness) -> Harness:
+    harness.invoker._client(load()[0], "default")._sleep = lambda seconds: None
+    return harness
+
+
+def test_429_waits_for_reset_then_repeats_any_method(bk, api):
+    slept: list[float] = []
+    bk.invoker._client(load()[0], "default")._sleep = slept.append
+    route = api.post(path=f"{P}/builds").mock(
+        side_effect=[
+            httpx.Response(429, json={"message": "slow down"}, headers={"RateLimit-Reset": "3"}),
+            httpx.Response(201, json={"number": 1}),
+        ]
+    )
+    data, _ = bk("create_build", {"organization": "acme-inc", "pipeline": "web", "branch": "main"})
+    assert data == {"number": 1}
+    assert route.call_count == 2
+    assert slept == [3.0]
+
+
+def test_429_gives_up_past_the_wait_bound(bk, api):
+    _no_sleep(bk)
+    api.get(path="/user").respond(429, json={"message": "slow"}, headers={"Retry-After": "61"})
+    with pytest.raises(ApiError, match=r"\(429\)"):
+        bk("get_current_user")
+
+
+def test_5xx_on_get_is_repeated(bk, api):
+    _no_sleep(bk)
+    route = api.get(path="/user").mock(
+        side_effect=[
+            httpx.Response(502),
+            httpx.Response(500),
+            httpx.Response(200, json={"name": "ok"}),
+        ]
+    )
+    assert bk("get_current_user")[0] == {"name": "ok"}
+    assert route.call_count == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "method", "path"),
+    [
+        (
+            "create_build",
+            [{"organization": "acme-inc", "pipeline": "web", "branch": "main"}],
+            "POST",
+            f"{P}/builds",
+        ),
+        ("rebuild_build", ["acme-inc", "web", 1], "PUT", f"{P}/builds/1/rebuild"),
+        ("retry_failed_jobs", ["acme-inc", "web", 1], "PUT", f"{P}/builds/1/retry_failed_jobs"),
+        (
+            "create_pipeline",
+            [{"organization": "acme-inc", "name": "n", "repository": "r"}],
+            "POST",
+            "/organizations/acme-inc/pipelines",
+        ),
+    ],
+)
+def test_writes_are_never_sent_twice(bk, api, name, args, method, path):
+    _no_sleep(bk)
+    route = api.route(method=method, path=path).respond(500, json={"message": "oops"})
+    with pytest.raises(ApiError, match=r"\(500\): oops"):
+        bk(name, *args)
+    assert route.call_count == 1
+
+
+def test_transport_errors_repeat_gets_only(bk, api):
+    _no_sleep(bk)
+    get = api.get(path="/user").mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.Response(200, json={})]
+    )
+    bk("get_current_user")
+    assert get.call_count == 2
+    post = api.post(path=f"{P}/builds").mock(side_effect=httpx.ConnectError("refused"))
+    with pytest.raises(Exception, match="Failed to connect to Buildkite API: ConnectError"):
+        bk("create_build", {"organization": "acme-inc", "pipeline": "web", "branch": "main"})
+    assert post.call_count == 1
