@@ -131,6 +131,27 @@ class Invoker:
             self._report("call", entry)
         return data, meta
 
+    def describe(self, path: str, args: list[Any]) -> dict[str, Any]:
+        """The request a call would send, validated but not sent (``--dry-run``)."""
+        integration, account, tool = self.catalog.resolve(path)
+        request_path, query, body = build_request(tool, bind(tool, args))
+        stored = self.config.account(integration.name, account) or {}
+        base = stored.get("url") or next(
+            (f.default for f in integration.credentials if f.name == "url" and f.default), ""
+        )
+        url = base.rstrip("/") + request_path
+        if query:
+            url += ("&" if "?" in url else "?") + urllib.parse.urlencode(query)
+        return {
+            "tool": tool.full_name,
+            "account": account,
+            "method": tool.method,
+            "url": url,
+            "headers": {"Authorization": "Bearer ***"},
+            "body": body,
+            "permission": self.config.permission(integration.name, tool.access),
+        }
+
     def _check_permission(self, integration: Integration, tool: Tool) -> None:
         policy = self.config.permission(integration.name, tool.access)
         if policy == "allow":

@@ -16,12 +16,13 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import ApiError, ConnectionFailed, HostError
+
+if TYPE_CHECKING:  # httpx is imported when a client is built: the tool tables stay light
+    import httpx
 
 USER_AGENT = f"kosmo-lua/{__version__} (+https://github.com/kosmo-lua)"
 IDEMPOTENT = frozenset({"GET", "HEAD"})
@@ -65,6 +66,8 @@ class RestClient:
         max_wait: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        import httpx
+
         self.base_url = base_url.rstrip("/")
         self.label = label
         self._client = httpx.Client(
@@ -103,6 +106,8 @@ class RestClient:
         ``path`` must already be safe (see ``safe_path``); ``text`` returns the body as text.
         """
         bare_path, _, existing = path.partition("?")
+        import httpx
+
         url = self.url_for(bare_path)
         params = urllib.parse.parse_qsl(existing, keep_blank_values=True) + (query or [])
         waited = 0.0

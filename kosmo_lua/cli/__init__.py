@@ -18,6 +18,12 @@ from .. import __version__
 COMMANDS = {
     "integrations:lua": "lua_command:integrations_lua",
     "integrations:configure": "configure_command:integrations_configure",
+    "integrations:docs": "catalog_commands:integrations_docs",
+    "integrations:list": "catalog_commands:integrations_list",
+    "integrations:search": "catalog_commands:integrations_search",
+    "integrations:schema": "catalog_commands:integrations_schema",
+    "integrations:status": "catalog_commands:integrations_status",
+    "integrations:call": "call_command:integrations_call",
 }
 
 

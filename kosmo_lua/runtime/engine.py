@@ -33,6 +33,9 @@ LIBRARY_FUNCTIONS = (
     "regex_match",
     "regex_match_all",
     "regex_gsub",
+    "docs_read",
+    "docs_list",
+    "docs_search",
 )
 
 Dispatcher = Callable[[str, list[Any]], tuple[Any, ...]]

@@ -7,6 +7,7 @@ instead of a Python one. ``regexlib`` is imported on first use: most scripts nev
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import lupa.lua54 as lupa
@@ -104,6 +105,34 @@ def regex_gsub(
         raise HostError(f"regex.gsub: limit must be an integer, got {_lua_type(limit)}")
     text, count = _regex(regexlib.gsub, "regex.gsub", subject, pattern, None, replacement, limit)
     return text.encode("utf-8", "surrogateescape"), count
+
+
+def docs_read(engine: LuaEngine, page: Any = None) -> bytes:
+    """``docs.read(page)``: a page of the reference, or the original's not-found text."""
+    if not isinstance(page, bytes):
+        raise HostError(f"docs.read: page must be a string, got {_lua_type(page)}")
+    return _reference().read(page.decode("utf-8", "replace")).encode()
+
+
+def docs_list(engine: LuaEngine) -> bytes:
+    """``docs.list()``: the index of every page."""
+    return _reference().index().encode()
+
+
+def docs_search(engine: LuaEngine, query: Any = None) -> bytes:
+    """``docs.search(query)``: "integration.function - summary" lines, best first."""
+    if not isinstance(query, bytes):
+        raise HostError(f"docs.search: query must be a string, got {_lua_type(query)}")
+    text = query.decode("utf-8", "replace")
+    lines = _reference().search(text)
+    return ("\n".join(lines) if lines else f"No functions match '{text}'.").encode()
+
+
+@functools.cache
+def _reference() -> Any:
+    from ..reference import load_reference
+
+    return load_reference()
 
 
 def _regex(function: Any, name: str, subject: Any, pattern: Any, flags: Any, *rest: Any) -> Any:

@@ -266,6 +266,20 @@ env.regex = {
   end,
 }
 
+-- docs: the reference, read at run time ------------------------------------------------------
+
+env.docs = {
+  read = function(page)
+    return host_call(host.docs_read, page)
+  end,
+  list = function()
+    return host_call(host.docs_list)
+  end,
+  search = function(query)
+    return host_call(host.docs_search, query)
+  end,
+}
+
 -- app: the integration proxy ----------------------------------------------------------------
 
 local function proxy(path)

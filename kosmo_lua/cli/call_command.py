@@ -1,0 +1,118 @@
+"""``kosmo integrations:call``: one integration function without writing Lua."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+from ..catalog import Catalog
+from ..config import DEFAULT_ACCOUNT, Config
+from ..errors import HostError
+from ..integrations import load
+from ..invoker import Invoker
+from ..tools import Param
+from .catalog_commands import find_tool
+
+
+@click.command(
+    "integrations:call",
+    epilog="""\b
+Examples:
+  kosmo integrations:call buildkite.get_build --arg organization=acme-inc \\
+      --arg pipeline=deploy --arg number=42
+  kosmo integrations:call buildkite.create_build --arg organization=acme-inc \\
+      --arg pipeline=deploy --arg branch=main --arg 'env={"A":"1"}' --dry-run
+
+\b
+Values are typed from the function's schema: numbers, true/false, and JSON for tables.""",
+)
+@click.argument("function")
+@click.option(
+    "--arg", "arguments", multiple=True, metavar="NAME=VALUE", help="An argument; repeatable."
+)
+@click.option("--account", default=DEFAULT_ACCOUNT, show_default=True, help="Account to use.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON envelope.")
+@click.option("--force", is_flag=True, help="Bypass the permission policy for this call.")
+@click.option("--dry-run", is_flag=True, help="Print the request that would be sent; send nothing.")
+def integrations_call(
+    function: str,
+    arguments: tuple[str, ...],
+    account: str,
+    as_json: bool,
+    force: bool,
+    dry_run: bool,
+) -> None:
+    """Call one integration function and print its result as JSON."""
+    tool = find_tool(function)
+    named: dict[str, Any] = {}
+    for argument in arguments:
+        name, sep, raw = argument.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{argument!r} is not NAME=VALUE", param_hint="--arg")
+        param = tool.param(name)
+        named[name] = typed(param, raw) if param else raw
+    events: list[tuple[str, Any]] = []
+    invoker = Invoker(
+        Catalog(load()),
+        Config.load(),
+        force=force,
+        report=lambda kind, value: events.append((kind, value)),
+        environ=dict(os.environ),
+    )
+    path = f"app.integrations.{tool.integration}.{account}.{tool.name}"
+    try:
+        if dry_run:
+            _print(invoker.describe(path, [named]))
+            return
+        data, meta = invoker(path, [named])
+    except HostError as exc:
+        if as_json:
+            _print(_envelope(False, None, None, str(exc), events))
+        else:
+            click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    _print(_envelope(True, data, meta, None, events) if as_json else data)
+
+
+def typed(param: Param, raw: str) -> Any:
+    """A command-line string as the parameter's type; left as is when it does not parse,
+    so validation reports it the same way as from Lua."""
+    try:
+        if param.type == "integer":
+            return int(raw)
+        if param.type == "number":
+            return float(raw)
+        if param.type == "boolean":
+            return {"true": True, "false": False, "1": True, "0": False}.get(raw.lower(), raw)
+        if param.type in ("object", "array") or (
+            param.type == "string|array" and raw.startswith("[")
+        ):
+            return json.loads(raw)
+    except ValueError:
+        return raw
+    return raw
+
+
+def _envelope(
+    success: bool, data: Any, meta: Any, error: str | None, events: list[tuple[str, Any]]
+) -> dict[str, Any]:
+    extra = {k: v for kind, value in events if kind == "meta" for k, v in value.items()}
+    return {
+        "success": success,
+        "result": data,
+        "error": error,
+        "response": meta,
+        "integration_calls": [value for kind, value in events if kind == "call"],
+        "meta": {"permission_bypassed": False, **extra},
+    }
+
+
+def _print(value: Any) -> None:
+    if isinstance(value, str):
+        click.echo(value)
+    else:
+        click.echo(json.dumps(value, indent=2, ensure_ascii=False))

@@ -1,0 +1,137 @@
+"""Markdown pages rendered from tool tables: one function, one integration, the index."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from ..tools import Integration, Param, Tool
+
+ACCESS = {"read": "Read", "write": "Write"}
+WHERE = {
+    "path": "path",
+    "query": "query",
+    "body": "body",
+    "auto": "query (GET) / body",
+    "option": "option (not sent)",
+}
+
+
+def index(host_pages: Iterable[str], integrations: Iterable[Integration]) -> str:
+    lines = ["# Lua reference", "", 'Read a page with docs.read("<name>").', "", "## Host"]
+    lines += [f"- {name}" for name in host_pages]
+    for integration in integrations:
+        lines += ["", f"## {integration.name} - {integration.summary}"]
+        lines += [f"- {integration.name}.{t.name} - {t.summary}" for t in integration.tools]
+    return "\n".join(lines) + "\n"
+
+
+def integration_page(integration: Integration) -> str:
+    """The overview written for agents, then every function, grouped Read and Write."""
+    lines = [integration.overview.rstrip(), "", "## Functions"]
+    for access in ("read", "write"):
+        tools = [t for t in integration.tools if t.access == access]
+        lines += ["", f"### {ACCESS[access]}", ""]
+        for tool in tools:
+            aliases = f" (alias: {', '.join(tool.aliases)})" if tool.aliases else ""
+            lines.append(f"- `{integration.name}.{tool.name}`{aliases} - {tool.summary}")
+    lines += ["", f'Details of one function: docs.read("{integration.name}.<function>").']
+    return "\n".join(lines) + "\n"
+
+
+def tool_page(integration: Integration, tool: Tool) -> str:
+    lines = [
+        f"# {integration.name}.{tool.name}",
+        "",
+        tool.summary,
+        "",
+        f"- Access: {ACCESS[tool.access]}",
+        f"- Lua: `{tool.lua_path}(...)`",
+        f"- Full name: `{tool.full_name}`",
+    ]
+    if tool.aliases:
+        lines.append("- Aliases: " + ", ".join(f"`{a}`" for a in tool.aliases))
+    lines.append("- Request: " + " or ".join(f"`{tool.method} {p}`" for p in tool.paths))
+    lines += ["", "## Parameters", ""]
+    if tool.params:
+        lines += [
+            "| name | type | required | in | description |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        lines += [_param_row(p) for p in tool.params]
+        order = ", ".join(p.name for p in tool.params)
+        lines += [
+            "",
+            f"Pass one table of named arguments, or positional arguments in this order: {order}.",
+        ]
+    else:
+        lines.append("No parameters.")
+    if tool.example:
+        lines += ["", "## Example", "", "```lua", tool.example, "```"]
+    lines += ["", "## Returns", "", tool.returns or "The API's JSON reply."]
+    if tool.paginated:
+        lines.append(
+            "A second value carries `{status, next_page, last_page, rate_limit}`;"
+            " `all_pages = true` returns every page as one list."
+        )
+    if tool.notes:
+        lines += ["", "## Notes", "", tool.notes]
+    lines += ["", "## Errors", "", *_errors(integration, tool)]
+    return "\n".join(lines) + "\n"
+
+
+def _param_row(param: Param) -> str:
+    description = param.description
+    if param.default is not None:
+        description += f" Default: `{_literal(param.default)}`."
+    if param.enum:
+        description += " One of: " + ", ".join(f"`{v}`" for v in param.enum) + "."
+    required = "yes" if param.required else "no"
+    return (
+        f"| `{param.name}` | {param.type.replace('|', ' or ')} | {required} |"
+        f" {WHERE[param.location]} |"
+        f" {description.replace('|', '/')} |"
+    )
+
+
+def _literal(value: Any) -> str:
+    return json.dumps(value) if not isinstance(value, str) else value
+
+
+def _errors(integration: Integration, tool: Tool) -> list[str]:
+    label = integration.error_label
+    errors = [
+        "- A missing or unknown argument, or a value of the wrong type, raises before any"
+        " request is sent.",
+        f"- `{label} error (401)`: the token is missing, wrong or expired.",
+        f"- `{label} error (403)`: the token lacks a scope, or the user lacks access.",
+        f"- `{label} error (404)`: nothing at that path, or the token cannot see it.",
+        f"- `{label} error (429)`: rate limited; the call waits for the reset (60 s at most)"
+        " and repeats before giving up.",
+        f"- `Failed to connect to {label}: …` when the API cannot be reached.",
+    ]
+    if tool.access == "write":
+        errors += [
+            f"- `{label} error (422)`: validation failed; the message lists the fields.",
+            f"- `Integration '{integration.name}' write requires approval…` under the default"
+            " policy: run with `--force` or allow writes with `kosmo integrations:configure"
+            f" {integration.name} --write allow`. Nothing is sent.",
+        ]
+    return errors
+
+
+def reference_document(integration: Integration) -> str:
+    """The whole reference of one integration, as committed in docs/reference/."""
+    header = (
+        f"<!-- Generated from the {integration.name} tool table by "
+        f"`kosmo integrations:docs {integration.name} --full`. Do not edit. -->\n\n"
+    )
+    pages = [integration_page(integration)]
+    pages += [_demote(tool_page(integration, tool)) for tool in integration.tools]
+    return header + "\n".join(pages)
+
+
+def _demote(page: str) -> str:
+    """Function pages sit one heading level below the integration's title."""
+    return "\n".join("#" + line if line.startswith("#") else line for line in page.split("\n"))

@@ -1,0 +1,197 @@
+"""The reference is complete, exact and generated from the tool table."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+from kosmo_lua.integrations import load
+from kosmo_lua.reference import load_reference
+from kosmo_lua.reference.render import reference_document
+
+BUILDKITE = load()[0]
+TOOLS = BUILDKITE.tools
+
+
+def test_every_tool_and_parameter_is_described():
+    for tool in TOOLS:
+        assert tool.summary.endswith("."), tool.name
+        assert tool.returns, tool.name
+        assert tool.example, tool.name
+        for param in tool.params:
+            assert len(param.description) > 10, (tool.name, param.name)
+
+
+@pytest.mark.parametrize("tool", TOOLS, ids=[t.name for t in TOOLS])
+def test_function_page_is_complete(tool):
+    page = load_reference().read(f"buildkite.{tool.name}")
+    assert page.startswith(f"# buildkite.{tool.name}\n")
+    assert tool.summary in page
+    assert ("Access: Read" if tool.access == "read" else "Access: Write") in page
+    assert f"`{tool.lua_path}(...)`" in page
+    assert f"`{tool.full_name}`" in page
+    assert "```lua" in page and "## Returns" in page and "## Errors" in page
+    assert ("No parameters." in page) == (not tool.params)
+    for param in tool.params:
+        assert f"| `{param.name}` |" in page
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "buildkite.get_build",
+        "integrations.buildkite.get_build",
+        "buildkite.get",
+        "buildkite.buildkite_get_build",
+        "integrations.buildkite.buildkite_get_build",
+    ],
+)
+def test_every_name_of_a_function_reaches_its_page(name):
+    assert load_reference().read(name).startswith("# buildkite.get_build\n")
+
+
+def test_integration_page_has_the_overview_and_groups_functions():
+    page = load_reference().read("integrations.buildkite")
+    for section in (
+        "## Common workflow",
+        "## Triggering a build",
+        "## Job diagnostics",
+        "## Raw helpers",
+        "## Authentication and scopes",
+        "## How responses come back",
+        "### Read",
+        "### Write",
+    ):
+        assert section in page
+    read, write = page.split("### Read")[1].split("### Write")
+    assert "buildkite.get_build" in read and "buildkite.create_build" not in read
+    assert "buildkite.create_build" in write
+
+
+def test_unknown_page_says_so_and_suggests():
+    text = load_reference().read("buildkite.get_bild")
+    assert text.startswith("No integration docs found for 'buildkite.get_bild'.")
+    assert "buildkite.get_build" in text
+
+
+def test_search_ranks_the_best_match_first():
+    assert load_reference().search("retry")[0] == (
+        "buildkite.retry_failed_jobs - Retry the failed jobs of a build."
+    )
+    assert load_reference().search("log")[0].startswith("buildkite.get_job_log - ")
+    assert load_reference().search("zzzz") == []
+
+
+def test_committed_reference_is_up_to_date():
+    committed = (REPO / "docs" / "reference" / "buildkite.md").read_text()
+    assert committed == reference_document(BUILDKITE), (
+        "docs/reference/buildkite.md is stale: run "
+        "kosmo integrations:docs buildkite --full > docs/reference/buildkite.md"
+    )
+
+
+def test_docs_in_lua(lua):
+    result = lua(
+        'return docs.read("buildkite.get"), docs.search("retry"), docs.list(), docs.read("x")'
+    )
+    page, search, index, missing = result.result
+    assert page.startswith("# buildkite.get_build")
+    assert search.startswith("buildkite.retry_failed_jobs - ")
+    assert "buildkite.list_builds - " in index and "- lua" in index
+    assert missing.startswith("No integration docs found for 'x'.")
+
+
+@pytest.mark.parametrize("page", ["lua", "json", "regex"])
+def test_host_pages(lua, page):
+    text = lua(f'return docs.read("{page}")').result[0]
+    assert text.startswith("# ")
+    assert len(text) > 500
+
+
+def test_docs_need_no_http_stack():
+    probe = (
+        "import sys\nfrom kosmo_lua.reference import load_reference\n"
+        "load_reference().read('buildkite')\nprint('httpx' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False"
+
+
+# Commands -----------------------------------------------------------------------------------
+
+
+def test_docs_command(kosmo):
+    assert kosmo("integrations:docs").stdout.startswith("# Lua reference")
+    assert kosmo("integrations:docs", "buildkite.get_build").stdout.startswith(
+        "# buildkite.get_build"
+    )
+    data = json.loads(kosmo("integrations:docs", "buildkite.get", "--json").stdout)
+    assert data["full_name"] == "buildkite.buildkite_get_build"
+    assert data["schema"]["required"] == ["organization", "pipeline", "number"]
+    missing = kosmo("integrations:docs", "nope")
+    assert missing.returncode == 1 and "No integration docs found" in missing.stdout
+
+
+def test_search_and_schema_commands(kosmo):
+    assert kosmo("integrations:search", "retry").stdout.startswith("buildkite.retry_failed_jobs")
+    schema = json.loads(kosmo("integrations:schema", "buildkite.create_build").stdout)
+    assert schema["title"] == "buildkite.buildkite_create_build"
+    assert schema["properties"]["env"]["type"] == "object"
+    assert "branch" in schema["required"]
+    assert kosmo("integrations:schema", "buildkite.nope").returncode == 2
+
+
+def test_list_and_status_never_show_secrets(kosmo):
+    kosmo("integrations:configure", "buildkite", "--set", "access_token=sekret-value-123")
+    listed = json.loads(kosmo("integrations:list", "--json").stdout)
+    assert listed[0]["name"] == "buildkite" and listed[0]["configured"] is True
+    status = kosmo("integrations:status", "--json", BUILDKITE_API_TOKEN="env-secret-456")
+    assert "sekret-value-123" not in status.stdout and "env-secret-456" not in status.stdout
+    assert json.loads(status.stdout)["integrations"][0]["environment"] == {
+        "BUILDKITE_API_TOKEN": "set (hidden)"
+    }
+
+
+def test_call_dry_run_sends_nothing_and_masks_the_token(kosmo):
+    done = kosmo(
+        "integrations:call",
+        "buildkite.create_build",
+        "--arg",
+        "organization=acme-inc",
+        "--arg",
+        "pipeline=deploy",
+        "--arg",
+        "branch=main",
+        "--arg",
+        'env={"A": "1"}',
+        "--dry-run",
+        BUILDKITE_API_TOKEN="tok-should-not-show",
+    )
+    request = json.loads(done.stdout)
+    assert request["method"] == "POST"
+    assert request["url"].endswith("/organizations/acme-inc/pipelines/deploy/builds")
+    assert request["body"] == {"commit": "HEAD", "branch": "main", "env": {"A": "1"}}
+    assert request["headers"]["Authorization"] == "Bearer ***"
+    assert "tok-should-not-show" not in done.stdout
+
+
+def test_call_validates_before_sending(kosmo):
+    done = kosmo(
+        "integrations:call",
+        "buildkite.get_build",
+        "--arg",
+        "organization=a",
+        "--arg",
+        "pipeline=b",
+        "--arg",
+        "number=x",
+        "--json",
+    )
+    assert done.returncode == 1
+    assert "must be a whole number" in json.loads(done.stdout)["error"]
