@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 .PHONY: demo test lint bench
 
 demo: $(VENV)/.installed
-	$(BIN)/kosmo integrations:lua examples/hello.lua --json
+	$(BIN)/kosmo integrations:lua examples/failed_builds_on_main.lua --emulate --json
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -20,16 +20,20 @@ class AppDispatcher:
         report: Report,
         *,
         force: bool = False,
-        transport: Callable[[Any], Any] | None = None,
+        emulate: bool = False,
+        emulate_data: str | None = None,
     ) -> None:
         self._report = report
         self._force = force
-        self._transport = transport
+        self._emulate = emulate
+        self._emulate_data = emulate_data
         self._invoker: Callable[[str, list[Any]], tuple[Any, ...]] | None = None
 
     @classmethod
-    def factory(cls, *, force: bool = False, transport: Any = None) -> DispatchFactory:
-        return lambda report: cls(report, force=force, transport=transport)
+    def factory(
+        cls, *, force: bool = False, emulate: bool = False, emulate_data: str | None = None
+    ) -> DispatchFactory:
+        return lambda report: cls(report, force=force, emulate=emulate, emulate_data=emulate_data)
 
     def __call__(self, path: str, args: list[Any]) -> tuple[Any, ...]:
         if self._invoker is None:
@@ -47,6 +51,7 @@ class AppDispatcher:
             Config.load(),
             force=self._force,
             report=self._report,
-            transport=self._transport,
+            emulate=self._emulate,
+            emulate_data=self._emulate_data,
             environ=dict(os.environ),
         )

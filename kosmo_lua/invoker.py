@@ -23,7 +23,7 @@ from .tools import Integration, Param, Tool
 Report = Callable[[str, Any], None]
 """Sends an event to the run's result: ``report("call", entry)`` or ``report("meta", {...})``."""
 
-TransportFactory = Callable[[Integration], Any]
+EMULATED_URL = "http://emulator.invalid/v2"
 
 DEFAULT_MAX_PAGES = 100
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
@@ -89,7 +89,9 @@ def rest_call(call: Call) -> tuple[Any, dict[str, Any]]:
 
 
 class Invoker:
-    """Dispatches ``app.*`` calls for one run. ``force`` bypasses the permission policy."""
+    """Dispatches ``app.*`` calls for one run. ``force`` bypasses the permission policy;
+    ``emulate`` sends every account's requests to the integration's in-process emulator
+    (loaded from ``emulate_data`` when given)."""
 
     def __init__(
         self,
@@ -98,14 +100,17 @@ class Invoker:
         *,
         force: bool = False,
         report: Report,
-        transport: TransportFactory | None = None,
+        emulate: bool = False,
+        emulate_data: str | None = None,
         environ: dict[str, str] | None = None,
     ) -> None:
         self.catalog = catalog
         self.config = config
         self.force = force
         self._report = report
-        self._transport = transport
+        self._emulate = emulate
+        self._emulate_data = emulate_data
+        self._emulators: dict[str, Any] = {}
         self._environ = environ if environ is not None else {}
         self._clients: dict[tuple[str, str], RestClient] = {}
 
@@ -174,14 +179,28 @@ class Invoker:
     def _client(self, integration: Integration, account: str) -> RestClient:
         key = (integration.name, account)
         if key not in self._clients:
-            values = self._credentials(integration, account)
-            self._clients[key] = RestClient(
-                values["url"],
-                values["access_token"],
-                label=integration.error_label,
-                transport=self._transport(integration) if self._transport else None,
-            )
+            if self._emulate:
+                emulator = self.emulator(integration)
+                self._clients[key] = RestClient(
+                    EMULATED_URL,
+                    emulator.token,
+                    label=integration.error_label,
+                    transport=emulator.transport(),
+                )
+            else:
+                values = self._credentials(integration, account)
+                self._clients[key] = RestClient(
+                    values["url"], values["access_token"], label=integration.error_label
+                )
         return self._clients[key]
+
+    def emulator(self, integration: Integration) -> Any:
+        """The run's emulator of an integration: one per run, shared by every account."""
+        if integration.emulator is None:
+            raise ConfigError(f"{integration.title} has no emulator; run without --emulate")
+        if integration.name not in self._emulators:
+            self._emulators[integration.name] = integration.emulator(self._emulate_data)
+        return self._emulators[integration.name]
 
     def _credentials(self, integration: Integration, account: str) -> dict[str, str]:
         stored = self.config.account(integration.name, account)

@@ -124,6 +124,10 @@ class Integration:
     credentials: tuple[CredentialField, ...]
     overview: str = ""
     error_label: str = ""
+    emulator: Callable[[Any], Any] | None = None
+    """Builds an offline stand-in of the API (``--emulate``) from a data file path or None:
+    an object with ``token``, ``transport()`` (an httpx transport to it in process) and
+    ``serve(host, port)`` (a context manager serving it on loopback, with ``base_url``)."""
 
     def __post_init__(self) -> None:
         # Tools are declared without their integration's name; stamp it once here.

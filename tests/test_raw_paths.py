@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import respx
+from hostile import HOSTILE_PATHS as HOSTILE
 
 from kosmo_lua.catalog import Catalog
 from kosmo_lua.config import Config
@@ -11,39 +12,6 @@ from kosmo_lua.errors import HostError
 from kosmo_lua.integrations import load
 from kosmo_lua.invoker import Invoker
 from kosmo_lua.rest import safe_path
-
-HOSTILE = [
-    "https://evil.example/v2/user",
-    "http://evil.example",
-    "HTTP://evil.example/x",
-    "//evil.example/user",
-    "  //evil.example/user",
-    "/\\evil.example/user",
-    "\\\\evil.example\\user",
-    "javascript:alert(1)",
-    "file:///etc/passwd",
-    "../user",
-    "/organizations/../../user",
-    "/organizations/%2e%2e/%2e%2e/user",
-    "/organizations/%2E%2E/user",
-    "/organizations/%252e%252e/user",
-    "/organizations/..%2fuser",
-    "/organizations/.%2e/user",
-    "/organizations/%2e./user",
-    "/./user",
-    "/user\r\nHost: evil.example",
-    "/user%0d%0aX-Injected: 1",
-    "/user\x00",
-    "/user%00",
-    "/user?x=\x7f",
-    "@evil.example/user",
-    "/user@evil.example",
-    "/%40evil.example",
-    "/user#fragment",
-    "/user name",
-    "",
-    "   ",
-]
 
 
 @pytest.mark.parametrize("path", HOSTILE)

@@ -24,6 +24,7 @@ COMMANDS = {
     "integrations:schema": "catalog_commands:integrations_schema",
     "integrations:status": "catalog_commands:integrations_status",
     "integrations:call": "call_command:integrations_call",
+    "integrations:emulate": "emulate_command:integrations_emulate",
 }
 
 

@@ -130,6 +130,7 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
 Examples:
   kosmo integrations:lua --eval 'print(json.encode({ok = true}))'
   kosmo integrations:lua workflow.lua --json
+  kosmo integrations:lua examples/failed_builds_on_main.lua --emulate
   cat workflow.lua | kosmo integrations:lua - --json
   kosmo integrations:lua --repl
 
@@ -139,7 +140,18 @@ Inside Lua: app.integrations.*, json, regex, print, dump.""",
 )
 @run_options
 @click.option("--repl", is_flag=True, help="Interactive prompt; state is kept between lines.")
-def integrations_lua(repl: bool, **options: Any) -> None:
+@click.option(
+    "--emulate",
+    is_flag=True,
+    help="Talk to a built-in emulator of each API (demo data, no token, no network).",
+)
+@click.option(
+    "--emulate-data",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="With --emulate: load the emulator's data from this JSON file.",
+)
+def integrations_lua(repl: bool, emulate: bool, emulate_data: str | None, **options: Any) -> None:
     """Run Lua code in the sandbox, with the integrations under app.integrations.*."""
     limits = Limits(
         memory_bytes=options["memory_limit"],
@@ -147,16 +159,21 @@ def integrations_lua(repl: bool, **options: Any) -> None:
         timeout_seconds=options["timeout"],
         output_bytes=options["output_limit"],
     )
-    worker = Worker(limits, AppDispatcher.factory(force=options["force"]))
+    if emulate_data and not emulate:
+        raise click.UsageError("--emulate-data goes with --emulate")
+    dispatch = AppDispatcher.factory(
+        force=options["force"], emulate=emulate, emulate_data=emulate_data
+    )
+    worker = Worker(limits, dispatch)
     if repl:
         if options["as_json"] or options["code"] or options["file"]:
             raise click.UsageError("--repl takes no code, FILE or --json")
         run_repl(worker)
         return
-    run_script(worker, options)
+    run_script(worker, options, meta={"emulated": True} if emulate else {})
 
 
-def run_script(worker: Worker, options: dict[str, Any]) -> None:
+def run_script(worker: Worker, options: dict[str, Any], meta: dict[str, Any]) -> None:
     """Runs the code the options name, prints it as asked and exits with the contract's code."""
     as_json = options["as_json"]
     try:
@@ -173,6 +190,7 @@ def run_script(worker: Worker, options: dict[str, Any]) -> None:
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             sys.exit(130)
+    result.meta.update(meta)
     if as_json:
         output.print_envelope(result)
     else:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import lupa.lua54 as lupa
@@ -69,6 +71,8 @@ class LuaEngine:
         self._emit = emit
         self._dispatch = dispatch
         self._output_bytes = 0
+        # Converting a value nests two Python frames per level; MAX_DEPTH levels must fit.
+        sys.setrecursionlimit(max(sys.getrecursionlimit(), 8 * MAX_DEPTH))
         self._lua = lupa.LuaRuntime(
             encoding=None,
             register_eval=False,
@@ -114,6 +118,15 @@ class LuaEngine:
             return "memory", None, self.limits.message("memory")
         except lupa.LuaError as exc:  # raised outside the script's pcall, e.g. by the hook
             return None, None, _text(exc.args[0] if exc.args else str(exc))
+        with self.unbounded_memory():
+            try:
+                return self._outcome(tripped, packed)
+            except RecursionError:
+                return None, None, "the script's values are nested too deeply to report"
+
+    def _outcome(
+        self, tripped: bytes | None, packed: Any
+    ) -> tuple[str | None, list[Any] | None, str | None]:
         kind = tripped.decode() if tripped else None
         count = packed[b"n"]
         values = [packed[i] for i in range(2, count + 1)]
@@ -129,16 +142,33 @@ class LuaEngine:
         return None, [self.to_python(v, strict=False) for v in values], None
 
     def _error_text(self, value: Any) -> str:
+        """The message of an error object; its own __tostring may fail or return junk."""
         if isinstance(value, bytes):
             return _text(value)
-        if lupa.lua_type(value) == "table":
-            rendered = self._lua.globals().tostring(value)
-            if isinstance(rendered, bytes) and not rendered.startswith(b"table: 0x"):
-                return _text(rendered)
-            return _json_text(self.to_python(value, strict=False))
         if value is None:
             return "nil"
-        return _text(self._lua.globals().tostring(value))
+        try:
+            rendered = self._lua.globals().tostring(value)
+        except lupa.LuaError as exc:
+            return f"(error object whose __tostring failed: {_text(exc.args[0])})"
+        if not isinstance(rendered, bytes):
+            return f"(error object whose __tostring returned {lupa.lua_type(rendered)})"
+        if lupa.lua_type(value) == "table" and rendered.startswith(b"table: 0x"):
+            return _json_text(self.to_python(value, strict=False))
+        return _text(rendered)
+
+    @contextmanager
+    def unbounded_memory(self) -> Iterator[None]:
+        """Lifts the memory cap while the host works on the script's behalf.
+
+        lupa allocates outside protected calls (a failure there aborts the process); once
+        the cap is back, the script's next allocation fails cleanly if the host used more.
+        """
+        self._lua.set_max_memory(0)
+        try:
+            yield
+        finally:
+            self._lua.set_max_memory(self.limits.memory_bytes)
 
     # Conversion ------------------------------------------------------------------------------
 
@@ -225,7 +255,16 @@ class LuaEngine:
         }
         for name in LIBRARY_FUNCTIONS:
             callbacks[name.encode()] = _guarded(self._library_function(name))
+        for name in (b"call", *(n.encode() for n in LIBRARY_FUNCTIONS)):
+            callbacks[name] = self._with_unbounded_memory(callbacks[name])
         return self._lua.table_from(callbacks)
+
+    def _with_unbounded_memory(self, callback: Callable[..., Any]) -> Callable[..., Any]:
+        def bounded_after(*args: Any) -> Any:
+            with self.unbounded_memory():
+                return callback(*args)
+
+        return bounded_after
 
     def _library_function(self, name: str) -> Callable[..., Any]:
         """Imports the library on first use: `return 1` should not pay for it."""

@@ -146,8 +146,13 @@ env.pcall = function(f, ...)
   return after_protected(pcall(f, ...))
 end
 
+-- Once a limit trips, the script's message handler is skipped: it would run inside the hook,
+-- where no hook fires, and could loop forever.
 env.xpcall = function(f, handler, ...)
   return after_protected(xpcall(f, function(e)
+    if tripped_kind then
+      return e
+    end
     if e == MEMORY_ERROR then
       trip("memory")
     end
@@ -163,7 +168,11 @@ env.collectgarbage = function(option)
 end
 
 env.load = function(chunk, name, _, chunk_env)
-  return load(chunk, name, "t", chunk_env == nil and env or chunk_env)
+  local loaded, err = load(chunk, name, "t", chunk_env == nil and env or chunk_env)
+  if not loaded and err == MEMORY_ERROR then -- a reader function ran out of memory
+    trip("memory")
+  end
+  return loaded, err
 end
 
 -- Hooks are per thread: every coroutine a script makes gets the same hook.
@@ -181,6 +190,9 @@ coroutine_lib.create = function(f)
 end
 coroutine_lib.resume = function(co, ...)
   return after_protected(co_resume(co, ...))
+end
+coroutine_lib.close = function(co)
+  return after_protected(co_close(co))
 end
 coroutine_lib.wrap = function(f)
   local co = hooked(co_create(f))
@@ -216,7 +228,7 @@ local function emit(line)
   end
 end
 
-env.print = function(...)
+local function print_values(...)
   local n = select("#", ...)
   local parts = {}
   for i = 1, n do
@@ -225,8 +237,10 @@ env.print = function(...)
   emit(concat(parts, "\t"))
 end
 
+env.print = print_values
+
 env.dump = function(...)
-  env.print(...)
+  print_values(...)
   return ...
 end
 

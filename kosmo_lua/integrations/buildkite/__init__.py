@@ -10,6 +10,15 @@ from .tools import TOOLS
 _HERE = os.path.dirname(__file__)
 
 DEFAULT_URL = "https://api.buildkite.com/v2"
+# Under --emulate a build moves one state (scheduled, running, passed…) per this many seconds.
+EMULATED_STEP_SECONDS = 1.0
+
+
+def _emulator(data_file: str | None) -> object:
+    from .emulator import Emulator
+
+    options = {"auto_advance": EMULATED_STEP_SECONDS}
+    return Emulator.from_file(data_file, **options) if data_file else Emulator(**options)
 
 
 def _overview() -> str:
@@ -34,4 +43,5 @@ INTEGRATION = Integration(
     ),
     overview=_overview(),
     error_label="Buildkite API",
+    emulator=_emulator,
 )

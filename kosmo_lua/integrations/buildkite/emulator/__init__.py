@@ -1,0 +1,108 @@
+"""A stateful emulator of the Buildkite REST API v2, as a pure-stdlib WSGI application.
+
+It backs ``kosmo integrations:lua FILE --emulate`` (in process, through
+``Emulator.transport()`` or ``httpx.WSGITransport``), serves other tools on loopback
+(:func:`serve`) and is the server of the end-to-end tests. The API lives under ``/v2``, so the
+base URL is ``http://HOST:PORT/v2``; field names, status codes and messages follow
+Buildkite's documentation.
+
+Usage::
+
+    emulator = Emulator()                         # the demo world (see ``demo.py``)
+    emulator = Emulator.from_file("world.json", auto_advance=0.5)
+    emulator.faults.add("/organizations/*/builds*", "error", count=2, status=503)
+    emulator.advance(30)                          # builds move one step per 10 s advanced
+    emulator.settle()                             # finish every build
+    len(emulator.requests)                        # (method, path, query, body, headers)
+    with serve(emulator) as served:               # http://127.0.0.1:PORT/v2
+        ...
+
+Builds move ``scheduled`` -> ``running`` (``failing`` once a job hard-fails) -> ``passed`` or
+``failed``, one state step at a time: the first step starts the build and its first job, each
+later one finishes the running job and starts the next, then the build finishes. A step takes
+``auto_advance`` seconds of the clock; with ``auto_advance=None`` (the default) builds move only
+with ``advance()`` (10 s a step) and ``settle()``.
+
+The data file (JSON; every field optional unless marked)::
+
+    {
+      "now": "2026-03-16T12:00:00Z",       // the builds' clock at start
+      "users": [                            // the first user owns the token (GET /user)
+        {"name": "Ada Lovelace", "email": "ada@example.com" (required),
+         "id": "...", "created_at": "...", "avatar_url": "..."}
+      ],
+      "organizations": [
+        {"slug": "acme-inc" (required), "name": "Acme Inc", "id": "...", "created_at": "...",
+         "pipelines": [
+           {"name": "Web" (required), "repository": "git@github.com:acme-inc/web.git" (required),
+            "slug": "web", "default_branch": "main", "env": {}, "created_at": "...",
+            "archived_at": "...",           // archived: read-only, refuses builds
+            "description": "...", "visibility": "private", "tags": [], ...,
+            "steps": [                      // required (or a YAML "configuration")
+              {"command": "npm test" (required), "label": ":jest: Tests", "key": "test",
+               "fails": false,              // every attempt fails
+               "flaky": false,              // the first attempt fails, retries pass
+               "soft_fail": false, "exit_status": 1,
+               "duration": 30,              // seconds, to date the jobs of finished builds
+               "output": "...",             // what the command prints when it passes
+               "failure_output": "...",     // ... and when it fails
+               "env": {}}
+            ],
+            "builds": [                     // numbered 1, 2, ... in the order given
+              {"state": "passed",           // passed, failed, canceled; or scheduled,
+                                            // running: live builds that move on the clock
+               "branch": "main", "commit": "<sha>", "message": "...", "number": 7,
+               "creator": "<user id or email>", "created_at": "...", "source": "webhook",
+               "author": {}, "env": {}, "meta_data": {}, "pull_request": {},
+               "jobs": [                    // default: one per step; a failed build fails
+                                            // its fails/flaky steps, else the last one
+                 {"step": "test",           // a step key, or an inline step definition
+                  "state": "failed",        // passed, failed or canceled
+                  "retried": true,          // the next job of the same step is its retry
+                  "exit_status": 1, "env": {},
+                  "log": "..."}             // the raw log, served verbatim
+               ]}
+            ]}
+         ]}
+      ],
+      "faults": [                           // as for emulator.faults.add
+        {"path": "/organizations/*/builds*", "kind": "error", "count": 1, "status": 500,
+         "seconds": 0, "method": "GET"}
+      ]
+    }
+
+Job logs are generated like the agent's (timestamp markers ``ESC _bk;t=<ms> BEL``, ANSI
+colours, ``ESC [K``): a checkout preamble when a job starts, the step's ``output`` or
+``failure_output`` and the exit report when it finishes. A pipeline created through the API
+takes the same step definitions in ``steps``, or simple YAML in ``configuration``.
+
+Faults (``emulator.faults.add(path_pattern, kind, *, count=1, status=500, seconds=0.0,
+method=None)``; the pattern is fnmatch on the path after ``/v2``) apply before auth, each
+match using up one of ``count``: ``latency`` sleeps ``seconds`` then serves normally,
+``error`` replies ``status``, ``rate_limit`` replies 429 advertising a reset of ``seconds``,
+``drop`` ends the connection with no reply (:class:`DroppedConnection`; see there).
+
+The control plane, for tests only, lives under ``/_emulator`` beside ``/v2``: no auth, not
+recorded in ``requests``, not rate limited; only reachable where the emulator is (in process,
+or the loopback server). ``POST /_emulator/faults`` takes a fault as JSON (``path``, ``kind``,
+``count``, ``status``, ``seconds``, ``method``) and answers 201; ``POST /_emulator/advance``
+``{"seconds": N}`` and ``POST /_emulator/settle`` answer ``{"time": <the builds' clock>}``.
+"""
+
+from .app import SCOPES, Emulator
+from .demo import demo_data
+from .faults import DroppedConnection, Fault, Faults
+from .server import ServedEmulator, serve
+from .wsgi import RecordedRequest
+
+__all__ = [
+    "SCOPES",
+    "DroppedConnection",
+    "Emulator",
+    "Fault",
+    "Faults",
+    "RecordedRequest",
+    "ServedEmulator",
+    "demo_data",
+    "serve",
+]

@@ -1,0 +1,206 @@
+"""The emulator as a WSGI application: recording, faults, auth, rate limit, then the routes.
+
+Two clocks, both moved by :meth:`Emulator.advance`: the emulator clock (``clock()`` plus the
+advanced offset) times rate-limit windows; the builds' clock dates everything and moves builds
+one state step per ``auto_advance`` seconds. With ``auto_advance=None`` the builds' clock only
+moves on ``advance()`` and ``settle()`` (a step then takes :data:`STEP_SECONDS`), so tests and
+demos are deterministic however long they take.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from . import ratelimit, routes
+from .demo import demo_data
+from .faults import DroppedConnection, Fault, Faults
+from .loader import load
+from .model import iso
+from .payloads import Renderer
+from .state import ApiError
+from .wsgi import RecordedRequest, Request, Response
+
+API_PREFIX = "/v2"
+CONTROL_PREFIX = "/_emulator"
+STEP_SECONDS = 10.0
+SCOPES = routes.SCOPES
+
+
+class Emulator:
+    """A stateful Buildkite REST API v2, served under ``/v2``; itself a WSGI application."""
+
+    def __init__(
+        self,
+        data: Mapping[str, Any] | None = None,
+        *,
+        token: str = "bk-emulator-token",
+        scopes: Iterable[str] | None = None,
+        clock: Callable[[], float] | None = None,
+        rate_limit: int = 200,
+        auto_advance: float | None = None,
+    ):
+        data = demo_data() if data is None else data
+        self.token = token
+        self.scopes = list(SCOPES if scopes is None else scopes)
+        self.auto_advance = auto_advance
+        self.requests: list[RecordedRequest] = []
+        self.faults = Faults()
+        self._limiter = ratelimit.RateLimit(rate_limit)
+        self.world, self._epoch = load(data, auto_advance or STEP_SECONDS)
+        for spec in data.get("faults") or ():
+            self.faults.add(**_fault_arguments(spec))
+        self._clock = clock or time.monotonic
+        self._started = self._clock()
+        self._offset = 0.0
+        self._lock = threading.RLock()
+        self.world.sync(self.build_time())
+
+    @classmethod
+    def from_file(cls, path: str | Path, **options: Any) -> Emulator:
+        """An emulator loaded from a JSON data file; ``options`` as for the constructor."""
+        return cls(json.loads(Path(path).read_text(encoding="utf-8")), **options)
+
+    # Time.
+
+    def now(self) -> float:
+        """Seconds on the emulator clock: ``clock()`` since start, plus advanced time."""
+        return self._clock() - self._started + self._offset
+
+    def build_time(self) -> float:
+        """The builds' clock, as Unix seconds (the data's ``now`` at start)."""
+        moving = self._clock() - self._started if self.auto_advance is not None else 0.0
+        return self._epoch + self._offset + moving
+
+    def advance(self, seconds: float) -> None:
+        """Move both clocks forward, applying every build step that falls due."""
+        with self._lock:
+            self._offset += seconds
+            self.world.sync(self.build_time())
+
+    def settle(self) -> None:
+        """Advance until every build has finished."""
+        with self._lock:
+            while (due := self.world.next_event()) is not None:
+                self._offset += max(due - self.build_time(), 0.0)
+                self.world.sync(max(due, self.build_time()))
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Any:
+        """Serves this emulator on loopback (see :func:`serve`)."""
+        from .server import serve
+
+        return serve(self, host, port)
+
+    def transport(self) -> Any:
+        """An ``httpx`` transport to this emulator in process, where a ``drop`` fault raises
+        ``httpx.RemoteProtocolError`` as a real dropped connection would."""
+        from .transport import EmulatorTransport
+
+        return EmulatorTransport(self)
+
+    # WSGI.
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        request = Request.from_environ(environ)
+        if _under(request.path, CONTROL_PREFIX):
+            with self._lock:
+                response = self._control(request, request.path[len(CONTROL_PREFIX) :])
+        else:
+            response = self._api(request)
+        return response.send(start_response, head_only=request.method == "HEAD")
+
+    def _api(self, request: Request) -> Response:
+        with self._lock:
+            self.requests.append(request.record())
+            if not _under(request.path, API_PREFIX):
+                return Response.error(ApiError(404, "Not Found"))
+            path = request.path[len(API_PREFIX) :] or "/"
+            fault = self.faults.take(request.method, path)
+        if fault and fault.kind == "latency":
+            time.sleep(fault.seconds)
+        elif fault:
+            return self._fault(fault)
+        with self._lock:
+            now = self.now()
+            if not self._authenticated(request):
+                response = Response.error(
+                    ApiError(
+                        401,
+                        "Authentication required. Please supply a valid API Access Token: "
+                        "https://buildkite.com/docs/apis/rest-api#authentication",
+                    )
+                )
+            elif not self._limiter.spend(now):
+                reset = self._limiter.reset_in(now)
+                body = ratelimit.exceeded(self._limiter.limit, self._limiter.used, reset)
+                response = Response.json(429, body)
+            else:
+                response = self._route(request, path)
+            response.headers += self._limiter.headers(now)
+            return response
+
+    def _route(self, request: Request, path: str) -> Response:
+        build_time = self.build_time()
+        self.world.sync(build_time)
+        context = routes.Context(
+            request=request,
+            world=self.world,
+            render=Renderer(self.world, request.root + API_PREFIX),
+            now=build_time,
+            token=self.token,
+            scopes=self.scopes,
+        )
+        method = "GET" if request.method == "HEAD" else request.method
+        return routes.dispatch(context, method, path)
+
+    def _authenticated(self, request: Request) -> bool:
+        scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and credential.strip() == self.token
+
+    def _fault(self, fault: Fault) -> Response:
+        if fault.kind == "drop":
+            raise DroppedConnection(f"dropped by a fault on {fault.path}")
+        if fault.kind == "rate_limit":
+            reset = round(fault.seconds)
+            limit = self._limiter.limit
+            body = ratelimit.exceeded(limit, limit + 1, reset)
+            return Response.json(429, body, ratelimit.headers(limit, 0, reset))
+        return Response.json(fault.status, {"message": HTTPStatus(fault.status).phrase})
+
+    # The test-only control plane: no auth, not recorded, not rate limited.
+
+    def _control(self, request: Request, path: str) -> Response:
+        try:
+            body = request.json()
+            if request.method == "POST" and path == "/faults":
+                return Response.json(201, self.faults.add(**_fault_arguments(body)).as_json())
+            if request.method == "POST" and path == "/advance":
+                self.advance(float(body.get("seconds", 0)))
+            elif request.method == "POST" and path == "/settle":
+                self.settle()
+            else:
+                raise ApiError(404, "Not Found")
+        except (KeyError, TypeError, ValueError) as error:
+            return Response.json(400, {"message": f"Bad control request: {error}"})
+        except ApiError as error:
+            return Response.error(error)
+        return Response.json(200, {"time": iso(self.build_time())})
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def _fault_arguments(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``Faults.add`` arguments from the JSON form (``path`` names the pattern)."""
+    options = {
+        name: spec[name] for name in ("count", "status", "seconds", "method") if name in spec
+    }
+    return {"path_pattern": spec["path"], "kind": spec["kind"], **options}
