@@ -228,7 +228,12 @@ def _serve(requests: int, replies: int, limits: Limits, make_dispatch: DispatchF
                 )
                 done = {"limit": kind, "result": values, "error": error}
                 _write_frame(replies, {"done": {**done, "memory": engine.memory_used}})
-    except BaseException:
+    except KeyboardInterrupt:
+        status = 130
+    except BaseException:  # a bug of ours: say where, without any secret, and stop
+        import traceback
+
+        os.write(2, redact(f"kosmo: the Lua worker failed:\n{traceback.format_exc()}").encode())
         status = 70
     finally:
         # Skip interpreter teardown: closing the Lua state would run script finalizers.
