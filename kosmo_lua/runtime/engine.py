@@ -66,7 +66,9 @@ class LuaEngine:
         *,
         emit: Callable[[str], None],
         dispatch: Dispatcher,
+        hide: tuple[str, ...] = (),
     ) -> None:
+        """``hide`` names globals this kind of run does not offer (mcp:lua hides docs)."""
         self.limits = limits
         self._emit = emit
         self._dispatch = dispatch
@@ -89,6 +91,8 @@ class LuaEngine:
         self._null = control[b"null"]
         messages = {kind: limits.message(kind) for kind in ("cpu", "timeout", "memory", "output")}
         control[b"set_limit_messages"](self.to_lua(messages))
+        for name in hide:
+            control[b"hide"](name.encode())
 
     @property
     def memory_used(self) -> int:

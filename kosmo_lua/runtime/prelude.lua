@@ -294,6 +294,18 @@ env.docs = {
   end,
 }
 
+-- mcp: servers, tools, resources and prompts of configured MCP servers ---------------------
+
+env.mcp = {}
+for _, name in ipairs({
+  "servers", "tools", "schema", "call", "resources", "read_resource", "prompts", "get_prompt",
+}) do
+  local path = "mcp." .. name
+  env.mcp[name] = function(...)
+    return host_call(host.call, path, pack(...))
+  end
+end
+
 -- app: the integration proxy ----------------------------------------------------------------
 
 local function proxy(path)
@@ -349,6 +361,9 @@ end
 
 return {
   run = run,
+  hide = function(name)
+    env[name] = nil
+  end,
   describe = describe,
   kinds = kinds,
   null = null,

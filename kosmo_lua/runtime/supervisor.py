@@ -30,6 +30,8 @@ GRACE_SECONDS = 0.25
 POLL_SECONDS = 0.05
 # How long close() waits for a worker to leave on its own before killing it.
 EXIT_WAIT_SECONDS = 1.0
+# ... plus this when it started MCP servers, which it ends before leaving.
+MCP_CLOSE_SECONDS = 10.0
 # The parent's ends of every live worker's pipes, which a newly forked worker must close.
 _PARENT_FDS: set[int] = set()
 _HEADER_SIZE = 4
@@ -48,10 +50,14 @@ class Worker:
     ``meta`` fields to the run's result.
     """
 
-    def __init__(self, limits: Limits, make_dispatch: DispatchFactory) -> None:
+    def __init__(
+        self, limits: Limits, make_dispatch: DispatchFactory, *, hide: tuple[str, ...] = ()
+    ) -> None:
         self.limits = limits
         self._make_dispatch = make_dispatch
+        self._hide = hide
         self._pid: int | None = None
+        self._children: set[int] = set()  # process groups the worker started (MCP servers)
         self.restarted = False
 
     def __enter__(self) -> Worker:
@@ -108,15 +114,15 @@ class Worker:
         if self._pid is None:
             return
         _release(self._requests)
-        deadline = time.monotonic() + EXIT_WAIT_SECONDS
-        while os.waitpid(self._pid, os.WNOHANG) == (0, 0):
-            if time.monotonic() > deadline:  # stuck: no longer our problem to be polite about
-                _sigkill(self._pid)
-                os.waitpid(self._pid, 0)
-                break
-            time.sleep(0.001)
+        # The worker's exit closes the reply pipe: wait for that, not in a sleep loop.
+        wait = EXIT_WAIT_SECONDS + (MCP_CLOSE_SECONDS if self._children else 0)
+        exited, _, _ = select.select([self._replies], [], [], wait)
+        if not exited:  # stuck: no longer our problem to be polite about
+            _sigkill(self._pid)
+        os.waitpid(self._pid, 0)
         _release(self._replies)
         self._pid = None
+        self._kill_children()
 
     # Parent side -----------------------------------------------------------------------------
 
@@ -129,7 +135,7 @@ class Worker:
             # seeing end of input.
             for fd in (request_write, reply_read, *_PARENT_FDS):
                 os.close(fd)
-            _serve(request_read, reply_write, self.limits, self._make_dispatch)
+            _serve(request_read, reply_write, self.limits, self._make_dispatch, self._hide)
         os.close(request_read)
         os.close(reply_write)
         self._pid, self._requests, self._replies = pid, request_write, reply_read
@@ -162,6 +168,8 @@ class Worker:
                 result.integration_calls.append(message["call"])
             elif "meta" in message:
                 result.meta.update(message["meta"])
+            elif "child" in message:
+                self._children.add(message["child"])
             elif "done" in message:
                 done = message["done"]
                 result.success = done["error"] is None
@@ -188,7 +196,17 @@ class Worker:
         _sigkill(self._pid)
         os.waitpid(self._pid, 0)
         self._forget()
+        self._kill_children()
         self.restarted = True
+
+    def _kill_children(self) -> None:
+        """Ends what the worker started and could not end itself (it was killed)."""
+        import signal
+
+        for group in self._children:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+        self._children.clear()
 
     def _forget(self) -> None:
         _release(self._requests)
@@ -208,14 +226,23 @@ def _sigkill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def _serve(requests: int, replies: int, limits: Limits, make_dispatch: DispatchFactory) -> None:
+def _serve(
+    requests: int,
+    replies: int,
+    limits: Limits,
+    make_dispatch: DispatchFactory,
+    hide: tuple[str, ...],
+) -> None:
     """The worker's main loop: one request, one run, until the parent closes the pipe."""
     status = 0
+    dispatch = None
     try:
+        dispatch = make_dispatch(lambda kind, value: _write_frame(replies, {kind: value}))
         engine = LuaEngine(
             limits,
             emit=lambda line: _write_frame(replies, {"out": line}),
-            dispatch=make_dispatch(lambda kind, value: _write_frame(replies, {kind: value})),
+            dispatch=dispatch,
+            hide=hide,
         )
         reader = _FrameReader(requests)
         while True:
@@ -236,6 +263,10 @@ def _serve(requests: int, replies: int, limits: Limits, make_dispatch: DispatchF
         os.write(2, redact(f"kosmo: the Lua worker failed:\n{traceback.format_exc()}").encode())
         status = 70
     finally:
+        close = getattr(dispatch, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                close()
         # Skip interpreter teardown: closing the Lua state would run script finalizers.
         os._exit(status)
 

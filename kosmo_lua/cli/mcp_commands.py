@@ -1,0 +1,302 @@
+"""``kosmo mcp:*``: run Lua with MCP helpers, manage MCP servers, and serve this host."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..config import kosmo_home
+from ..dispatch import AppDispatcher
+from ..errors import HostError
+from ..limits import Limits
+from ..runtime.supervisor import Worker
+from .lua_command import JsonAwareCommand, run_options, run_script
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _servers() -> list[Any]:
+    from ..mcp.servers import load_servers
+
+    return load_servers(Path.cwd(), kosmo_home())
+
+
+def _hub(force: bool) -> Any:
+    from ..mcp.client import McpHub
+
+    return McpHub(_servers(), force=force)
+
+
+def _fail(exc: HostError, as_json: bool) -> None:
+    if as_json:
+        _echo_json({"success": False, "error": str(exc)})
+    else:
+        click.echo(f"Error: {exc}", err=True)
+    sys.exit(1)
+
+
+@click.command(
+    "mcp:lua",
+    cls=JsonAwareCommand,
+    epilog="""\b
+Examples:
+  kosmo mcp:lua -e 'print(mcp.tools())'
+  kosmo mcp:lua -e 'return app.mcp.github.search_issues{query = "bug"}' --json
+  kosmo mcp:lua workflow.lua --force      (--force also starts untrusted project servers)
+
+Inside Lua: mcp.*, app.mcp.<server>.<tool>(args), json, regex, print, dump.""",
+)
+@run_options
+def mcp_lua(**options: Any) -> None:
+    """Run Lua with only the MCP helpers: mcp.* and app.mcp.*."""
+    limits = Limits(
+        memory_bytes=options["memory_limit"],
+        cpu_seconds=options["cpu_limit"],
+        timeout_seconds=options["timeout"],
+        output_bytes=options["output_limit"],
+    )
+    dispatch = AppDispatcher.factory(force=options["force"], integrations=False)
+    run_script(Worker(limits, dispatch, hide=("docs",)), options, meta={})
+
+
+@click.command("mcp:list", epilog="Example:\n  kosmo mcp:list --json")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def mcp_list(as_json: bool) -> None:
+    """List configured MCP servers, where each is defined, and whether it is trusted."""
+    rows = [
+        {
+            "name": s.name,
+            "type": s.type,
+            "enabled": s.enabled,
+            "source": s.source,
+            "target": s.target(),
+            "trusted": s.trusted,
+            "lua": f"app.mcp.{s.lua_name}",
+            **({"problem": s.problem} if s.problem else {}),
+        }
+        for s in _servers()
+    ]
+    if as_json:
+        _echo_json(rows)
+        return
+    if not rows:
+        click.echo("No MCP servers configured. Add one: kosmo mcp:add NAME -- COMMAND ARGS…")
+    for row in rows:
+        flags = [] if row["enabled"] else ["disabled"]
+        if not row["trusted"]:
+            flags.append("untrusted: kosmo mcp:trust " + row["name"])
+        suffix = f"  ({'; '.join(flags)})" if flags else ""
+        click.echo(f"{row['name']:<16} {row['type']:<6} {row['target']}  [{row['source']}]{suffix}")
+
+
+@click.command("mcp:tools", epilog="Examples:\n  kosmo mcp:tools\n  kosmo mcp:tools github --json")
+@click.argument("server", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, with input schemas.")
+@click.option("--force", is_flag=True, help="Start untrusted project servers too.")
+def mcp_tools(server: str | None, as_json: bool, force: bool) -> None:
+    """List the tools of one server, or of every usable server."""
+    with _hub(force) as hub:
+        try:
+            tools = hub.tools(server)
+        except HostError as exc:
+            _fail(exc, as_json)
+    if as_json:
+        _echo_json(tools)
+        return
+    for tool in tools:
+        click.echo(f"{tool['qualified']:<32} {tool.get('description') or ''}".rstrip())
+
+
+@click.command(
+    "mcp:call",
+    epilog="""\b
+Examples:
+  kosmo mcp:call github.search_issues --arg query=bug --arg limit=5
+  kosmo mcp:call fs.read_file --arg path=README.md --json
+
+Values are typed from the tool's input schema: numbers, booleans and JSON for objects.""",
+)
+@click.argument("tool")
+@click.option(
+    "--arg", "arguments", multiple=True, metavar="NAME=VALUE", help="An argument; repeatable."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON envelope.")
+@click.option("--force", is_flag=True, help="Start an untrusted project server too.")
+def mcp_call(tool: str, arguments: tuple[str, ...], as_json: bool, force: bool) -> None:
+    """Call one MCP tool ("server.tool") and print its result as JSON."""
+    with _hub(force) as hub:
+        try:
+            properties = hub.schema(tool).get("properties", {})
+            args = {}
+            for argument in arguments:
+                name, sep, raw = argument.partition("=")
+                if not sep:
+                    raise click.BadParameter(f"{argument!r} is not NAME=VALUE", param_hint="--arg")
+                args[name] = _typed(properties.get(name, {}), raw)
+            result = hub.call(tool, args)
+        except HostError as exc:
+            _fail(exc, as_json)
+    _echo_json({"success": True, "result": result, "error": None} if as_json else result)
+
+
+def _typed(schema: dict[str, Any], raw: str) -> Any:
+    if schema.get("type") == "string":
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+@click.command(
+    "mcp:add",
+    epilog="""\b
+Examples:
+  kosmo mcp:add files -- npx -y @modelcontextprotocol/server-filesystem .
+  kosmo mcp:add search --global --url https://mcp.example.com/mcp \\
+      --header 'Authorization=Bearer ${TOKEN}'
+  kosmo mcp:add local --env API_KEY='${API_KEY}' -- python server.py""",
+)
+@click.argument("name")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.option(
+    "--project",
+    "scope",
+    flag_value="project",
+    default=True,
+    help="Write .mcp.json in this directory (default).",
+)
+@click.option(
+    "--global",
+    "scope",
+    flag_value="global",
+    help="Write $KOSMO_HOME/mcp.json: available everywhere, trusted.",
+)
+@click.option("--url", help="A streamable HTTP server instead of a command.")
+@click.option(
+    "--header", "headers", multiple=True, metavar="NAME=VALUE", help="HTTP header; ${VAR} expands."
+)
+@click.option(
+    "--env",
+    "env",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Environment for a stdio server; ${VAR} expands.",
+)
+def mcp_add(
+    name: str,
+    command: tuple[str, ...],
+    scope: str,
+    url: str | None,
+    headers: tuple[str, ...],
+    env: tuple[str, ...],
+) -> None:
+    """Add an MCP server: a command after --, or --url."""
+    from ..mcp.servers import add_server
+
+    if bool(command) == bool(url):
+        raise click.UsageError("Give either a command after -- or --url, not both.")
+    try:
+        path = add_server(
+            name,
+            scope=scope,
+            project_dir=Path.cwd(),
+            home=kosmo_home(),
+            command=command[0] if command else None,
+            args=command[1:],
+            env=_pairs(env, "--env"),
+            url=url,
+            headers=_pairs(headers, "--header"),
+        )
+    except HostError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"Added MCP server '{name}' to {path}")
+    if scope == "project":
+        click.echo(f"Project servers start only when trusted: kosmo mcp:trust {name}")
+
+
+def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{value!r} is not NAME=VALUE", param_hint=option)
+        pairs[key] = rest
+    return pairs
+
+
+@click.command("mcp:remove", epilog="Example:\n  kosmo mcp:remove files")
+@click.argument("name")
+def mcp_remove(name: str) -> None:
+    """Remove an MCP server from the file that defines it."""
+    from ..mcp.servers import remove_server, untrust
+
+    try:
+        path = remove_server(name, Path.cwd(), kosmo_home())
+    except HostError as exc:
+        raise click.UsageError(str(exc)) from None
+    untrust(name, kosmo_home())
+    click.echo(f"Removed MCP server '{name}' from {path}")
+
+
+@click.command("mcp:trust", epilog="Example:\n  kosmo mcp:trust files")
+@click.argument("name")
+def mcp_trust(name: str) -> None:
+    """Allow a server defined by a project file to start (a changed definition asks again)."""
+    from ..mcp.servers import trust
+
+    config = next((s for s in _servers() if s.name == name), None)
+    if config is None:
+        raise click.UsageError(f"No MCP server named '{name}'; see kosmo mcp:list")
+    if not config.project:
+        click.echo(f"'{name}' is defined in {config.source}, a global file: it is trusted.")
+        return
+    trust(name, config, kosmo_home())
+    click.echo(f"Trusted '{name}': {config.target()} (from {config.source})")
+
+
+@click.command(
+    "mcp:serve",
+    epilog="""\b
+Examples:
+  kosmo mcp:serve                          stdio, for an MCP client's configuration
+  kosmo mcp:serve --expose-integrations    also each integration function as a tool
+  kosmo mcp:serve --http --port 8765       streamable HTTP at http://127.0.0.1:8765/mcp
+
+\b
+In an MCP client (.mcp.json, Claude Desktop, VS Code):
+  {"mcpServers": {"kosmo": {"command": "kosmo", "args": ["mcp:serve"]}}}""",
+)
+@click.option("--http", "use_http", is_flag=True, help="Serve streamable HTTP instead of stdio.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="HTTP address.")
+@click.option("--port", default=8765, show_default=True, help="HTTP port.")
+@click.option("--read-only", is_flag=True, help="Hide write functions; Lua may not call them.")
+@click.option(
+    "--expose-integrations", is_flag=True, help="Offer every integration function as its own tool."
+)
+@click.option("--force", is_flag=True, help="Bypass the permission policy for every call.")
+def mcp_serve(
+    use_http: bool,
+    host: str,
+    port: int,
+    read_only: bool,
+    expose_integrations: bool,
+    force: bool,
+) -> None:
+    """Serve this host over MCP: execute_lua, lua_read_doc, lua_list_docs, lua_search_docs."""
+    from ..mcp.serve import serve
+
+    serve(
+        transport="http" if use_http else "stdio",
+        read_only=read_only,
+        expose_integrations=expose_integrations,
+        force=force,
+        host=host,
+        port=port,
+    )

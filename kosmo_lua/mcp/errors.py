@@ -1,0 +1,45 @@
+"""Errors of MCP calls. They are ``HostError``s, so a script catches them with ``pcall``."""
+
+from __future__ import annotations
+
+from ..errors import HostError
+
+
+class McpError(HostError):
+    """An MCP server could not be used: unknown, disabled, untrusted or misconfigured."""
+
+    @property
+    def kind(self) -> str:
+        return "mcp"
+
+
+class McpConfigError(McpError):
+    """An MCP configuration file cannot be read or written as asked."""
+
+    @property
+    def kind(self) -> str:
+        return "configuration"
+
+
+class McpUntrusted(McpError):
+    """A project file defines the server and nobody trusted that definition yet."""
+
+    @property
+    def kind(self) -> str:
+        return "permission"
+
+
+class McpServerFailed(McpError):
+    """The server did not start, crashed, or did not answer in time."""
+
+    @property
+    def kind(self) -> str:
+        return "connection"
+
+
+class McpToolError(McpError):
+    """The server ran the call and reported an error (``isError``, or a JSON-RPC error)."""
+
+    @property
+    def kind(self) -> str:
+        return "mcp_tool"

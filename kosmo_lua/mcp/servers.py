@@ -1,0 +1,313 @@
+"""MCP server definitions, read from the files other tools already write.
+
+A project keeps its servers in ``.mcp.json`` (Claude Code; key ``mcpServers``),
+``.vscode/mcp.json`` (VS Code; key ``servers``, comments allowed) or ``.cursor/mcp.json``
+(Cursor); the user's own are in ``$KOSMO_HOME/mcp.json``. Reusing those files means a project
+that works with one agent works here without a second copy of its configuration.
+
+A project file can start any program on this machine, so its servers run only once trusted:
+``trust()`` records the definition's fingerprint in ``$KOSMO_HOME/mcp-trust.json``, and a
+changed definition (another command, argument, environment value, directory or URL) needs
+trusting again. The user's global servers are trusted by definition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import McpConfigError
+
+PROJECT_FILES = (".mcp.json", ".vscode/mcp.json", ".cursor/mcp.json")
+"""Project files, the first defining a name wins; the global file comes after all of them."""
+GLOBAL_FILE = "mcp.json"
+TRUST_FILE = "mcp-trust.json"
+
+ServerType = Literal["stdio", "http", "sse"]
+Scope = Literal["project", "global"]
+
+_TYPES = {"stdio": "stdio", "http": "http", "streamable-http": "http", "streamableHttp": "http"}
+_VARIABLE = re.compile(r"\$\{(env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_JSONC_NOISE = re.compile(r'"(?:\\.|[^"\\])*"|//[^\n]*|/\*.*?\*/|,(?=\s*[}\]])', re.S)
+_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+@dataclass
+class ServerConfig:
+    """One server as configured, variables expanded.
+
+    ``problem`` says why the definition cannot be used (no command or URL, an unknown type);
+    ``missing`` lists environment variables it uses that are unset and have no default.
+    Both are reported when the server is used, so one bad entry does not hide the others.
+    """
+
+    name: str
+    type: str
+    command: str | None = None
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    enabled: bool = True
+    source: str = ""
+    project: bool = False
+    trusted: bool = True
+    fingerprint: str = ""
+    missing: list[str] = field(default_factory=list)
+    problem: str | None = None
+
+    @property
+    def lua_name(self) -> str:
+        return lua_name(self.name)
+
+    def target(self) -> str:
+        """What runs or is reached: the command line, or the URL."""
+        if self.command is not None:
+            return " ".join([self.command, *self.args])
+        return self.url or ""
+
+
+def lua_name(name: str) -> str:
+    """The name under ``app.mcp``: lower case, anything but ``[a-z0-9_]`` as ``_``."""
+    return re.sub(r"[^a-z0-9_]", "_", name.lower())
+
+
+def load_servers(project_dir: Path, home: Path) -> list[ServerConfig]:
+    """Every configured server, project files first; the first definition of a name wins."""
+    trusted = _read_trust(home)
+    servers: dict[str, ServerConfig] = {}
+    for path, project in _config_files(project_dir, home):
+        for name, entry in _servers_in(path).items():
+            if name in servers:
+                continue
+            server = _parse(name, entry, path, project, project_dir)
+            if project:
+                server.trusted = server.fingerprint in trusted.get(name, {})
+            servers[name] = server
+    return list(servers.values())
+
+
+def fingerprint(entry: Mapping[str, Any]) -> str:
+    """A hash of what a definition runs or reaches, before variables are expanded.
+
+    The environment and directory count too: ``NODE_OPTIONS`` or a different ``cwd`` can
+    change what the same command does. Headers do not: they cannot run anything.
+    """
+    keys = ("type", "command", "args", "env", "cwd", "url")
+    material = json.dumps({k: entry.get(k) for k in keys}, sort_keys=True, default=str)
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def trust(name: str, config: ServerConfig, home: Path) -> Path:
+    """Records that this definition of ``name`` may run; returns the trust file's path."""
+    path = home / TRUST_FILE
+    data = _read_json(path) if path.exists() else {}
+    entries = data.setdefault("trusted", {}).setdefault(name, {})
+    entries[config.fingerprint] = {
+        "source": config.source,
+        "target": config.target(),
+        "trusted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    _write_json(path, data, private=True)
+    return path
+
+
+def untrust(name: str, home: Path) -> bool:
+    """Forgets every trusted definition of ``name``; False if there was none."""
+    path = home / TRUST_FILE
+    data = _read_json(path) if path.exists() else {}
+    if data.get("trusted", {}).pop(name, None) is None:
+        return False
+    _write_json(path, data, private=True)
+    return True
+
+
+def add_server(
+    name: str,
+    *,
+    scope: Scope,
+    project_dir: Path,
+    home: Path,
+    command: str | None = None,
+    args: Iterable[str] = (),
+    env: Mapping[str, str] | None = None,
+    url: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    replace: bool = False,
+) -> Path:
+    """Writes a server into ``.mcp.json`` (project) or ``$KOSMO_HOME/mcp.json`` (global),
+    keeping every other entry; returns the file's path."""
+    if not _NAME.match(name):
+        raise McpConfigError(f"Invalid MCP server name {name!r}: use letters, digits, '_' and '-'")
+    if (command is None) == (url is None):
+        raise McpConfigError("An MCP server needs either a command (stdio) or a URL (http)")
+    if command is not None:
+        entry: dict[str, Any] = {"type": "stdio", "command": command, "args": list(args)}
+        if env:
+            entry["env"] = dict(env)
+    else:
+        entry = {"type": "http", "url": url}
+        if headers:
+            entry["headers"] = dict(headers)
+    path = project_dir / PROJECT_FILES[0] if scope == "project" else home / GLOBAL_FILE
+    data = _read_json(path) if path.exists() else {}
+    key = "servers" if "servers" in data and "mcpServers" not in data else "mcpServers"
+    servers = data.setdefault(key, {})
+    if name in servers and not replace:
+        raise McpConfigError(f"MCP server '{name}' is already defined in {path}")
+    servers[name] = entry
+    _write_json(path, data, private=scope == "global")
+    return path
+
+
+def remove_server(name: str, project_dir: Path, home: Path) -> Path:
+    """Removes ``name`` from the first file that defines it; returns that file's path."""
+    files = _config_files(project_dir, home)
+    for path, _ in files:
+        data = _read_json(path) if path.exists() else {}
+        for key in ("mcpServers", "servers"):
+            servers = data.get(key)
+            if isinstance(servers, dict) and name in servers:
+                del servers[name]
+                _write_json(path, data, private=path == home / GLOBAL_FILE)
+                return path
+    looked = ", ".join(str(path) for path, _ in files)
+    raise McpConfigError(f"No MCP server named '{name}' (looked in {looked})")
+
+
+# Reading -------------------------------------------------------------------------------------
+
+
+def _config_files(project_dir: Path, home: Path) -> list[tuple[Path, bool]]:
+    return [(project_dir / name, True) for name in PROJECT_FILES] + [(home / GLOBAL_FILE, False)]
+
+
+def _servers_in(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    data = _read_json(path)
+    servers = data.get("mcpServers", data.get("servers", {}))
+    if not isinstance(servers, dict):
+        raise McpConfigError(f"Cannot read MCP servers from {path}: 'mcpServers' is not an object")
+    return servers
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; JSON with comments and trailing commas (VS Code's) too."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise McpConfigError(f"Cannot read {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        try:
+            data = json.loads(_JSONC_NOISE.sub(_keep_strings, text))
+        except ValueError as exc:
+            raise McpConfigError(f"Cannot read {path}: invalid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise McpConfigError(f"Cannot read {path}: the file is not a JSON object")
+    return data
+
+
+def _keep_strings(match: re.Match[str]) -> str:
+    return match.group(0) if match.group(0).startswith('"') else ""
+
+
+def _parse(name: str, entry: Any, path: Path, project: bool, project_dir: Path) -> ServerConfig:
+    server = ServerConfig(name=name, type="stdio", source=str(path), project=project)
+    if not isinstance(entry, dict):
+        server.problem = f"its definition in {path} is not an object"
+        return server
+    server.fingerprint = fingerprint(entry)
+    server.enabled = entry.get("enabled", True) is not False and entry.get("disabled") is not True
+    missing: list[str] = []
+
+    def expand(value: Any) -> str:
+        return _expand(str(value), missing, project_dir if project else None)
+
+    declared = entry.get("type")
+    if declared is None:
+        declared = "stdio" if "command" in entry else "http" if "url" in entry else None
+    if declared is None:
+        server.problem = f"its definition in {path} has neither 'command' nor 'url'"
+        return server
+    server.type = _TYPES.get(str(declared), str(declared))
+    if entry.get("command") is not None:
+        server.command = expand(entry["command"])
+    server.args = [expand(arg) for arg in _list(entry.get("args"))]
+    server.env = {str(k): expand(v) for k, v in _mapping(entry.get("env")).items()}
+    if entry.get("cwd") is not None:
+        cwd = Path(expand(entry["cwd"]))
+        server.cwd = str(cwd if cwd.is_absolute() or not project else project_dir / cwd)
+    if entry.get("url") is not None:
+        server.url = expand(entry["url"])
+    server.headers = {str(k): expand(v) for k, v in _mapping(entry.get("headers")).items()}
+    server.missing = sorted(set(missing))
+    if server.type == "stdio" and not server.command:
+        server.problem = f"it is a stdio server without a 'command' in {path}"
+    elif server.type == "http" and not server.url:
+        server.problem = f"it is an http server without a 'url' in {path}"
+    elif server.type not in ("stdio", "http", "sse"):
+        server.problem = f"its type {server.type!r} in {path} is not stdio or http"
+    return server
+
+
+def _expand(value: str, missing: list[str], workspace: Path | None) -> str:
+    """``${VAR}``, ``${VAR:-default}`` and ``${env:VAR}`` from the environment;
+    ``${workspaceFolder}`` is the project directory, as VS Code has it."""
+
+    def replace(match: re.Match[str]) -> str:
+        prefix, variable, default = match.groups()
+        if variable == "workspaceFolder" and not prefix and workspace is not None:
+            return str(workspace)
+        found = os.environ.get(variable)
+        if found is not None and (found or default is None):
+            return found
+        if default is not None:
+            return default
+        missing.append(variable)
+        return ""
+
+    return _VARIABLE.sub(replace, value)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _read_trust(home: Path) -> dict[str, dict[str, Any]]:
+    path = home / TRUST_FILE
+    if not path.is_file():
+        return {}
+    trusted = _read_json(path).get("trusted", {})
+    return trusted if isinstance(trusted, dict) else {}
+
+
+# Writing -------------------------------------------------------------------------------------
+
+
+def _write_json(path: Path, data: dict[str, Any], *, private: bool) -> None:
+    """Replaces the file atomically; ``private`` files (tokens in headers) are owner-only."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700 if private else 0o777)
+    temporary = path.with_name(path.name + ".tmp")
+    mode = 0o600 if private else 0o644
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2)
+        handle.write("\n")
+    if private:
+        os.chmod(temporary, 0o600)
+    os.replace(temporary, path)

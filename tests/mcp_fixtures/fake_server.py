@@ -1,0 +1,88 @@
+"""A real MCP server, written with the SDK, that the client tests start over stdio.
+
+``FAKE_MCP_MODE`` picks a misbehaviour: ``crash`` exits at once with a message on stderr,
+``hang`` never answers (and ignores the end of its input), anything else serves normally.
+``FAKE_MCP_PIDFILE`` names a file this process appends its PID to, so a test can check that
+the process is gone after the client closed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import TypedDict
+
+
+class Sum(TypedDict):
+    sum: float
+
+
+def main() -> None:
+    pidfile = os.environ.get("FAKE_MCP_PIDFILE")
+    if pidfile:
+        with open(pidfile, "a", encoding="utf-8") as handle:
+            handle.write(f"{os.getpid()}\n")
+    mode = os.environ.get("FAKE_MCP_MODE", "")
+    if mode == "crash":
+        print("fake server: cannot open the widget database", file=sys.stderr, flush=True)
+        sys.exit(3)
+    if mode == "hang":
+        time.sleep(3600)
+        return
+
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    server = MCPServer("fake", log_level="WARNING")
+
+    @server.tool(description="Says the text back.", structured_output=False)
+    def echo(text: str) -> str:
+        return text
+
+    @server.tool(description="Adds two numbers.")
+    def add(a: float, b: float) -> Sum:
+        return {"sum": a + b}
+
+    @server.tool(description="A text block that holds JSON.", structured_output=False)
+    def json_text() -> str:
+        return '{"items": [1, 2, 3], "ok": true}'
+
+    @server.tool(description="Always fails.", structured_output=False)
+    def fail(reason: str = "the widget is broken") -> str:
+        raise ToolError(reason)
+
+    @server.tool(
+        name="Weird-Name.Tool", description="A name Lua cannot spell.", structured_output=False
+    )
+    def weird() -> str:
+        return "weird"
+
+    @server.tool(description="This server's process id.", structured_output=False)
+    def pid() -> str:
+        return str(os.getpid())
+
+    @server.tool(description="Answers after a while.", structured_output=False)
+    async def slow(seconds: float) -> str:
+        import anyio
+
+        await anyio.sleep(seconds)
+        return "done"
+
+    @server.tool(description="Exits without answering.", structured_output=False)
+    def die() -> str:
+        os._exit(7)
+
+    @server.resource("memo://greeting", name="greeting", mime_type="text/plain")
+    def greeting() -> str:
+        return "Hello from the fake server"
+
+    @server.prompt(description="Asks for a review.")
+    def review(topic: str) -> str:
+        return f"Please review {topic}."
+
+    server.run("stdio")
+
+
+if __name__ == "__main__":
+    main()

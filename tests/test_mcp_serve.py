@@ -1,0 +1,211 @@
+"""This host as an MCP server, spoken to by the SDK's own client over stdio (and HTTP)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("mcp")
+
+import anyio
+from mcp import Client, MCPError, StdioServerParameters
+
+from kosmo_lua.integrations import load
+
+Scenario = Callable[[Any], Awaitable[Any]]
+
+
+def serve_command(**options: Any) -> list[str]:
+    """``kosmo mcp:serve`` with the given flags, as an MCP client's configuration runs it."""
+    flags = {
+        "read_only": "--read-only",
+        "expose_integrations": "--expose-integrations",
+        "force": "--force",
+    }
+    kosmo = shutil.which("kosmo", path=str(Path(sys.executable).parent))
+    assert kosmo, "the kosmo command is not installed next to this interpreter"
+    return [kosmo, "mcp:serve", *(flags[key] for key, on in options.items() if on)]
+
+
+def against(scenario: Scenario, **options: Any) -> Any:
+    """Starts the server over stdio, runs ``scenario(client)`` and shuts it down."""
+    command, *args = serve_command(**options)
+    # The SDK passes only a safe set of variables to the server; KOSMO_HOME is the test's.
+    parameters = StdioServerParameters(
+        command=command, args=args, env={"KOSMO_HOME": os.environ["KOSMO_HOME"]}
+    )
+
+    async def main() -> Any:
+        async with Client(parameters) as client:
+            return await scenario(client)
+
+    return anyio.run(main)
+
+
+def text(result: Any) -> str:
+    (block,) = result.content
+    return block.text
+
+
+def test_lists_the_host_tools_and_runs_lua():
+    async def scenario(client: Any) -> dict[str, Any]:
+        listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+        two = await client.call_tool("execute_lua", {"code": "print('hi') return 1 + 1"})
+        failed = await client.call_tool("execute_lua", {"code": "error('boom')"})
+        tight = await client.call_tool(
+            "execute_lua", {"code": "while true do end", "cpuLimit": 0.3}
+        )
+        small = await client.call_tool(
+            "execute_lua",
+            {"code": "local t = {} for i = 1, 1e7 do t[i] = i end", "memoryLimit": 2_000_000},
+        )
+        return {"listed": listed, "two": two, "failed": failed, "tight": tight, "small": small}
+
+    got = against(scenario)
+    listed = got["listed"]
+    assert set(listed) == {"execute_lua", "lua_read_doc", "lua_list_docs", "lua_search_docs"}
+    schema = listed["execute_lua"].input_schema
+    assert schema["required"] == ["code"]
+    assert set(schema["properties"]) == {"code", "memoryLimit", "cpuLimit"}
+    assert listed["lua_read_doc"].input_schema["required"] == ["page"]
+    assert listed["lua_search_docs"].input_schema["required"] == ["query"]
+    assert listed["lua_read_doc"].annotations.read_only_hint is True
+
+    two = got["two"]
+    assert not two.is_error
+    assert two.structured_content["success"] is True
+    assert two.structured_content["result"] == [2]
+    assert two.structured_content["output"] == "hi"
+    assert json.loads(text(two)) == two.structured_content
+
+    failed = got["failed"].structured_content
+    assert failed["success"] is False and "boom" in failed["error"]
+    assert failed["result"] is None
+
+    assert "CPU limit exceeded" in got["tight"].structured_content["error"]
+    assert "Memory limit exceeded" in got["small"].structured_content["error"]
+
+
+def test_reads_lists_and_searches_the_docs():
+    async def scenario(client: Any) -> dict[str, Any]:
+        return {
+            "page": text(
+                await client.call_tool("lua_read_doc", {"page": "integrations.buildkite.get_build"})
+            ),
+            "missing": text(await client.call_tool("lua_read_doc", {"page": "nope.nothing"})),
+            "index": text(await client.call_tool("lua_list_docs", {})),
+            "found": text(await client.call_tool("lua_search_docs", {"query": "retry"})),
+            "none": text(await client.call_tool("lua_search_docs", {"query": "zzzqqq"})),
+            "bad": await client.call_tool("lua_read_doc", {}),
+        }
+
+    got = against(scenario)
+    assert got["page"].startswith("# buildkite.get_build")
+    assert "No integration docs found for 'nope.nothing'" in got["missing"]
+    assert got["index"].startswith("# Lua reference")
+    assert "buildkite.get_build - " in got["index"]
+    assert got["found"].splitlines()[0].startswith("buildkite.retry_failed_jobs - ")
+    assert got["none"] == "No functions match 'zzzqqq'."
+    assert got["bad"].is_error and "'page' must be a string" in text(got["bad"])
+
+
+def test_exposes_integration_functions_as_tools():
+    async def scenario(client: Any) -> dict[str, Any]:
+        listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+        write = await client.call_tool(
+            "buildkite_create_build",
+            {"organization": "acme", "pipeline": "deploy", "commit": "HEAD", "branch": "main"},
+        )
+        invalid = await client.call_tool("buildkite_get_build", {"organization": "acme"})
+        return {"listed": listed, "write": write, "invalid": invalid}
+
+    got = against(scenario, expose_integrations=True)
+    listed = got["listed"]
+    (buildkite,) = load()
+    for tool in buildkite.tools:
+        exposed = listed[f"buildkite_{tool.name}"]
+        assert exposed.input_schema == tool.schema()
+        assert exposed.description == tool.summary
+        assert exposed.annotations.read_only_hint is (tool.access == "read")
+        assert exposed.annotations.destructive_hint is (tool.access == "write")
+    assert "execute_lua" in listed
+    # Writes follow the permission policy: "ask" by default, and the server has no --force.
+    assert got["write"].is_error
+    assert "requires approval" in text(got["write"])
+    assert got["invalid"].is_error
+    assert "Missing required argument 'pipeline'" in text(got["invalid"])
+
+
+def test_read_only_hides_write_tools_and_refuses_writes_from_lua():
+    code = (
+        "return app.integrations.buildkite.create_build{organization = 'acme',"
+        " pipeline = 'deploy', commit = 'HEAD', branch = 'main'}"
+    )
+
+    async def scenario(client: Any) -> dict[str, Any]:
+        listed = {tool.name for tool in (await client.list_tools()).tools}
+        lua = await client.call_tool("execute_lua", {"code": code})
+        return {"listed": listed, "lua": lua}
+
+    got = against(scenario, expose_integrations=True, read_only=True, force=True)
+    (buildkite,) = load()
+    reads = {f"buildkite_{t.name}" for t in buildkite.tools if t.access == "read"}
+    writes = {f"buildkite_{t.name}" for t in buildkite.tools if t.access == "write"}
+    assert reads <= got["listed"]
+    assert not writes & got["listed"]
+    envelope = got["lua"].structured_content
+    assert envelope["success"] is False
+    assert "read-only" in envelope["error"]
+    assert envelope["integration_calls"][0]["status"] == "error"
+
+
+def test_an_unknown_tool_is_a_protocol_error():
+    async def scenario(client: Any) -> MCPError | None:
+        try:
+            await client.call_tool("no_such_tool", {})
+        except MCPError as exc:
+            return exc
+        return None
+
+    error = against(scenario)
+    assert error is not None and error.message == "Unknown tool: no_such_tool"
+
+
+def test_serves_streamable_http():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([*serve_command(), "--http", "--port", str(port)])
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the HTTP server did not start"
+                assert server.poll() is None, "the HTTP server exited"
+                time.sleep(0.05)
+
+        async def main() -> Any:
+            async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+                names = {tool.name for tool in (await client.list_tools()).tools}
+                result = await client.call_tool("execute_lua", {"code": "return 'over http'"})
+                return names, result
+
+        names, result = anyio.run(main)
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert "execute_lua" in names
+    assert result.structured_content["result"] == ["over http"]
