@@ -105,7 +105,7 @@ def test_docs_in_lua(lua):
     assert missing.startswith("No integration docs found for 'x'.")
 
 
-@pytest.mark.parametrize("page", ["lua", "json", "regex"])
+@pytest.mark.parametrize("page", ["lua", "json", "regex", "mcp"])
 def test_host_pages(lua, page):
     text = lua(f'return docs.read("{page}")').result[0]
     assert text.startswith("# ")
