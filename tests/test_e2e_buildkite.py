@@ -8,8 +8,13 @@ no output of any test may contain it.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 from hostile import HOSTILE_PATHS
 
@@ -269,3 +274,56 @@ def test_token_is_absent_from_dumps_and_errors(run):
     )
     assert not envelope["success"]
     assert "app.integrations.buildkite" in envelope["output"]
+
+
+def test_emulate_command_serves_on_loopback(kosmo_home):
+    kosmo = shutil.which("kosmo", path=str(Path(sys.executable).parent))
+    server = subprocess.Popen(
+        [kosmo, "integrations:emulate", "buildkite"],
+        stdout=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base_url = server.stdout.readline().split(" at ")[1].strip()
+        token = server.stdout.readline().split(": ")[1].strip()
+        assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v2")
+        reply = httpx.get(f"{base_url}/user", headers={"Authorization": f"Bearer {token}"})
+        assert reply.status_code == 200 and reply.json()["name"] == "Ada Lovelace"
+        assert httpx.get(f"{base_url}/user").status_code == 401
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_emulate_with_a_data_file(kosmo, tmp_path):
+    world = {
+        "users": [{"name": "Grace", "email": "grace@example.com"}],
+        "organizations": [
+            {
+                "slug": "tiny",
+                "pipelines": [
+                    {
+                        "name": "Only",
+                        "repository": "git@example.com:tiny/only.git",
+                        "steps": [{"command": "make", "label": "build"}],
+                        "builds": [{"state": "passed", "branch": "main", "message": "first"}],
+                    }
+                ],
+            }
+        ],
+    }
+    data = tmp_path / "world.json"
+    data.write_text(json.dumps(world))
+    done = kosmo(
+        "integrations:lua",
+        "-e",
+        "local bk = app.integrations.buildkite"
+        " return bk.get_current_user().name, bk.list_builds{organization = 'tiny'}[1].message",
+        "--emulate",
+        "--emulate-data",
+        str(data),
+        "--json",
+    )
+    assert done.json()["result"] == ["Grace", "first"]
