@@ -192,7 +192,11 @@ coroutine_lib.resume = function(co, ...)
   return after_protected(co_resume(co, ...))
 end
 coroutine_lib.close = function(co)
-  return after_protected(co_close(co))
+  local ok, closed, err = pcall(co_close, co)
+  if not ok then -- misuse, such as closing the running coroutine: the caller's error
+    error(closed, 2)
+  end
+  return after_protected(closed, err)
 end
 coroutine_lib.wrap = function(f)
   local co = hooked(co_create(f))
