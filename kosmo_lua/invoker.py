@@ -7,21 +7,17 @@ bad call costs nothing and changes nothing.
 from __future__ import annotations
 
 import re
-import time
 import urllib.parse
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from . import redact
+from .calls import Report, recorded
 from .catalog import Catalog, closest
 from .config import DEFAULT_ACCOUNT, Config
 from .errors import ArgumentError, ConfigError, HostError, PermissionDenied
 from .rest import Response, RestClient, safe_path
 from .tools import Integration, Param, Tool
-
-Report = Callable[[str, Any], None]
-"""Sends an event to the run's result: ``report("call", entry)`` or ``report("meta", {...})``."""
 
 EMULATED_URL = "http://emulator.invalid/v2"
 
@@ -115,25 +111,18 @@ class Invoker:
         self._clients: dict[tuple[str, str], RestClient] = {}
 
     def __call__(self, path: str, args: list[Any]) -> tuple[Any, Any]:
-        started = time.monotonic()
-        entry: dict[str, Any] = {"path": path.removeprefix("app.")}
         call: Call | None = None
-        try:
-            integration, account, tool = self.catalog.resolve(path)
-            entry.update(tool=tool.full_name, account=account, method=tool.method)
-            named = bind(tool, args)
-            self._check_permission(integration, tool)
-            call = Call(tool, named, self._client(integration, account))
-            data, meta = (tool.handler or rest_call)(call)
-        except HostError as exc:
-            entry.update(status="error", error=str(exc))
-            raise
-        finally:
-            entry["durationMs"] = round((time.monotonic() - started) * 1000, 3)
-            entry.setdefault("status", "ok")
-            if call is not None:
-                entry.update(http_status=call.last_status, requests=call.requests)
-            self._report("call", entry)
+        with recorded(self._report, path.removeprefix("app.")) as entry:
+            try:
+                integration, account, tool = self.catalog.resolve(path)
+                entry.update(tool=tool.full_name, account=account, method=tool.method)
+                named = bind(tool, args)
+                self._check_permission(integration, tool)
+                call = Call(tool, named, self._client(integration, account))
+                data, meta = (tool.handler or rest_call)(call)
+            finally:
+                if call is not None:
+                    entry.update(http_status=call.last_status, requests=call.requests)
         return data, meta
 
     def describe(self, path: str, args: list[Any]) -> dict[str, Any]:

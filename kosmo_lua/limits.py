@@ -39,6 +39,8 @@ class Limits:
             f"{_bytes(self.memory_bytes)} (--memory-limit)",
             "output": f"Output limit exceeded: the script printed more than "
             f"{_bytes(self.output_bytes)} (--output-limit)",
+            "result": f"Output limit exceeded: the return values are larger than "
+            f"{_bytes(self.output_bytes)} (--output-limit)",
             "recursion": "Recursion limit exceeded: stack overflow (too many nested calls)",
         }[kind]
 

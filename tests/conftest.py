@@ -20,6 +20,16 @@ from kosmo_lua.result import ExecutionResult
 from kosmo_lua.runtime.supervisor import Worker
 
 REPO = Path(__file__).resolve().parents[1]
+ENVELOPE_KEYS = [
+    "success",
+    "output",
+    "error",
+    "result",
+    "execution_time_ms",
+    "memory_usage",
+    "integration_calls",
+    "meta",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from conftest import ENVELOPE_KEYS
+
 
 def test_print_joins_values_with_tabs(lua):
     result = lua('print("a", 1, 2.5, true, nil, "z")')
@@ -101,16 +103,7 @@ def test_unknown_function_on_a_named_account(lua):
 
 def test_envelope_has_every_contract_key(lua):
     envelope = lua("print('hi') return 1").envelope()
-    assert list(envelope) == [
-        "success",
-        "output",
-        "error",
-        "result",
-        "execution_time_ms",
-        "memory_usage",
-        "integration_calls",
-        "meta",
-    ]
+    assert list(envelope) == ENVELOPE_KEYS
     assert envelope["output"] == "hi"
     assert envelope["memory_usage"] > 0
     assert envelope["execution_time_ms"] > 0

@@ -507,6 +507,15 @@ def test_docs_read_cannot_open_arbitrary_files(lua, page):
     ]
 
 
+def test_mcp_cannot_reach_files_without_a_configured_server(lua):
+    """mcp.read_resource of a file:// URI needs a configured server; scripts cannot add one."""
+    code = """
+    local ok, err = pcall(mcp.read_resource, "../../etc/passwd", "file:///etc/passwd")
+    return ok, type(err), tostring(err):match("^[^:]*")
+    """
+    assert returns(lua, code) == [False, "table", "Unknown MCP server '../../etc/passwd'"]
+
+
 # --------------------------------------------------------------------------- json.null
 
 
@@ -690,6 +699,32 @@ def test_exhausted_memory_at_return_does_not_abort_the_worker(lua):
     with _no_faulthandler():  # the forked worker inherits it and would dump a traceback
         result = lua(FILL_THEN_RETURN, memory_bytes=4 * 1024 * 1024)
     assert WORKER_DIED not in (result.error or "")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        pytest.param(
+            'return #regex.gsub(("x"):rep(40000), "/x/", ("y"):rep(1000))', id="regex-gsub"
+        ),
+        pytest.param(
+            'local s = ("x"):rep(1000) local t = {} for i = 1, 40000 do t[i] = s end'
+            " return #json.encode(t)",
+            id="json-encode",
+        ),
+    ],
+)
+def test_host_result_beyond_the_memory_cap_is_a_memory_error(supervised, code):
+    """An oversized host result should trip the memory limit, not hang the worker."""
+    result, _ = supervised(code, timeout_seconds=1.5)
+    assert result.error == MEMORY_ERROR
+
+
+def test_return_values_cannot_amplify_past_the_limits(lua):
+    """A 10 MB result built from ~200 KB of Lua memory should hit the output or memory limit."""
+    result = lua('local s = ("x"):rep(1000) local t = {} for i = 1, 10000 do t[i] = s end return t')
+    assert result.success is False
+    assert result.meta.get("limit") in ("output", "memory")
 
 
 # --------------------------------------------------------------------------- error objects

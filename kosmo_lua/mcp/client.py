@@ -20,11 +20,10 @@ import os
 import signal
 import tempfile
 import threading
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import IO, Any
 
-from ..errors import HostError
+from ..calls import recorded
 from .errors import McpError, McpServerFailed, McpToolError, McpUntrusted
 from .servers import ServerConfig, lua_name
 
@@ -293,18 +292,8 @@ class McpHub:
             return self._loop
 
     def _reported(self, path: str, operation: Callable[[], Any], **extra: Any) -> Any:
-        started = time.monotonic()
-        entry: dict[str, Any] = {"path": path, **extra}
-        try:
+        with recorded(self._report, path, **extra):
             return operation()
-        except HostError as exc:
-            entry.update(status="error", error=str(exc))
-            raise
-        finally:
-            entry["durationMs"] = round((time.monotonic() - started) * 1000, 3)
-            entry.setdefault("status", "ok")
-            if self._report:
-                self._report("call", entry)
 
     # Coroutines (run on the loop) --------------------------------------------------------------
 

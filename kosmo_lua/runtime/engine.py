@@ -21,6 +21,7 @@ from ..errors import HostError
 from ..limits import Limits
 
 MAX_DEPTH = 512
+MEMORY_ERROR = b"not enough memory"  # Lua's own text; the prelude trips the memory limit on it
 PRELUDE = os.path.join(os.path.dirname(__file__), "prelude.lua")  # no importlib.resources: start-up
 
 # A value inside a table that JSON cannot hold (function, coroutine) prints as this marker.
@@ -84,7 +85,9 @@ class LuaEngine:
             max_memory=limits.memory_bytes,
         )
         with open(PRELUDE, "rb") as prelude:
-            control = self._lua.execute(prelude.read(), self._host_table())
+            # Loaded under its own name, so a position inside it reads "prelude:12:".
+            chunk = self._lua.globals().load(prelude.read(), b"=prelude")
+        control = chunk(self._host_table())
         self._run = control[b"run"]
         self._describe = control[b"describe"]
         self._kinds = control[b"kinds"]
@@ -93,6 +96,10 @@ class LuaEngine:
         control[b"set_limit_messages"](self.to_lua(messages))
         for name in hide:
             control[b"hide"](name.encode())
+
+    @property
+    def output_left(self) -> int:
+        return max(self.limits.output_bytes - self._output_bytes, 0)
 
     @property
     def memory_used(self) -> int:
@@ -127,6 +134,8 @@ class LuaEngine:
                 return self._outcome(tripped, packed)
             except RecursionError:
                 return None, None, "the script's values are nested too deeply to report"
+            except TooLarge:
+                return "output", None, self.limits.message("result")
 
     def _outcome(
         self, tripped: bytes | None, packed: Any
@@ -176,50 +185,17 @@ class LuaEngine:
 
     # Conversion ------------------------------------------------------------------------------
 
-    def to_python(self, value: Any, *, strict: bool) -> Any:
+    def to_python(self, value: Any, *, strict: bool, budget: int | None = None) -> Any:
         """Converts a Lua value to JSON-shaped Python.
 
         ``strict`` (json.encode, API arguments) raises on functions and cycles; otherwise
-        (print, return values) they become markers, so printing never fails.
+        (print, return values) they become markers, so printing never fails. ``budget``
+        bounds the size of the result (default: the memory limit when strict, the output
+        limit otherwise), since a table can hold one big string many times over.
         """
-        return self._to_python(value, strict, set(), 0)
-
-    def _to_python(self, value: Any, strict: bool, seen: set[str], depth: int) -> Any:
-        if isinstance(value, float):
-            if value.is_integer() and abs(value) <= 2**53:
-                return int(value)
-            if not strict and not math.isfinite(value):
-                return str(value)
-        if value is None or isinstance(value, bool | int | float):
-            return value
-        if isinstance(value, bytes):
-            return _strict_text(value) if strict else _decode_text(value)
-        kind = lupa.lua_type(value)
-        if kind != "table":
-            if strict:
-                raise ConversionError(f"cannot convert a {kind} to JSON")
-            return OPAQUE_MARKER.format(kind)
-        tag, ident = self._describe(value)
-        if tag == b"null":
-            return None
-        if ident in seen or depth >= MAX_DEPTH:
-            problem = "a table that contains itself" if ident in seen else "nesting too deep"
-            if strict:
-                raise ConversionError(f"cannot convert {problem} to JSON")
-            return CYCLE_MARKER if ident in seen else "<too deep>"
-        seen.add(ident)
-        try:
-            items = list(value.items())
-            if not items:
-                return {} if tag == b"object" else []
-            if tag != b"object" and _is_sequence(items):
-                return [self._to_python(v, strict, seen, depth + 1) for _, v in items]
-            return {
-                _key_text(k): self._to_python(v, strict, seen, depth + 1)
-                for k, v in sorted(items, key=lambda kv: _key_sort(kv[0]))
-            }
-        finally:
-            seen.discard(ident)
+        if budget is None:
+            budget = self.limits.memory_bytes if strict else self.limits.output_bytes
+        return _Converter(self._describe, strict, budget).convert(value, 0)
 
     def to_lua(self, value: Any, *, keep_null: bool = False) -> Any:
         """Converts JSON-shaped Python to Lua; nulls in objects vanish unless ``keep_null``."""
@@ -266,7 +242,13 @@ class LuaEngine:
     def _with_unbounded_memory(self, callback: Callable[..., Any]) -> Callable[..., Any]:
         def bounded_after(*args: Any) -> Any:
             with self.unbounded_memory():
-                return callback(*args)
+                result = callback(*args)
+            # lupa copies returned strings into Lua after this returns, with the cap back in
+            # place, where a failed allocation hangs it: refuse what cannot fit beforehand.
+            room = self.limits.memory_bytes - self.memory_used
+            if sum(len(v) for v in result if isinstance(v, bytes)) > room:
+                return False, MEMORY_ERROR
+            return result
 
         return bounded_after
 
@@ -293,6 +275,69 @@ class LuaEngine:
 
     def _error_fields(self, error: HostError) -> Any:
         return self.to_lua(error.fields())
+
+
+class TooLarge(HostError):
+    """A value would take more room as Python data than its budget allows."""
+
+
+class _Converter:
+    """One Lua → Python conversion: remembers the tables on the path and the room left."""
+
+    NODE_COST = 8  # bytes charged for every value besides a string's own length
+
+    def __init__(self, describe: Callable[[Any], Any], strict: bool, budget: int) -> None:
+        self._describe = describe
+        self._strict = strict
+        self._left = budget
+        self._budget = budget
+        self._seen: set[bytes] = set()
+
+    def convert(self, value: Any, depth: int) -> Any:
+        self._charge(len(value) if isinstance(value, bytes) else 0)
+        if isinstance(value, float):
+            if value.is_integer() and abs(value) <= 2**53:
+                return int(value)
+            if not self._strict and not math.isfinite(value):
+                return str(value)
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, bytes):
+            return _strict_text(value) if self._strict else _decode_text(value)
+        kind = lupa.lua_type(value)
+        if kind != "table":
+            if self._strict:
+                raise ConversionError(f"cannot convert a {kind} to JSON")
+            return OPAQUE_MARKER.format(kind)
+        tag, ident = self._describe(value)
+        if tag == b"null":
+            return None
+        if ident in self._seen or depth >= MAX_DEPTH:
+            problem = "a table that contains itself" if ident in self._seen else "nesting too deep"
+            if self._strict:
+                raise ConversionError(f"cannot convert {problem} to JSON")
+            return CYCLE_MARKER if ident in self._seen else "<too deep>"
+        self._seen.add(ident)
+        try:
+            items = list(value.items())
+            if not items:
+                return {} if tag == b"object" else []
+            if tag != b"object" and _is_sequence(items):
+                return [self.convert(v, depth + 1) for _, v in items]
+            return {
+                _key_text(k): self.convert(v, depth + 1)
+                for k, v in sorted(items, key=lambda kv: _key_sort(kv[0]))
+            }
+        finally:
+            self._seen.discard(ident)
+
+    def _charge(self, size: int) -> None:
+        """Strict values become Lua data again (the memory limit); the others become output."""
+        self._left -= size + self.NODE_COST
+        if self._left < 0:
+            raise TooLarge(
+                MEMORY_ERROR.decode() if self._strict else f"larger than {self._budget} bytes"
+            )
 
 
 def _guarded(

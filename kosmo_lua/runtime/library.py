@@ -19,9 +19,18 @@ if TYPE_CHECKING:
     from .engine import LuaEngine
 
 
-def render_table(engine: LuaEngine, table: Any) -> bytes:
-    """Tables print as pretty JSON, so whatever a script dumps a CI job can parse."""
-    return jsonlib.encode(engine.to_python(table, strict=False)).encode()
+def render_table(engine: LuaEngine, table: Any) -> bytes | bool:
+    """Tables print as pretty JSON, so whatever a script dumps a CI job can parse.
+
+    False means the text would not fit in the output left: the prelude stops the run.
+    """
+    from .engine import TooLarge
+
+    try:
+        value = engine.to_python(table, strict=False, budget=engine.output_left)
+    except TooLarge:
+        return False
+    return jsonlib.encode(value).encode()
 
 
 def json_decode(engine: LuaEngine, text: Any = None, options: Any = None) -> Any:
@@ -38,10 +47,14 @@ def json_decode(engine: LuaEngine, text: Any = None, options: Any = None) -> Any
 
 def json_encode(engine: LuaEngine, value: Any = None, options: Any = None) -> bytes:
     """``json.encode(v[, {pretty = false}])``: pretty by default, as the original."""
+    from .engine import TooLarge
+
     pretty = _option(options, "pretty", "json.encode")
     try:
         plain = engine.to_python(value, strict=True)
         return jsonlib.encode(plain, pretty=pretty is None or bool(pretty)).encode()
+    except TooLarge:
+        raise  # "not enough memory": the prelude trips the memory limit
     except (jsonlib.JsonError, HostError) as exc:
         message = str(exc)
         prefixed = message if message.startswith("json.") else f"json.encode: {message}"

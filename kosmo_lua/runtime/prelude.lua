@@ -87,6 +87,9 @@ end
 local function host_call(fn, ...)
   local result = pack(fn(...))
   if not result[1] then
+    if result[2] == MEMORY_ERROR then
+      trip("memory")
+    end
     if result[3] then
       error(error_object(result[2], result[3]), 2)
     end
@@ -220,7 +223,11 @@ local function render(v)
   if type(v) == "table" and v ~= null then
     local mt = debug_getmetatable(v) -- the real one, also when __metatable hides it
     if not (mt and rawget(mt, "__tostring")) then
-      return (host_call(host.render_table, v))
+      local text = host_call(host.render_table, v)
+      if text == false then
+        trip("output")
+      end
+      return text
     end
   end
   return tostring(v)

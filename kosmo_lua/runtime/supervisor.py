@@ -274,7 +274,7 @@ def _serve(
 class _FrameReader:
     def __init__(self, fd: int) -> None:
         self._fd = fd
-        self._buffer = b""
+        self._buffer = bytearray()  # grows in place: a large frame arrives in many reads
 
     def read(self) -> list[dict[str, Any]] | None:
         """Reads what is available; returns the complete frames, or None at end of file."""
@@ -283,14 +283,15 @@ class _FrameReader:
             return None
         self._buffer += chunk
         frames = []
-        while len(self._buffer) >= _HEADER_SIZE:
-            size = int.from_bytes(self._buffer[:_HEADER_SIZE], "big")
-            end = _HEADER_SIZE + size
+        start = 0
+        while len(self._buffer) - start >= _HEADER_SIZE:
+            size = int.from_bytes(self._buffer[start : start + _HEADER_SIZE], "big")
+            end = start + _HEADER_SIZE + size
             if len(self._buffer) < end:
                 break
-            body = self._buffer[_HEADER_SIZE:end]
-            self._buffer = self._buffer[end:]
-            frames.append(json.loads(body))
+            frames.append(json.loads(self._buffer[start + _HEADER_SIZE : end]))
+            start = end
+        del self._buffer[:start]
         return frames
 
 
