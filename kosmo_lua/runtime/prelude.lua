@@ -138,11 +138,20 @@ env.math = math
 env.utf8 = utf8
 env.os = { time = os.time, clock = os.clock, date = os.date }
 
+-- Takes a library call's pcall results inside a wrapper: its errors point at the script's
+-- line, not ours (level 3: this function, the wrapper, the script; never tail-call it).
+local function as_caller(ok, ...)
+  if not ok then
+    error((...), 3)
+  end
+  return ...
+end
+
 env.setmetatable = function(t, mt)
   if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
     error("setmetatable: __gc finalizers are not allowed in the sandbox", 2)
   end
-  return setmetatable(t, mt)
+  return (as_caller(pcall(setmetatable, t, mt)))
 end
 
 env.pcall = function(f, ...)
@@ -195,11 +204,7 @@ coroutine_lib.resume = function(co, ...)
   return after_protected(co_resume(co, ...))
 end
 coroutine_lib.close = function(co)
-  local ok, closed, err = pcall(co_close, co)
-  if not ok then -- misuse, such as closing the running coroutine: the caller's error
-    error(closed, 2)
-  end
-  return after_protected(closed, err)
+  return after_protected(as_caller(pcall(co_close, co)))
 end
 coroutine_lib.wrap = function(f)
   local co = hooked(co_create(f))
