@@ -49,7 +49,7 @@ class ServerConfig:
     """
 
     name: str
-    type: str
+    type: ServerType
     command: str | None = None
     args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)

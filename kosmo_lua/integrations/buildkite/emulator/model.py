@@ -14,11 +14,7 @@ from typing import Any
 
 _NAMESPACE = uuid.UUID("6f1c9a52-3d0e-4b8e-9a51-b0c4a1e0b7d2")
 
-FINISHED_BUILD_STATES = frozenset({"passed", "failed", "canceled", "skipped", "not_run"})
 LIVE_BUILD_STATES = frozenset({"scheduled", "running", "failing"})
-FINISHED_JOB_STATES = frozenset(
-    {"passed", "failed", "canceled", "timed_out", "expired", "skipped", "broken"}
-)
 
 
 def stable_id(*parts: object) -> str:
