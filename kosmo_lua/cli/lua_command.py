@@ -123,6 +123,16 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
     return function
 
 
+def limits_from(options: dict[str, Any]) -> Limits:
+    """The limits that ``run_options`` parsed."""
+    return Limits(
+        memory_bytes=options["memory_limit"],
+        cpu_seconds=options["cpu_limit"],
+        timeout_seconds=options["timeout"],
+        output_bytes=options["output_limit"],
+    )
+
+
 @click.command(
     "integrations:lua",
     cls=JsonAwareCommand,
@@ -153,12 +163,7 @@ Inside Lua: app.integrations.*, json, regex, print, dump.""",
 )
 def integrations_lua(repl: bool, emulate: bool, emulate_data: str | None, **options: Any) -> None:
     """Run Lua code in the sandbox, with the integrations under app.integrations.*."""
-    limits = Limits(
-        memory_bytes=options["memory_limit"],
-        cpu_seconds=options["cpu_limit"],
-        timeout_seconds=options["timeout"],
-        output_bytes=options["output_limit"],
-    )
+    limits = limits_from(options)
     if emulate_data and not emulate:
         raise click.UsageError("--emulate-data goes with --emulate")
     dispatch = AppDispatcher.factory(

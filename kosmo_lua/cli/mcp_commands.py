@@ -12,9 +12,8 @@ import click
 from ..config import kosmo_home
 from ..dispatch import AppDispatcher
 from ..errors import HostError
-from ..limits import Limits
 from ..runtime.supervisor import Worker
-from .lua_command import JsonAwareCommand, run_options, run_script
+from .lua_command import JsonAwareCommand, limits_from, run_options, run_script
 
 
 def _echo_json(value: Any) -> None:
@@ -55,14 +54,8 @@ Inside Lua: mcp.*, app.mcp.<server>.<tool>(args), json, regex, print, dump.""",
 @run_options
 def mcp_lua(**options: Any) -> None:
     """Run Lua with only the MCP helpers: mcp.* and app.mcp.*."""
-    limits = Limits(
-        memory_bytes=options["memory_limit"],
-        cpu_seconds=options["cpu_limit"],
-        timeout_seconds=options["timeout"],
-        output_bytes=options["output_limit"],
-    )
     dispatch = AppDispatcher.factory(force=options["force"], integrations=False)
-    run_script(Worker(limits, dispatch, hide=("docs",)), options, meta={})
+    run_script(Worker(limits_from(options), dispatch, hide=("docs",)), options, meta={})
 
 
 @click.command("mcp:list", epilog="Example:\n  kosmo mcp:list --json")
