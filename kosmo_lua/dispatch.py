@@ -15,16 +15,17 @@ from typing import Any
 from .errors import ArgumentError, UnknownFunction
 from .runtime.supervisor import DispatchFactory, Report
 
-# mcp.<name>(...) → (hub method, the Lua signature for errors, which arguments are strings)
-MCP_FUNCTIONS: dict[str, tuple[str, str, tuple[bool, ...]]] = {
-    "servers": ("servers", "mcp.servers()", ()),
-    "tools": ("tools", "mcp.tools([server])", (False,)),
-    "schema": ("schema", 'mcp.schema("server.tool")', (True,)),
-    "call": ("call", 'mcp.call("server.tool", args)', (True, False)),
-    "resources": ("resources", "mcp.resources(server)", (True,)),
-    "read_resource": ("read_resource", "mcp.read_resource(server, uri)", (True, True)),
-    "prompts": ("prompts", "mcp.prompts(server)", (True,)),
-    "get_prompt": ("get_prompt", "mcp.get_prompt(server, name, args)", (True, True, False)),
+# mcp.<name>(...) → (the Lua signature for errors, each argument's kind: "s" a string,
+# "s?" an optional string, "t?" an optional table). Each is the McpHub method of that name.
+MCP_FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "servers": ("mcp.servers()", ()),
+    "tools": ("mcp.tools([server])", ("s?",)),
+    "schema": ('mcp.schema("server.tool")', ("s",)),
+    "call": ('mcp.call("server.tool", args)', ("s", "t?")),
+    "resources": ("mcp.resources(server)", ("s",)),
+    "read_resource": ("mcp.read_resource(server, uri)", ("s", "s")),
+    "prompts": ("mcp.prompts(server)", ("s",)),
+    "get_prompt": ("mcp.get_prompt(server, name, args)", ("s", "s", "t?")),
 }
 
 
@@ -47,7 +48,6 @@ class AppDispatcher:
         self._integrations = integrations
         self._invoker: Callable[[str, list[Any]], tuple[Any, ...]] | None = None
         self._hub: Any = None
-        self._children: set[int] = set()
 
     @classmethod
     def factory(
@@ -101,26 +101,21 @@ class AppDispatcher:
 
     def _mcp(self, path: str, args: list[Any]) -> tuple[Any, ...]:
         hub = self._mcp_hub()
-        try:
-            if path.startswith("app.mcp."):
-                parts = path.split(".")
-                if len(parts) != 4:
-                    raise UnknownFunction(
-                        f"Unknown function: {path}. MCP tools are app.mcp.<server>.<tool>(args)"
-                    )
-                return (hub.call(hub.resolve_lua(parts[2], parts[3]), _table_arg(path, args)),)
-            name = path.removeprefix("mcp.")
-            if name not in MCP_FUNCTIONS:
+        if path.startswith("app.mcp."):
+            parts = path.split(".")
+            if len(parts) != 4:
                 raise UnknownFunction(
-                    f"Unknown function: {path}. Available: "
-                    + ", ".join(f"mcp.{n}" for n in MCP_FUNCTIONS)
+                    f"Unknown function: {path}. MCP tools are app.mcp.<server>.<tool>(args)"
                 )
-            method, signature, strings = MCP_FUNCTIONS[name]
-            _check_strings(signature, strings, args)
-            args = [{} if value == [] else value for value in args]  # {} arrives as a list
-            return (getattr(hub, method)(*args[: len(strings)]),)
-        finally:
-            self._report_children(hub)
+            return (hub.call(hub.resolve_lua(parts[2], parts[3]), _table_arg(path, args)),)
+        name = path.removeprefix("mcp.")
+        if name not in MCP_FUNCTIONS:
+            raise UnknownFunction(
+                f"Unknown function: {path}. Available: "
+                + ", ".join(f"mcp.{n}" for n in MCP_FUNCTIONS)
+            )
+        signature, kinds = MCP_FUNCTIONS[name]
+        return (getattr(hub, name)(*_checked(signature, kinds, args)),)
 
     def _mcp_hub(self) -> Any:
         if self._hub is None:
@@ -134,13 +129,6 @@ class AppDispatcher:
             self._hub = McpHub(servers, force=self._force, report=self._report)
         return self._hub
 
-    def _report_children(self, hub: Any) -> None:
-        """Tells the supervisor about new server processes, so a killed run takes them too."""
-        for pid in hub.pids.values():
-            if pid not in self._children:
-                self._children.add(pid)
-                self._report("child", pid)
-
 
 def _table_arg(path: str, args: list[Any]) -> dict[str, Any]:
     if not args or args[0] == []:
@@ -150,12 +138,23 @@ def _table_arg(path: str, args: list[Any]) -> dict[str, Any]:
     return args[0]
 
 
-def _check_strings(signature: str, strings: tuple[bool, ...], args: list[Any]) -> None:
-    if len(args) > len(strings):
-        raise ArgumentError(f"{signature} takes at most {len(strings)} arguments")
-    for position, (must_be_string, value) in enumerate(zip(strings, args, strict=False), 1):
-        if must_be_string and not isinstance(value, str):
+def _checked(signature: str, kinds: tuple[str, ...], args: list[Any]) -> list[Any]:
+    """The arguments of an mcp.* function, checked against its kinds, before any server starts."""
+    while args and args[-1] is None:
+        args = args[:-1]
+    if len(args) > len(kinds):
+        raise ArgumentError(f"{signature} takes at most {len(kinds)} arguments")
+    checked = []
+    for position, kind in enumerate(kinds, 1):
+        value = args[position - 1] if position <= len(args) else None
+        if value is None and kind.endswith("?"):
+            break
+        if kind.startswith("s") and not isinstance(value, str):
             raise ArgumentError(f"{signature}: argument {position} must be a string")
-    required = len(strings) - list(reversed(strings)).index(True) if any(strings) else 0
-    if len(args) < required:
-        raise ArgumentError(f"{signature}: missing arguments")
+        if kind.startswith("t"):
+            if value == []:  # an empty Lua table arrives as a list
+                value = {}
+            if not isinstance(value, dict):
+                raise ArgumentError(f"{signature}: argument {position} must be a table")
+        checked.append(value)
+    return checked

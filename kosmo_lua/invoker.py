@@ -246,10 +246,22 @@ def bind(tool: Tool, args: list[Any]) -> dict[str, Any]:
     for name in named:
         if tool.param(name) is None:
             raise ArgumentError(_unknown_argument(tool, name), tool=tool.full_name)
+    if "payload" in named:
+        body_fields = {p.name for p in tool.params if p.location == "body"} - {"payload"}
+        mixed = sorted(body_fields & set(named))
+        if mixed:
+            raise ArgumentError(
+                f"{tool.full_name}: give the body either as payload or as named fields"
+                f" ({', '.join(mixed)}), not both",
+                tool=tool.full_name,
+            )
     bound: dict[str, Any] = {}
+    body_given = "payload" in named
     for param in tool.params:
         if param.name in named:
             bound[param.name] = _check(tool, param, named[param.name])
+        elif body_given and param.location == "body":
+            continue  # the payload is the whole body: nothing is required or defaulted
         elif param.required:
             raise ArgumentError(
                 f"Missing required argument '{param.name}' for {tool.full_name}:"
@@ -281,11 +293,11 @@ def _check(tool: Tool, param: Param, value: Any) -> Any:
 
     kind = param.type
     if kind == "string":
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
+        if not isinstance(value, str):
             raise fail("a string")
-        value = str(value)
-        if param.location == "path" and not value:
-            raise fail("a non-empty string")
+        if param.location == "path" and value.strip() in ("", ".", ".."):
+            # Encoding keeps "." and "..", and the URL would collapse to another endpoint.
+            raise fail("a slug or id (not empty, '.' or '..')")
     elif kind == "integer":
         if isinstance(value, str) and value.strip().isdigit():
             value = int(value)
@@ -318,9 +330,8 @@ def _check(tool: Tool, param: Param, value: Any) -> Any:
     elif kind == "string|array":
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return value
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
+        if not isinstance(value, str):
             raise fail("a string or a list of strings")
-        value = str(value)
     if param.minimum is not None and value < param.minimum:
         raise fail(f"at least {param.minimum}")
     if param.enum and value not in param.enum:
@@ -354,12 +365,12 @@ def build_request(tool: Tool, args: dict[str, Any]) -> tuple[str, list[tuple[str
         value = args[param.name]
         if param.name == "query":
             query.extend(_query_pairs(value))
-        elif param.name == "payload":
-            body.update(value)
         elif param.location == "query" or (param.location == "auto" and tool.method == "GET"):
             query.extend(_query_pairs({param.name: value}))
-        else:
+        elif param.name != "payload":
             body[param.name] = value
+    if "payload" in args:  # sent exactly as given
+        return path, query, args["payload"]
     return path, query, (body if body or tool.method in ("POST", "PUT", "PATCH") else None)
 
 

@@ -126,7 +126,8 @@ class RestClient:
                     f"Failed to connect to {self.label}: {_describe(exc)}", tool=tool
                 ) from None
             if reply.status_code == 429:
-                delay = _retry_after(reply)
+                # At least a second a time, so a reset of 0 cannot make a busy loop.
+                delay = max(_retry_after(reply), 1.0)
                 if waited + delay <= self._max_wait:
                     self._sleep(delay)
                     waited += delay
@@ -166,7 +167,7 @@ def safe_path(path: str) -> str:
     problems = [
         ("an absolute URL", re.search(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", decoded) is not None),
         ("a scheme-relative URL", decoded.lstrip().startswith("//")),
-        ("'..'", any(part in ("..", ".") for part in re.split(r"[/\\]", decoded))),
+        ("a '.' or '..' segment", any(p in ("..", ".") for p in re.split(r"[/\\]", decoded))),
         ("a backslash", "\\" in decoded or "\\" in query),
         ("a control character", _has_control(decoded) or _has_control(urllib.parse.unquote(query))),
         ("'@'", "@" in decoded),

@@ -245,18 +245,31 @@ def test_explicit_query_is_sent_as_given(bk, api):
     assert dict(sent(api).url.params) == {"name": "x", "page": "2"}
 
 
-def test_payload_merges_over_named_fields(bk, api):
+def test_payload_is_sent_exactly_as_given(bk, api):
     api.post(path=f"{P}/builds").respond(201, json={"number": 1})
     bk(
         "create_build",
         {
             "organization": "acme-inc",
             "pipeline": "web",
-            "branch": "main",
-            "payload": {"commit": "deadbeef", "extra": True},
+            "payload": {"commit": "deadbeef", "branch": "main", "extra": True},
         },
     )
     assert body(sent(api)) == {"commit": "deadbeef", "branch": "main", "extra": True}
+
+
+def test_payload_and_named_body_fields_are_not_mixed(bk, api):
+    with pytest.raises(ArgumentError, match="either as payload or as named fields"):
+        bk(
+            "create_build",
+            {
+                "organization": "acme-inc",
+                "pipeline": "web",
+                "branch": "main",
+                "payload": {"commit": "x"},
+            },
+        )
+    assert api.calls.call_count == 0
 
 
 # Results --------------------------------------------------------------------------------
@@ -408,7 +421,10 @@ def test_retry_failed_jobs_falls_back_to_per_job_retries(bk, api):
             "must be one of json, text",
         ),
         ("get_organization", ["a", "b"], "takes at most 1 positional arguments"),
-        ("get_organization", [""], "must be a non-empty string"),
+        ("get_organization", [""], "must be a slug or id"),
+        ("get_pipeline", ["acme-inc", ".."], "must be a slug or id (not empty, '.' or '..')"),
+        ("get_pipeline", ["acme-inc", "."], "must be a slug or id"),
+        ("get_organization", [1], "must be a string, got the number 1"),
     ],
 )
 def test_bad_arguments_fail_before_any_request(bk, api, name, args, message):
@@ -625,3 +641,15 @@ def test_transport_errors_repeat_gets_only(bk, api):
     with pytest.raises(Exception, match="Failed to connect to Buildkite API: ConnectError"):
         bk("create_build", {"organization": "acme-inc", "pipeline": "web", "branch": "main"})
     assert post.call_count == 1
+
+
+def test_429_with_a_zero_reset_is_still_bounded(bk, api):
+    slept: list[float] = []
+    bk.invoker._client(load()[0], "default")._sleep = slept.append
+    route = api.get(path="/user").respond(
+        429, json={"message": "slow"}, headers={"RateLimit-Reset": "0"}
+    )
+    with pytest.raises(ApiError, match=r"\(429\)"):
+        bk("get_current_user")
+    assert route.call_count == 61  # one second at least per wait, 60 s in all
+    assert sum(slept) == 60

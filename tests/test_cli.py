@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ENVELOPE_KEYS
+from conftest import ENVELOPE_KEYS, REPO
 
 
 def test_eval_prints_output_then_results(kosmo):
@@ -150,8 +150,55 @@ def test_repl_keeps_state_and_quits(kosmo):
     assert "Error: repl:1: oops" in done.stderr
 
 
-def test_repl_refuses_json(kosmo):
-    assert kosmo("integrations:lua", "--repl", "--json").returncode == 2
+def test_repl_refuses_json_with_an_envelope(kosmo):
+    done = kosmo("integrations:lua", "--repl", "--json")
+    assert done.returncode == 2
+    assert done.json()["error"] == "--repl takes no code, FILE or --json"
+
+
+def test_shebang_bom_and_latin1_files_run(kosmo, tmp_path):
+    script = tmp_path / "run.lua"
+    script.write_bytes(b'\xef\xbb\xbf#!/usr/bin/env kosmo\nprint("caf\xe9")\nerror("line 3")\n')
+    done = kosmo("integrations:lua", str(script), "--json")
+    assert done.json()["output"] == "caf\ufffd"
+    assert done.json()["error"] == "run.lua:3: line 3"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--memory-limit", "1000"], "must be at least 1048576 bytes"),
+        (["--timeout", "nan"], "must be a positive, finite number of seconds"),
+        (["--cpu-limit", "inf"], "must be a positive, finite number of seconds"),
+        (["--emulate-data", "README.md"], "--emulate-data goes with --emulate"),
+    ],
+)
+def test_bad_options_are_usage_errors_in_json_too(kosmo, options, message, monkeypatch):
+    monkeypatch.chdir(REPO)
+    done = kosmo("integrations:lua", "-e", "return 1", "--json", *options)
+    assert done.returncode == 2
+    assert message in done.json()["error"]
+
+
+def test_a_directory_is_not_a_script(kosmo, tmp_path):
+    assert kosmo("integrations:lua", str(tmp_path), "--json").json()["error"] == (
+        f"Not a file: {tmp_path}"
+    )
+
+
+def test_broken_emulator_data_is_a_usage_error(kosmo, tmp_path):
+    data = tmp_path / "world.json"
+    data.write_text("{broken")
+    done = kosmo("integrations:lua", "-e", "return 1", "--emulate", "--emulate-data", str(data))
+    assert done.returncode == 2
+    assert "Cannot load emulator data" in done.stderr
+
+
+def test_configure_checks_its_input(kosmo):
+    bad_url = kosmo("integrations:configure", "buildkite", "--set", "url=ftp://x")
+    assert bad_url.returncode == 2 and "is not an http(s) URL" in bad_url.stderr
+    no_value = kosmo("integrations:configure", "buildkite", "--set", "access_token")
+    assert no_value.returncode == 2 and "is not KEY=VALUE" in no_value.stderr
 
 
 def test_help_shows_examples(kosmo):

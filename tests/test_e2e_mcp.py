@@ -152,3 +152,37 @@ def test_global_servers_are_trusted(kosmo, kosmo_home, tmp_path, monkeypatch):
     kosmo("mcp:add", "fake", "--global", "--", sys.executable, FAKE)
     assert json.loads(kosmo("mcp:list", "--json").stdout)[0]["trusted"] is True
     assert lua(kosmo, 'return app.mcp.fake.echo{text = "g"}')["result"] == ["g"]
+
+
+def test_a_server_hanging_at_start_does_not_outlive_a_killed_run(project, kosmo, tmp_path):
+    """The worker is killed by --timeout while the server never finishes starting."""
+    pidfile = tmp_path / "hang.pid"
+    kosmo(
+        "mcp:add",
+        "hang",
+        "--env",
+        "FAKE_MCP_MODE=hang",
+        "--env",
+        f"FAKE_MCP_PIDFILE={pidfile}",
+        "--",
+        sys.executable,
+        FAKE,
+    )
+    envelope = lua(
+        kosmo,
+        'return app.mcp.hang.echo{text = "x"}',
+        "--force",
+        "--timeout",
+        "2",
+        command="mcp:lua",
+    )
+    assert envelope["error"].startswith("Time limit exceeded")
+    (pid,) = [int(line) for line in pidfile.read_text().split()]
+    assert gone(pid)
+
+
+def test_bad_arguments_to_mcp_functions_fail_before_any_server_starts(project, kosmo):
+    trusted(kosmo)
+    envelope = lua(kosmo, 'return mcp.call("fake.add", "not a table")')
+    assert envelope["error"] == 'mcp.call("server.tool", args): argument 2 must be a table'
+    assert envelope["integration_calls"] == []

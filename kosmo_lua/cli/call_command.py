@@ -38,6 +38,7 @@ Values are typed from the function's schema: numbers, true/false, and JSON for t
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON envelope.")
 @click.option("--force", is_flag=True, help="Bypass the permission policy for this call.")
 @click.option("--dry-run", is_flag=True, help="Print the request that would be sent; send nothing.")
+@click.option("--emulate", is_flag=True, help="Call the built-in emulator instead of the API.")
 def integrations_call(
     function: str,
     arguments: tuple[str, ...],
@@ -45,6 +46,7 @@ def integrations_call(
     as_json: bool,
     force: bool,
     dry_run: bool,
+    emulate: bool,
 ) -> None:
     """Call one integration function and print its result as JSON."""
     tool = find_tool(function)
@@ -62,7 +64,10 @@ def integrations_call(
         force=force,
         report=lambda kind, value: events.append((kind, value)),
         environ=dict(os.environ),
+        emulate=emulate,
     )
+    if emulate:
+        events.append(("meta", {"emulated": True}))
     path = f"app.integrations.{tool.integration}.{account}.{tool.name}"
     try:
         if dry_run:

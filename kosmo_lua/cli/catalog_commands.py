@@ -93,7 +93,7 @@ def _page_data(reference: Any, page: str, name: str | None) -> dict[str, Any]:
 
 @click.command(
     "integrations:list",
-    epilog="Example:\n  kosmo integrations:list --json",
+    epilog="\b\nExample:\n  kosmo integrations:list --json",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def integrations_list(as_json: bool) -> None:
@@ -132,7 +132,7 @@ def integrations_list(as_json: bool) -> None:
 
 @click.command(
     "integrations:search",
-    epilog="Example:\n  kosmo integrations:search retry",
+    epilog="\b\nExample:\n  kosmo integrations:search retry",
 )
 @click.argument("query")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -152,7 +152,7 @@ def integrations_search(query: str, as_json: bool) -> None:
 
 @click.command(
     "integrations:schema",
-    epilog="Example:\n  kosmo integrations:schema buildkite.get_build",
+    epilog="\b\nExample:\n  kosmo integrations:schema buildkite.get_build",
 )
 @click.argument("function")
 def integrations_schema(function: str) -> None:
@@ -163,7 +163,7 @@ def integrations_schema(function: str) -> None:
 
 @click.command(
     "integrations:status",
-    epilog="Example:\n  kosmo integrations:status --json",
+    epilog="\b\nExample:\n  kosmo integrations:status --json",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def integrations_status(as_json: bool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import click
@@ -66,11 +67,18 @@ def integrations_configure(
     values: dict[str, str] = {}
     for setting in settings:
         key, sep, value = setting.partition("=")
-        if not sep or key not in fields:
+        if not sep:
+            raise click.BadParameter(f"{setting!r} is not KEY=VALUE", param_hint="--set")
+        if key not in fields:
             raise click.BadParameter(
-                f"{setting.split('=')[0]!r} is not a {integration.title} setting; use one of"
+                f"{key!r} is not a {integration.title} setting; use one of"
                 f" {', '.join(f'{k}=…' for k in fields)}",
                 param_hint="--set",
+            )
+        if key == "url" and not re.match(r"^https?://[^/\s]+", value):
+            raise click.BadParameter(
+                f"{value!r} is not an http(s) URL, e.g. https://api.buildkite.com/v2",
+                param_hint="--set url",
             )
         values[key] = value
     if not values and not read and not write:

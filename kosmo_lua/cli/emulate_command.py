@@ -7,6 +7,7 @@ import threading
 import click
 
 from .configure_command import find_integration
+from .lua_command import check_emulator_data
 
 
 @click.command(
@@ -37,6 +38,8 @@ def integrations_emulate(name: str, port: int, data_file: str | None) -> None:
     integration = find_integration(name)
     if integration.emulator is None:
         raise click.UsageError(f"{integration.title} has no emulator")
+    if data_file:
+        check_emulator_data(data_file)
     emulator = integration.emulator(data_file)
     with emulator.serve(port=port) as served:
         click.echo(f"{integration.title} emulator serving at {served.base_url}")

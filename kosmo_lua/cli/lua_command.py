@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -16,6 +17,9 @@ from ..limits import MIB, Limits
 from ..result import ExecutionResult
 from ..runtime.supervisor import Worker
 from . import output
+
+# The sandbox itself needs a few hundred KiB; below this a run could not even start.
+MIN_MEMORY = 1 * MIB
 
 _SIZE_UNITS = {
     "": 1,
@@ -32,9 +36,12 @@ _SIZE_UNITS = {
 
 
 class ByteSize(click.ParamType):
-    """A byte count: ``33554432``, ``32M`` or ``32MiB``."""
+    """A byte count: ``33554432``, ``32M`` or ``32MiB``, at least ``minimum``."""
 
     name = "BYTES"
+
+    def __init__(self, minimum: int = 1) -> None:
+        self.minimum = minimum
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
@@ -46,9 +53,26 @@ class ByteSize(click.ParamType):
             size = int(float(number) * _SIZE_UNITS[unit])
         except (ValueError, KeyError):
             self.fail(f"{value!r} is not a size in bytes (examples: 33554432, 32M, 64MiB)")
-        if size <= 0:
-            self.fail("must be greater than 0")
+        if size < self.minimum:
+            self.fail(f"must be at least {self.minimum} bytes")
         return size
+
+
+class Seconds(click.ParamType):
+    """A positive, finite number of seconds (``nan`` and ``inf`` are not time limits)."""
+
+    name = "SECONDS"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds")
+        if not math.isfinite(seconds) or seconds <= 0:
+            self.fail(f"{value!r} must be a positive, finite number of seconds")
+        return seconds
 
 
 class JsonAwareCommand(click.Command):
@@ -66,6 +90,15 @@ class JsonAwareCommand(click.Command):
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as exc:
             if not wants_json:
+                raise
+            output.print_envelope(ExecutionResult(success=False, error=exc.format_message()))
+            sys.exit(2)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:  # raised by the command itself, after parsing
+            if not ctx.params.get("as_json"):
                 raise
             output.print_envelope(ExecutionResult(success=False, error=exc.format_message()))
             sys.exit(2)
@@ -91,23 +124,21 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option(
                 "--memory-limit",
-                type=ByteSize(),
+                type=ByteSize(minimum=MIN_MEMORY),
                 default=defaults.memory_bytes,
                 show_default="32 MiB",
                 help="Lua memory limit in bytes (32M, 64MiB).",
             ),
             click.option(
                 "--cpu-limit",
-                type=click.FloatRange(min=0, min_open=True),
+                type=Seconds(),
                 default=defaults.cpu_seconds,
                 show_default=True,
-                metavar="SECONDS",
                 help="CPU time limit.",
             ),
             click.option(
                 "--timeout",
-                type=click.FloatRange(min=0, min_open=True),
-                metavar="SECONDS",
+                type=Seconds(),
                 help="Wall-clock limit, including time spent waiting on APIs. Off by default.",
             ),
             click.option(
@@ -121,6 +152,20 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
     ):
         function = decorator(function)
     return function
+
+
+def check_emulator_data(path: str) -> None:
+    """Loads the data once here, so a broken file is a usage error, not a failed call."""
+    from ..integrations import load
+
+    for integration in load():
+        if integration.emulator is not None:
+            try:
+                integration.emulator(path)
+            except Exception as exc:  # any flaw in the user's file: say what and where
+                raise click.UsageError(
+                    f"Cannot load emulator data from {path}: {type(exc).__name__}: {exc}"
+                ) from None
 
 
 def limits_from(options: dict[str, Any]) -> Limits:
@@ -166,6 +211,8 @@ def integrations_lua(repl: bool, emulate: bool, emulate_data: str | None, **opti
     limits = limits_from(options)
     if emulate_data and not emulate:
         raise click.UsageError("--emulate-data goes with --emulate")
+    if emulate_data:
+        check_emulator_data(emulate_data)
     dispatch = AppDispatcher.factory(
         force=options["force"], emulate=emulate, emulate_data=emulate_data
     )
@@ -212,19 +259,30 @@ def read_code(code: str | None, file: str | None) -> tuple[str, str]:
     if file == "-" or (file is None and not sys.stdin.isatty()):
         text = sys.stdin.read()
         if text.strip():
-            return text, "stdin"
+            return _script_text(text), "stdin"
         if file is None:
             raise UsageError(_NO_CODE)
         raise UsageError("No Lua code on standard input.")
     if file is None:
         raise UsageError(_NO_CODE)
+    if os.path.isdir(file):
+        raise UsageError(f"Not a file: {file}")
     if not os.path.isfile(file):
         raise UsageError(f"File not found: {file}")
     try:
         with open(file, encoding="utf-8", errors="surrogateescape") as source:
-            return source.read(), os.path.basename(file)
+            return _script_text(source.read()), os.path.basename(file)
     except OSError as exc:
         raise UsageError(f"Cannot read {file}: {exc.strerror}") from None
+
+
+def _script_text(text: str) -> str:
+    """Drops a UTF-8 BOM and a ``#!`` line (kept as an empty line, so line numbers hold),
+    as the standalone ``lua`` does: workflow files can then be executables."""
+    text = text.removeprefix("\ufeff")
+    if text.startswith("#"):
+        text = text[text.find("\n") :] if "\n" in text else ""
+    return text
 
 
 _NO_CODE = (

@@ -58,7 +58,7 @@ def mcp_lua(**options: Any) -> None:
     run_script(Worker(limits_from(options), dispatch, hide=("docs",)), options, meta={})
 
 
-@click.command("mcp:list", epilog="Example:\n  kosmo mcp:list --json")
+@click.command("mcp:list", epilog="\b\nExample:\n  kosmo mcp:list --json")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def mcp_list(as_json: bool) -> None:
     """List configured MCP servers, where each is defined, and whether it is trusted."""
@@ -88,7 +88,9 @@ def mcp_list(as_json: bool) -> None:
         click.echo(f"{row['name']:<16} {row['type']:<6} {row['target']}  [{row['source']}]{suffix}")
 
 
-@click.command("mcp:tools", epilog="Examples:\n  kosmo mcp:tools\n  kosmo mcp:tools github --json")
+@click.command(
+    "mcp:tools", epilog="\b\nExamples:\n  kosmo mcp:tools\n  kosmo mcp:tools github --json"
+)
 @click.argument("server", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, with input schemas.")
 @click.option("--force", is_flag=True, help="Start untrusted project servers too.")
@@ -102,6 +104,12 @@ def mcp_tools(server: str | None, as_json: bool, force: bool) -> None:
     if as_json:
         _echo_json(tools)
         return
+    untrusted = [s.name for s in _servers() if not s.trusted and s.enabled]
+    if untrusted and server is None:
+        click.echo(
+            f"Not started, untrusted: {', '.join(untrusted)} (kosmo mcp:trust NAME, or --force)",
+            err=True,
+        )
     for tool in tools:
         click.echo(f"{tool['qualified']:<32} {tool.get('description') or ''}".rstrip())
 
@@ -224,7 +232,7 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     return pairs
 
 
-@click.command("mcp:remove", epilog="Example:\n  kosmo mcp:remove files")
+@click.command("mcp:remove", epilog="\b\nExample:\n  kosmo mcp:remove files")
 @click.argument("name")
 def mcp_remove(name: str) -> None:
     """Remove an MCP server from the file that defines it."""
@@ -238,7 +246,7 @@ def mcp_remove(name: str) -> None:
     click.echo(f"Removed MCP server '{name}' from {path}")
 
 
-@click.command("mcp:trust", epilog="Example:\n  kosmo mcp:trust files")
+@click.command("mcp:trust", epilog="\b\nExample:\n  kosmo mcp:trust files")
 @click.argument("name")
 def mcp_trust(name: str) -> None:
     """Allow a server defined by a project file to start (a changed definition asks again)."""

@@ -295,12 +295,17 @@ class McpHub:
         with recorded(self._report, path, **extra):
             return operation()
 
+    def _spawned(self, pid: int) -> None:
+        """Tells the run at once: if the worker is killed mid-start, the server goes too."""
+        if self._report:
+            self._report("child", pid)
+
     # Coroutines (run on the loop) --------------------------------------------------------------
 
     async def _connection(self, name: str) -> _Connection:
         connection = self._connections.get(name)
         if connection is None:
-            connection = _Connection(self._configs[name], self.timeout)
+            connection = _Connection(self._configs[name], self.timeout, self._spawned)
             self._connections[name] = connection
         await connection.started()
         return connection
@@ -392,9 +397,12 @@ class _Connection:
     same task; so one task holds them open and other tasks send requests through the client.
     """
 
-    def __init__(self, config: ServerConfig, timeout: float) -> None:
+    def __init__(
+        self, config: ServerConfig, timeout: float, on_spawn: Callable[[int], None]
+    ) -> None:
         self.config = config
         self.timeout = timeout
+        self._on_spawn = on_spawn
         self.pid: int | None = None
         self.client: Any = None
         self.failure: McpError | None = None
@@ -532,6 +540,7 @@ class _Connection:
         spawned = _children(thread) - before
         if len(spawned) == 1:
             self.pid = spawned.pop()
+            self._on_spawn(self.pid)
         return streams
 
     async def _end_task(self) -> None:

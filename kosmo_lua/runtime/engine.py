@@ -114,8 +114,8 @@ class LuaEngine:
 
         ``expression_first`` runs ``return <code>`` when that compiles (the REPL's echo).
         """
-        if isinstance(code, str):
-            code = code.encode()
+        if isinstance(code, str):  # files not in UTF-8 arrive with their bytes escaped
+            code = code.encode("utf-8", "surrogateescape")
         self._output_bytes = 0
         try:
             tripped, packed = self._run(
