@@ -195,3 +195,16 @@ def test_call_validates_before_sending(kosmo):
     )
     assert done.returncode == 1
     assert "must be a whole number" in json.loads(done.stdout)["error"]
+
+
+@pytest.mark.parametrize("tool", TOOLS, ids=[t.name for t in TOOLS])
+def test_every_example_runs_against_the_emulator(tool):
+    """A function page's example is runnable: it runs as it is, against the demo data."""
+    from kosmo_lua.dispatch import AppDispatcher
+    from kosmo_lua.limits import Limits
+    from kosmo_lua.runtime.supervisor import Worker
+
+    with Worker(Limits(), AppDispatcher.factory(force=True, emulate=True)) as worker:
+        result = worker.run(tool.example, tool.name)
+    assert result.success, f"{tool.name}: {result.error}"
+    assert any(call["tool"] == tool.full_name for call in result.integration_calls)

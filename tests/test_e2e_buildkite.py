@@ -327,3 +327,15 @@ def test_emulate_with_a_data_file(kosmo, tmp_path):
         "--json",
     )
     assert done.json()["result"] == ["Grace", "first"]
+
+
+def test_repl_never_shows_the_token(run, kosmo):
+    done = kosmo(
+        "integrations:lua",
+        "--repl",
+        input="bk = app.integrations.buildkite\nbk.get_current_user().name\ndump(bk)\n"
+        "bk.api_get('/nothing')\n:quit\n",
+    )
+    assert "Ada Lovelace" in done.stdout
+    assert "Buildkite API error (404)" in done.stderr
+    assert TOKEN not in done.stdout + done.stderr

@@ -55,7 +55,7 @@ PATH = Param(
     " Absolute URLs and `..` are refused.",
     required=True,
     location="option",
-    example="/organizations/acme-inc/agents",
+    example="/organizations/acme-inc/pipelines",
 )
 QUERY = Param("query", "object", "Query string parameters, sent as given.", location="query")
 PAYLOAD = Param("payload", "object", "JSON request body, sent as given.", location="body")
@@ -384,7 +384,10 @@ TOOLS = (
             Param("job_states", "string|array", "Only jobs in these states.", location="query"),
         ),
         returns="The build, with `jobs`.",
-        example='local b = app.integrations.buildkite.get_build("acme-inc", "web", 42)\n'
+        example="local bk = app.integrations.buildkite\n"
+        'local latest = bk.list_builds{organization = "acme-inc", pipeline = "web",\n'
+        "  per_page = 1}[1]\n"
+        'local b = bk.get_build("acme-inc", "web", latest.number)\n'
         "print(b.state, #b.jobs)",
     ),
     Tool(
@@ -466,7 +469,9 @@ TOOLS = (
         aliases=("cancel",),
         params=(ORGANIZATION, PIPELINE, NUMBER),
         returns="The build, `canceling` or `canceled`.",
-        example='app.integrations.buildkite.cancel_build("acme-inc", "web", 42)',
+        example="local bk = app.integrations.buildkite\n"
+        'local b = bk.create_build{organization = "acme-inc", pipeline = "web", branch = "main"}\n'
+        'print(bk.cancel_build("acme-inc", "web", b.number).state)',
     ),
     Tool(
         "rebuild_build",
@@ -477,8 +482,11 @@ TOOLS = (
         aliases=("rebuild",),
         params=(ORGANIZATION, PIPELINE, NUMBER),
         returns="The **new** build, with `rebuilt_from`.",
-        example='local nb = app.integrations.buildkite.rebuild_build("acme-inc", "web", 42)\n'
-        "print(nb.number)",
+        example="local bk = app.integrations.buildkite\n"
+        'local latest = bk.list_builds{organization = "acme-inc", pipeline = "web",\n'
+        "  per_page = 1}[1]\n"
+        'local nb = bk.rebuild_build("acme-inc", "web", latest.number)\n'
+        "print(nb.number, nb.rebuilt_from.number)",
     ),
     Tool(
         "retry_failed_jobs",
@@ -502,8 +510,12 @@ TOOLS = (
         handler=handlers.retry_failed_jobs,
         returns="The build plus `retried_jobs_count` (the API answers 202: retries start"
         " asynchronously).",
-        example='local b = app.integrations.buildkite.retry_failed_jobs("acme-inc", "api", 41)\n'
-        "print(b.retried_jobs_count)",
+        example=(
+            "local bk = app.integrations.buildkite\n"
+            'local b = bk.list_builds{organization = "acme-inc", pipeline = "api",\n'
+            '  state = "failed", per_page = 1}[1]\n'
+            'print(bk.retry_failed_jobs("acme-inc", "api", b.number).retried_jobs_count)'
+        ),
         notes="On deployments without this endpoint (404 or 405) it retries each failed job"
         " with PUT …/jobs/{id}/retry; a job is retried once only.",
     ),
@@ -536,9 +548,15 @@ TOOLS = (
         ),
         handler=handlers.get_job_log,
         returns='`{url, content, size, header_times}`, or a string with format = "text".',
-        example="local log = app.integrations.buildkite.get_job_log{\n"
-        '  organization = "acme-inc", pipeline = "api", number = 41,\n'
-        '  job_id = job.id, format = "text", strip_ansi = true}',
+        example=(
+            "local bk = app.integrations.buildkite\n"
+            'local b = bk.list_builds{organization = "acme-inc", pipeline = "api",\n'
+            '  state = "failed", per_page = 1}[1]\n'
+            "local job = b.jobs[#b.jobs]\n"
+            'local log = bk.get_job_log{organization = "acme-inc", pipeline = "api",\n'
+            '  number = b.number, job_id = job.id, format = "text", strip_ansi = true}\n'
+            "print(log:sub(-200))"
+        ),
     ),
     Tool(
         "get_job_environment",
@@ -548,8 +566,14 @@ TOOLS = (
         (JOB + "/env",),
         params=(ORGANIZATION, PIPELINE, NUMBER, JOB_ID),
         returns="`{env = {...}}`.",
-        example="local env = app.integrations.buildkite.get_job_environment(\n"
-        '  "acme-inc", "api", 41, job.id).env',
+        example=(
+            "local bk = app.integrations.buildkite\n"
+            'local b = bk.list_builds{organization = "acme-inc", pipeline = "api",\n'
+            '  state = "failed", per_page = 1}[1]\n'
+            "local job = b.jobs[#b.jobs]\n"
+            'local env = bk.get_job_environment("acme-inc", "api", b.number, job.id).env\n'
+            "print(env.BUILDKITE_BUILD_NUMBER)"
+        ),
     ),
     Tool(
         "api_get",
@@ -559,8 +583,8 @@ TOOLS = (
         ("{path}",),
         params=(PATH, QUERY),
         returns="The decoded JSON of the reply.",
-        example="local agents = app.integrations.buildkite.api_get(\n"
-        '  "/organizations/acme-inc/agents", {per_page = 100})',
+        example="local pipelines = app.integrations.buildkite.api_get(\n"
+        '  "/organizations/acme-inc/pipelines", {per_page = 100})\nprint(#pipelines)',
     ),
     Tool(
         "api_post",
@@ -570,9 +594,9 @@ TOOLS = (
         ("{path}",),
         params=(PATH, PAYLOAD),
         returns="The decoded JSON of the reply.",
-        example="app.integrations.buildkite.api_post(\n"
-        '  "/organizations/acme-inc/pipelines/web/builds/42/annotations",\n'
-        '  {body = "Deployed", style = "success"})',
+        example="local build = app.integrations.buildkite.api_post(\n"
+        '  "/organizations/acme-inc/pipelines/web/builds",\n'
+        '  {commit = "HEAD", branch = "main", message = "From api_post"})\nprint(build.number)',
     ),
     Tool(
         "api_put",
@@ -582,8 +606,9 @@ TOOLS = (
         ("{path}",),
         params=(PATH, PAYLOAD),
         returns="The decoded JSON of the reply.",
-        example="app.integrations.buildkite.api_put(\n"
-        '  "/organizations/acme-inc/pipelines/web/builds/42/jobs/" .. job.id .. "/unblock")',
+        example="local bk = app.integrations.buildkite\n"
+        'local b = bk.list_builds{organization = "acme-inc", pipeline = "web", per_page = 1}[1]\n'
+        'bk.api_put("/organizations/acme-inc/pipelines/web/builds/" .. b.number .. "/rebuild")',
     ),
     Tool(
         "api_patch",
@@ -605,6 +630,6 @@ TOOLS = (
         params=(PATH, QUERY),
         returns="`{}` (most deletes answer 204).",
         example="app.integrations.buildkite.api_delete(\n"
-        '  "/organizations/acme-inc/pipelines/old")',
+        '  "/organizations/acme-inc/pipelines/legacy")',
     ),
 )
