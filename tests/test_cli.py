@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 from conftest import ENVELOPE_KEYS, REPO
@@ -224,3 +228,22 @@ def test_version(kosmo):
     from kosmo_lua import __version__
 
     assert kosmo("--version").stdout.strip() == f"kosmo, version {__version__}"
+
+
+def test_ctrl_c_in_the_repl_stops_the_script_not_the_repl(kosmo_home):
+    kosmo = shutil.which("kosmo", path=str(Path(sys.executable).parent))
+    repl = subprocess.Popen(
+        [kosmo, "integrations:lua", "--repl"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    repl.stdin.write("x = 1\nwhile true do end\n")
+    repl.stdin.flush()
+    time.sleep(1.0)
+    repl.send_signal(signal.SIGINT)
+    out, err = repl.communicate("x == nil\n:quit\n", timeout=20)
+    assert repl.returncode == 0
+    assert "Interrupted; state starts afresh." in err
+    assert out.rstrip().endswith("true\nlua>")

@@ -313,7 +313,13 @@ def run_repl(worker: Worker) -> None:
             code = f"{pending}\n{line}" if pending else line
             if not code.strip():
                 continue
-            result = worker.run(code, "repl", on_output=click.echo, repl=True)
+            try:
+                result = worker.run(code, "repl", on_output=click.echo, repl=True)
+            except KeyboardInterrupt:
+                worker.kill()
+                pending = ""
+                click.echo("\nInterrupted; state starts afresh.", err=True)
+                continue
             if not result.success and (result.error or "").endswith("<eof>"):
                 pending = code  # an unfinished statement: read more lines
                 continue

@@ -124,6 +124,11 @@ class Worker:
         self._pid = None
         self._kill_children()
 
+    def kill(self) -> None:
+        """Stops the worker now, whatever it is doing (Ctrl-C in the REPL)."""
+        if self._pid is not None:
+            self._kill()
+
     # Parent side -----------------------------------------------------------------------------
 
     def _start(self) -> None:
