@@ -8,7 +8,6 @@ the first ``app.mcp.*`` or ``mcp.*`` call loads the MCP SDK and starts servers a
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -84,19 +83,13 @@ class AppDispatcher:
             self._hub.close()
 
     def _build_invoker(self) -> Callable[[str, list[Any]], tuple[Any, ...]]:
-        from .catalog import Catalog
-        from .config import Config
-        from .integrations import load
         from .invoker import Invoker
 
-        return Invoker(
-            Catalog(load()),
-            Config.load(),
-            force=self._force,
+        return Invoker.for_run(
             report=self._report,
+            force=self._force,
             emulate=self._emulate,
             emulate_data=self._emulate_data,
-            environ=dict(os.environ),
         )
 
     def _mcp(self, path: str, args: list[Any]) -> tuple[Any, ...]:

@@ -32,6 +32,8 @@ class UsageError(KosmoError):
 class HostError(KosmoError):
     """A host function failed; its message is what the Lua script sees."""
 
+    kind = "error"  # what err.kind says in Lua; each subclass names its own
+
     def __init__(
         self, message: str, *, tool: str = "", status: int | None = None, detail: str = ""
     ) -> None:
@@ -47,43 +49,41 @@ class HostError(KosmoError):
             fields["status"] = self.status
         return fields
 
-    @property
-    def kind(self) -> str:
-        return _KINDS.get(type(self).__name__, "error")
-
 
 class UnknownFunction(HostError):
     """A script called ``app.<path>`` and no function has that path."""
+
+    kind = "unknown_function"
 
 
 class ArgumentError(HostError):
     """The arguments do not fit the tool's parameters; nothing was sent."""
 
+    kind = "invalid_arguments"
+
 
 class ConfigError(HostError):
     """An account is unknown or has no token."""
+
+    kind = "configuration"
 
 
 class PermissionDenied(HostError):
     """The permission policy (ask or deny) refused the call; nothing was sent."""
 
+    kind = "permission"
+
 
 class ConnectionFailed(HostError):
     """The API could not be reached (DNS, refused, timed out, dropped)."""
+
+    kind = "connection"
 
 
 class ApiError(HostError):
     """The API answered with a non-2xx status."""
 
+    kind = "api"
+
     def __init__(self, text: str, *, status: int, message: str, tool: str = "") -> None:
         super().__init__(text, tool=tool, status=status, detail=message)
-
-
-_KINDS = {
-    "UnknownFunction": "unknown_function",
-    "ArgumentError": "invalid_arguments",
-    "ConfigError": "configuration",
-    "PermissionDenied": "permission",
-    "ConnectionFailed": "connection",
-    "ApiError": "api",
-}

@@ -6,6 +6,7 @@ bad call costs nothing and changes nothing.
 
 from __future__ import annotations
 
+import os
 import re
 import urllib.parse
 from dataclasses import dataclass
@@ -109,6 +110,28 @@ class Invoker:
         self._emulators: dict[str, Any] = {}
         self._environ = environ if environ is not None else {}
         self._clients: dict[tuple[str, str], RestClient] = {}
+
+    @classmethod
+    def for_run(
+        cls,
+        *,
+        report: Report,
+        force: bool = False,
+        emulate: bool = False,
+        emulate_data: str | None = None,
+    ) -> Invoker:
+        """The shipped integrations, the user's configuration and environment."""
+        from .integrations import load
+
+        return cls(
+            Catalog(load()),
+            Config.load(),
+            force=force,
+            report=report,
+            emulate=emulate,
+            emulate_data=emulate_data,
+            environ=dict(os.environ),
+        )
 
     def __call__(self, path: str, args: list[Any]) -> tuple[Any, Any]:
         call: Call | None = None

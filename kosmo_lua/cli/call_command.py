@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Any
 
 import click
 
-from ..catalog import Catalog
-from ..config import DEFAULT_ACCOUNT, Config
+from ..config import DEFAULT_ACCOUNT
 from ..errors import HostError
-from ..integrations import load
 from ..invoker import Invoker
 from ..tools import Param
 from .catalog_commands import find_tool
@@ -58,13 +55,8 @@ def integrations_call(
         param = tool.param(name)
         named[name] = typed(param, raw) if param else raw
     events: list[tuple[str, Any]] = []
-    invoker = Invoker(
-        Catalog(load()),
-        Config.load(),
-        force=force,
-        report=lambda kind, value: events.append((kind, value)),
-        environ=dict(os.environ),
-        emulate=emulate,
+    invoker = Invoker.for_run(
+        report=lambda kind, value: events.append((kind, value)), force=force, emulate=emulate
     )
     if emulate:
         events.append(("meta", {"emulated": True}))

@@ -8,38 +8,28 @@ from ..errors import HostError
 class McpError(HostError):
     """An MCP server could not be used: unknown, disabled, untrusted or misconfigured."""
 
-    @property
-    def kind(self) -> str:
-        return "mcp"
+    kind = "mcp"
 
 
 class McpConfigError(McpError):
     """An MCP configuration file cannot be read or written as asked."""
 
-    @property
-    def kind(self) -> str:
-        return "configuration"
+    kind = "configuration"
 
 
 class McpUntrusted(McpError):
     """A project file defines the server and nobody trusted that definition yet."""
 
-    @property
-    def kind(self) -> str:
-        return "permission"
+    kind = "permission"
 
 
 class McpServerFailed(McpError):
     """The server did not start, crashed, or did not answer in time."""
 
-    @property
-    def kind(self) -> str:
-        return "connection"
+    kind = "connection"
 
 
 class McpToolError(McpError):
     """The server ran the call and reported an error (``isError``, or a JSON-RPC error)."""
 
-    @property
-    def kind(self) -> str:
-        return "mcp_tool"
+    kind = "mcp_tool"

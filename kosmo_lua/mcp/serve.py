@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..calls import recorded
 from ..errors import HostError, PermissionDenied, UsageError
 from ..limits import Limits
 
@@ -199,19 +199,10 @@ class HostTools:
 
     def call_integration(self, tool: Any, args: dict[str, Any]) -> Any:
         """One integration function, through the same invoker (and policy) as the CLI."""
-        from ..catalog import Catalog
-        from ..config import Config
-        from ..integrations import load
         from ..invoker import Invoker
 
         try:
-            invoker = Invoker(
-                Catalog(load()),
-                Config.load(),
-                force=self.force,
-                report=lambda kind, value: None,
-                environ=dict(os.environ),
-            )
+            invoker = Invoker.for_run(report=lambda kind, value: None, force=self.force)
             data, _meta = invoker(
                 f"app.integrations.{tool.integration}.default.{tool.name}", [args]
             )
@@ -245,21 +236,12 @@ class ReadOnlyDispatch:
     def __call__(self, path: str, args: list[Any]) -> tuple[Any, ...]:
         tool = self._tool(path)
         if tool is not None and tool.access == "write":
-            message = (
-                f"{tool.full_name} writes, and this MCP server is read-only"
-                " (started with --read-only)"
-            )
-            self._report(
-                "call",
-                {
-                    "path": path.removeprefix("app."),
-                    "tool": tool.full_name,
-                    "status": "error",
-                    "error": message,
-                    "durationMs": 0.0,
-                },
-            )
-            raise PermissionDenied(message, tool=tool.full_name)
+            with recorded(self._report, path.removeprefix("app."), tool=tool.full_name):
+                raise PermissionDenied(
+                    f"{tool.full_name} writes, and this MCP server is read-only"
+                    " (started with --read-only)",
+                    tool=tool.full_name,
+                )
         return self._inner(path, args)
 
     def _tool(self, path: str) -> Any:
