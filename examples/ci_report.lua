@@ -7,7 +7,7 @@ local report = {organization = org, pipelines = {}, totals = {}}
 for _, pipeline in ipairs(bk.list_pipelines{organization = org, all_pages = true}) do
   local counts = {}
   local builds, meta = bk.list_builds{organization = org, pipeline = pipeline.slug,
-                                      per_page = 100}
+                                      per_page = 100, with_meta = true}
   for _, build in ipairs(builds) do
     counts[build.state] = (counts[build.state] or 0) + 1
     report.totals[build.state] = (report.totals[build.state] or 0) + 1

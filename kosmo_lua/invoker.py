@@ -18,7 +18,7 @@ from .catalog import Catalog, closest
 from .config import DEFAULT_ACCOUNT, Config
 from .errors import ArgumentError, ConfigError, HostError, PermissionDenied
 from .rest import Response, RestClient, safe_path
-from .tools import Integration, Param, Tool
+from .tools import BODY_METHODS, Integration, Param, Tool
 
 EMULATED_URL = "http://emulator.invalid/v2"
 
@@ -133,7 +133,18 @@ class Invoker:
             environ=dict(os.environ),
         )
 
-    def __call__(self, path: str, args: list[Any]) -> tuple[Any, Any]:
+    def __call__(self, path: str, args: list[Any]) -> tuple[Any, ...]:
+        """A call from Lua: one value, as in the original; ``with_meta = true`` adds the
+        response's metadata as a second."""
+        data, meta, with_meta = self._invoke(path, args)
+        return (data, meta) if with_meta else (data,)
+
+    def invoke(self, path: str, args: list[Any]) -> tuple[Any, dict[str, Any]]:
+        """A call from Python (``integrations:call``): the data and its metadata."""
+        data, meta, _ = self._invoke(path, args)
+        return data, meta
+
+    def _invoke(self, path: str, args: list[Any]) -> tuple[Any, dict[str, Any], bool]:
         call: Call | None = None
         with recorded(self._report, path.removeprefix("app.")) as entry:
             try:
@@ -143,10 +154,11 @@ class Invoker:
                 self._check_permission(integration, tool)
                 call = Call(tool, named, self._client(integration, account))
                 data, meta = (tool.handler or rest_call)(call)
+                entry["response"] = meta
             finally:
                 if call is not None:
                     entry.update(http_status=call.last_status, requests=call.requests)
-        return data, meta
+        return data, meta, named.get("with_meta", False)
 
     def describe(self, path: str, args: list[Any]) -> dict[str, Any]:
         """The request a call would send, validated but not sent (``--dry-run``)."""
@@ -259,32 +271,23 @@ def bind(tool: Tool, args: list[Any]) -> dict[str, Any]:
     else:
         while args and args[-1] is None:
             args = args[:-1]
-        if len(args) > len(tool.params):
+        positional = tool.positional
+        if len(args) > len(positional):
             raise ArgumentError(
-                f"{tool.full_name} takes at most {len(tool.params)} positional arguments"
-                f" ({', '.join(p.name for p in tool.params)}), got {len(args)}",
+                f"{tool.full_name} takes at most {len(positional)} positional arguments"
+                f" ({', '.join(p.name for p in positional)}), got {len(args)}",
                 tool=tool.full_name,
             )
-        named = {p.name: v for p, v in zip(tool.params, args, strict=False) if v is not None}
+        named = {p.name: v for p, v in zip(positional, args, strict=False) if v is not None}
     for name in named:
         if tool.param(name) is None:
             raise ArgumentError(_unknown_argument(tool, name), tool=tool.full_name)
     if "payload" in named:
-        body_fields = {p.name for p in tool.params if p.location == "body"} - {"payload"}
-        mixed = sorted(body_fields & set(named))
-        if mixed:
-            raise ArgumentError(
-                f"{tool.full_name}: give the body either as payload or as named fields"
-                f" ({', '.join(mixed)}), not both",
-                tool=tool.full_name,
-            )
+        named.update(_hoist_payload(tool, named))
     bound: dict[str, Any] = {}
-    body_given = "payload" in named
     for param in tool.params:
         if param.name in named:
             bound[param.name] = _check(tool, param, named[param.name])
-        elif body_given and param.location == "body":
-            continue  # the payload is the whole body: nothing is required or defaulted
         elif param.required:
             raise ArgumentError(
                 f"Missing required argument '{param.name}' for {tool.full_name}:"
@@ -294,6 +297,35 @@ def bind(tool: Tool, args: list[Any]) -> dict[str, Any]:
         elif param.default is not None:
             bound[param.name] = param.default
     return bound
+
+
+def _hoist_payload(tool: Tool, named: dict[str, Any]) -> dict[str, Any]:
+    """Moves the payload's keys that name body parameters out into named arguments.
+
+    They are then validated and defaulted like named ones, and handlers read them in one
+    place (``retry_failed_jobs`` reads ``states`` whether it came named or in the payload).
+    What is left stays the payload, sent as given. Returns the arguments to update.
+    """
+    payload = _check(tool, tool.param("payload"), named["payload"])  # type: ignore[arg-type]
+    hoisted: dict[str, Any] = {}
+    rest: dict[str, Any] = {}
+    for key, value in payload.items():
+        param = tool.param(key) if key != "payload" else None
+        if param is None or not _in_body(tool, param):
+            rest[key] = value
+        elif key in named and named[key] != value:
+            raise ArgumentError(
+                f"{tool.full_name}: '{key}' is given both as a named argument"
+                f" ({_describe(named[key])}) and in payload ({_describe(value)}); give it once",
+                tool=tool.full_name,
+            )
+        else:
+            hoisted[key] = value
+    return {**hoisted, "payload": rest}
+
+
+def _in_body(tool: Tool, param: Param) -> bool:
+    return param.location == "body" or (param.location == "auto" and tool.method != "GET")
 
 
 def _unknown_argument(tool: Tool, name: str) -> str:
@@ -388,13 +420,12 @@ def build_request(tool: Tool, args: dict[str, Any]) -> tuple[str, list[tuple[str
         value = args[param.name]
         if param.name == "query":
             query.extend(_query_pairs(value))
-        elif param.location == "query" or (param.location == "auto" and tool.method == "GET"):
+        elif not _in_body(tool, param):
             query.extend(_query_pairs({param.name: value}))
         elif param.name != "payload":
             body[param.name] = value
-    if "payload" in args:  # sent exactly as given
-        return path, query, args["payload"]
-    return path, query, (body if body or tool.method in ("POST", "PUT", "PATCH") else None)
+    body.update(args.get("payload") or {})
+    return path, query, (body if body or tool.method in BODY_METHODS else None)
 
 
 def _expand(tool: Tool, args: dict[str, Any]) -> str:

@@ -40,6 +40,8 @@ class Param:
     example: Any = None
     minimum: int | None = None
     enum: tuple[str, ...] | None = None
+    keyword_only: bool = False
+    """Only by name: never bound from a positional argument."""
 
     def schema(self) -> dict[str, Any]:
         """The JSON Schema of this parameter."""
@@ -53,6 +55,27 @@ class Param:
         if self.example is not None:
             schema["examples"] = [self.example]
         return schema
+
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+PAYLOAD = Param(
+    "payload",
+    "object",
+    "The JSON request body, or part of it: merged with the named body fields (a key given"
+    " both ways with different values is an error); keys no parameter names are sent as given.",
+    location="body",
+)
+WITH_META = Param(
+    "with_meta",
+    "boolean",
+    "Also return the response's metadata as a second value: `{status, next_page, last_page,"
+    " rate_limit, pages}`.",
+    location="option",
+    keyword_only=True,
+)
+"""Every tool takes these two, added by ``Integration`` where the table does not declare
+them: ``payload`` on tools that send a body, ``with_meta`` on all (see ``host_params``)."""
 
 
 Handler = Callable[..., Any]
@@ -90,6 +113,11 @@ class Tool:
     def lua_path(self) -> str:
         return f"app.integrations.{self.integration}.{self.name}"
 
+    @property
+    def positional(self) -> tuple[Param, ...]:
+        """The parameters a positional call binds, in order."""
+        return tuple(p for p in self.params if not p.keyword_only)
+
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
 
@@ -101,6 +129,15 @@ class Tool:
             "required": [p.name for p in self.params if p.required],
             "additionalProperties": False,
         }
+
+
+def host_params(tool: Tool) -> tuple[Param, ...]:
+    """The parameters the host adds to a tool: the same rule for every integration, so
+    scripts written for the original (``payload = {...}`` on any write) run everywhere."""
+    wanted = [WITH_META]
+    if tool.method in BODY_METHODS:
+        wanted.insert(0, PAYLOAD)
+    return tuple(p for p in wanted if tool.param(p.name) is None)
 
 
 @dataclass(frozen=True)
@@ -132,7 +169,14 @@ class Integration:
     def __post_init__(self) -> None:
         # Tools are declared without their integration's name; stamp it once here.
         self.tools = tuple(
-            Tool(**{**tool.__dict__, "integration": self.name}) for tool in self.tools
+            Tool(
+                **{
+                    **tool.__dict__,
+                    "integration": self.name,
+                    "params": (*tool.params, *host_params(tool)),
+                }
+            )
+            for tool in self.tools
         )
         self._by_name: dict[str, Tool] = {}
         for tool in self.tools:

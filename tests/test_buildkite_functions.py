@@ -33,7 +33,7 @@ class Harness:
 
     def __call__(self, name: str, *args: Any) -> Any:
         path = name if name.startswith("app.") else f"app.integrations.buildkite.{name}"
-        return self.invoker(path, list(args))
+        return self.invoker.invoke(path, list(args))
 
 
 @pytest.fixture
@@ -245,7 +245,7 @@ def test_explicit_query_is_sent_as_given(bk, api):
     assert dict(sent(api).url.params) == {"name": "x", "page": "2"}
 
 
-def test_payload_is_sent_exactly_as_given(bk, api):
+def test_payload_keys_no_parameter_names_are_sent_as_given(bk, api):
     api.post(path=f"{P}/builds").respond(201, json={"number": 1})
     bk(
         "create_build",
@@ -258,18 +258,149 @@ def test_payload_is_sent_exactly_as_given(bk, api):
     assert body(sent(api)) == {"commit": "deadbeef", "branch": "main", "extra": True}
 
 
-def test_payload_and_named_body_fields_are_not_mixed(bk, api):
-    with pytest.raises(ArgumentError, match="either as payload or as named fields"):
+def test_payload_and_named_body_fields_merge(bk, api):
+    api.post(path=f"{P}/builds").respond(201, json={"number": 1})
+    bk(
+        "create_build",
+        {
+            "organization": "acme-inc",
+            "pipeline": "web",
+            "branch": "main",
+            "payload": {"message": "m", "env": {"A": "1"}, "branch": "main"},
+        },
+    )
+    assert body(sent(api)) == {
+        "commit": "HEAD",
+        "branch": "main",
+        "message": "m",
+        "env": {"A": "1"},
+    }
+
+
+def test_payload_and_named_body_fields_that_conflict_are_an_error(bk, api):
+    with pytest.raises(ArgumentError, match="'branch' is given both as a named argument"):
         bk(
             "create_build",
             {
                 "organization": "acme-inc",
                 "pipeline": "web",
                 "branch": "main",
-                "payload": {"commit": "x"},
+                "payload": {"branch": "dev"},
             },
         )
     assert api.calls.call_count == 0
+
+
+def test_payload_fields_are_validated_like_named_ones(bk, api):
+    with pytest.raises(ArgumentError, match=r"Argument 'clean_checkout' .* must be true or false"):
+        bk(
+            "create_build",
+            {
+                "organization": "acme-inc",
+                "pipeline": "web",
+                "payload": {"branch": "main", "clean_checkout": "yes"},
+            },
+        )
+    assert api.calls.call_count == 0
+
+
+def test_a_payload_satisfies_required_body_fields(bk, api):
+    with pytest.raises(ArgumentError, match="Missing required argument 'branch'"):
+        bk("create_build", {"organization": "acme-inc", "pipeline": "web", "payload": {}})
+    assert api.calls.call_count == 0
+
+
+# Every function that sends a body takes `payload`, as on the original's page.
+PAYLOAD_CASES = [
+    (
+        "create_pipeline",
+        {"organization": "acme-inc"},
+        "POST",
+        "/organizations/acme-inc/pipelines",
+        {"name": "Docs", "repository": "git@x:y.git", "configuration": "steps: []"},
+    ),
+    ("update_pipeline", {"organization": "acme-inc", "pipeline": "web"}, "PATCH", P, {"x": 1}),
+    (
+        "archive_pipeline",
+        {"organization": "acme-inc", "pipeline": "web"},
+        "POST",
+        f"{P}/archive",
+        {},
+    ),
+    (
+        "unarchive_pipeline",
+        {"organization": "acme-inc", "pipeline": "web"},
+        "POST",
+        f"{P}/unarchive",
+        {"reason": "back"},
+    ),
+    (
+        "create_build",
+        {"organization": "acme-inc", "pipeline": "web"},
+        "POST",
+        f"{P}/builds",
+        {"commit": "HEAD", "branch": "main", "message": "Deploy from agent"},
+    ),
+    (
+        "cancel_build",
+        {"organization": "acme-inc", "pipeline": "web", "number": 7},
+        "PUT",
+        f"{P}/builds/7/cancel",
+        {"note": "n"},
+    ),
+    (
+        "rebuild_build",
+        {"organization": "acme-inc", "pipeline": "web", "number": 7},
+        "PUT",
+        f"{P}/builds/7/rebuild",
+        {},
+    ),
+    (
+        "retry_failed_jobs",
+        {"organization": "acme-inc", "pipeline": "web", "number": 42},
+        "PUT",
+        f"{P}/builds/42/retry_failed_jobs",
+        {"states": "failed,timed_out"},
+    ),
+    ("api_post", {"path": "/x"}, "POST", "/x", {"a": 1}),
+    ("api_put", {"path": "/x"}, "PUT", "/x", {"a": 1}),
+    ("api_patch", {"path": "/x"}, "PATCH", "/x", {"a": 1}),
+]
+
+
+@pytest.mark.parametrize(("name", "args", "method", "path", "payload"), PAYLOAD_CASES)
+def test_every_write_takes_a_payload(bk, api, name, args, method, path, payload):
+    api.route(method=method, path=path).respond(200, json={"ok": True})
+    bk(name, {**args, "payload": payload})
+    assert body(sent(api)) == payload
+
+
+def test_every_function_that_sends_a_body_has_a_payload_case():
+    with_body = {t.name for t in load()[0].tools if t.method in ("POST", "PUT", "PATCH")}
+    assert with_body == {name for name, *_ in PAYLOAD_CASES}
+
+
+def test_retry_fallback_honours_payload_states(bk, api):
+    build = f"{P}/builds/42"
+    api.put(path=f"{build}/retry_failed_jobs").respond(404, json={"message": "Not Found"})
+    jobs = [
+        {"id": "j1", "type": "script", "state": "failed"},
+        {"id": "j2", "type": "script", "state": "timed_out"},
+        {"id": "j3", "type": "script", "state": "soft_failed"},
+    ]
+    api.get(path=build).respond(200, json={"number": 42, "jobs": jobs})
+    retried = api.put(path__regex=rf"{build}/jobs/j\d/retry").respond(200, json={})
+    data, _ = bk(
+        "retry_failed_jobs",
+        {
+            "organization": "acme-inc",
+            "pipeline": "web",
+            "number": 42,
+            "payload": {"states": "timed_out"},
+        },
+    )
+    assert [c.request.url.path for c in retried.calls] == [f"/v2{build}/jobs/j2/retry"]
+    assert data["retried_jobs_count"] == 1
 
 
 # Results --------------------------------------------------------------------------------

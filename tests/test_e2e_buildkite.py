@@ -147,13 +147,13 @@ def test_every_function_against_the_emulator(run, emulator):
 def test_pagination_over_several_pages(run, emulator):
     envelope = run(
         "local builds, meta = app.integrations.buildkite.list_builds{per_page = 10,"
-        " all_pages = true} return #builds, meta.pages"
+        " all_pages = true, with_meta = true} return #builds, meta.pages"
     )
     assert envelope["result"] == [40, 4]
     pages = [r.query_string for r in api_requests(emulator, "GET") if r.path == "/v2/builds"]
     assert len(pages) == 4
     first = run(
-        "local b, meta = app.integrations.buildkite.list_builds{per_page = 10}"
+        "local b, meta = app.integrations.buildkite.list_builds{per_page = 10, with_meta = true}"
         " return #b, meta.next_page, meta.last_page"
     )
     assert first["result"] == [10, 2, 4]

@@ -65,7 +65,7 @@ def integrations_call(
         if dry_run:
             _print(invoker.describe(path, [named]))
             return
-        data, meta = invoker(path, [named])
+        data, meta = invoker.invoke(path, [named])
     except HostError as exc:
         if as_json:
             _print(_envelope(False, None, None, str(exc), events))

@@ -60,7 +60,7 @@ def tool_page(integration: Integration, tool: Tool) -> str:
             "| --- | --- | --- | --- | --- |",
         ]
         lines += [_param_row(p) for p in tool.params]
-        order = ", ".join(p.name for p in tool.params)
+        order = ", ".join(p.name for p in tool.positional)
         lines += [
             "",
             f"Pass one table of named arguments, or positional arguments in this order: {order}.",
@@ -71,10 +71,17 @@ def tool_page(integration: Integration, tool: Tool) -> str:
         lines += ["", "## Example", "", "```lua", tool.example, "```"]
     lines += ["", "## Returns", "", tool.returns or "The API's JSON reply."]
     if tool.paginated:
-        lines.append(
-            "A second value carries `{status, next_page, last_page, rate_limit}`;"
-            " `all_pages = true` returns every page as one list."
-        )
+        lines += [
+            "",
+            "One value, as in the original: one page, or every page as one list with"
+            " `all_pages = true`. With `with_meta = true` a second value carries"
+            " `{status, next_page, last_page, rate_limit, pages}`:",
+            "",
+            "```lua",
+            f"local items, meta = {tool.lua_path}{{{_example_args(tool)}with_meta = true}}",
+            'if meta.next_page then print("more from page " .. meta.next_page) end',
+            "```",
+        ]
     if tool.notes:
         lines += ["", "## Notes", "", tool.notes]
     lines += ["", "## Errors", "", *_errors(integration, tool)]
@@ -93,6 +100,12 @@ def _param_row(param: Param) -> str:
         f" {WHERE[param.location]} |"
         f" {description.replace('|', '/')} |"
     )
+
+
+def _example_args(tool: Tool) -> str:
+    """The required path arguments of a list function, from their examples."""
+    required = [p for p in tool.params if p.required and p.example is not None]
+    return "".join(f"{p.name} = {json.dumps(p.example)}, " for p in required)
 
 
 def _literal(value: Any) -> str:

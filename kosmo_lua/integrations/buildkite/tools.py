@@ -1,7 +1,8 @@
 """The Buildkite tool table: the single source of truth for every Buildkite function.
 
 Methods, paths and fields follow Buildkite's REST API v2 documentation. Shared parameters
-are declared once below and reused.
+are declared once below and reused; ``payload`` and ``with_meta`` come from the host
+(``kosmo_lua.tools.host_params``).
 """
 
 from __future__ import annotations
@@ -58,7 +59,6 @@ PATH = Param(
     example="/organizations/acme-inc/pipelines",
 )
 QUERY = Param("query", "object", "Query string parameters, sent as given.", location="query")
-PAYLOAD = Param("payload", "object", "JSON request body, sent as given.", location="body")
 
 PAGINATION = (
     Param("page", "integer", "Page to fetch (default 1).", location="query", minimum=1),
@@ -146,7 +146,6 @@ PIPELINE_FIELDS = (
         "Cancel running builds when new builds are created on the same branch.",
         location="body",
     ),
-    PAYLOAD,
 )
 
 LIST_BUILDS_FILTERS = (
@@ -452,7 +451,6 @@ TOOLS = (
                 "Repository of the pull request.",
                 location="body",
             ),
-            PAYLOAD,
         ),
         returns="The new build (201), `scheduled`, with its `web_url`.",
         example="local b = app.integrations.buildkite.create_build{\n"
@@ -592,7 +590,7 @@ TOOLS = (
         "write",
         "POST",
         ("{path}",),
-        params=(PATH, PAYLOAD),
+        params=(PATH,),
         returns="The decoded JSON of the reply.",
         example="local build = app.integrations.buildkite.api_post(\n"
         '  "/organizations/acme-inc/pipelines/web/builds",\n'
@@ -604,7 +602,7 @@ TOOLS = (
         "write",
         "PUT",
         ("{path}",),
-        params=(PATH, PAYLOAD),
+        params=(PATH,),
         returns="The decoded JSON of the reply.",
         example="local bk = app.integrations.buildkite\n"
         'local b = bk.list_builds{organization = "acme-inc", pipeline = "web", per_page = 1}[1]\n'
@@ -616,7 +614,7 @@ TOOLS = (
         "write",
         "PATCH",
         ("{path}",),
-        params=(PATH, PAYLOAD),
+        params=(PATH,),
         returns="The decoded JSON of the reply.",
         example="app.integrations.buildkite.api_patch(\n"
         '  "/organizations/acme-inc/pipelines/web", {description = "Web"})',
