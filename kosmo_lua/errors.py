@@ -12,8 +12,9 @@
 
 A ``HostError`` never reaches Python callers of a run: the sandbox turns it into a Lua error
 that scripts catch with ``pcall``, and the run's ``error`` field reports it when uncaught.
-Errors of integration calls reach Lua as tables that behave like their message string
-(``tostring``, ``..``, ``err:match``) and also carry ``status``, ``message`` and ``tool``.
+In Lua the error is a plain string, ``file:line: message`` as the original's errors read,
+and ``err.status``, ``err.message``, ``err.tool``, ``err.kind`` also work on it (see
+``prelude.lua``). ``category`` says what the envelope's ``meta.error.kind`` says.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class HostError(KosmoError):
     """A host function failed; its message is what the Lua script sees."""
 
     kind = "error"  # what err.kind says in Lua; each subclass names its own
+    # What the envelope's meta.error.kind says: argument, permission or integration.
+    category = "integration"
 
     def __init__(
         self, message: str, *, tool: str = "", status: int | None = None, detail: str = ""
@@ -44,7 +47,12 @@ class HostError(KosmoError):
 
     def fields(self) -> dict[str, Any]:
         """What a script can read off the error besides its text."""
-        fields: dict[str, Any] = {"message": self.detail, "tool": self.tool, "kind": self.kind}
+        fields: dict[str, Any] = {
+            "message": self.detail,
+            "tool": self.tool,
+            "kind": self.kind,
+            "category": self.category,
+        }
         if self.status is not None:
             fields["status"] = self.status
         return fields
@@ -54,12 +62,14 @@ class UnknownFunction(HostError):
     """A script called ``app.<path>`` and no function has that path."""
 
     kind = "unknown_function"
+    category = "argument"
 
 
 class ArgumentError(HostError):
     """The arguments do not fit the tool's parameters; nothing was sent."""
 
     kind = "invalid_arguments"
+    category = "argument"
 
 
 class ConfigError(HostError):
@@ -72,6 +82,7 @@ class PermissionDenied(HostError):
     """The permission policy (ask or deny) refused the call; nothing was sent."""
 
     kind = "permission"
+    category = "permission"
 
 
 class ConnectionFailed(HostError):

@@ -49,7 +49,7 @@ class Call:
         """Sends a request; by default the tool's own, built from its arguments."""
         if path is None:
             path, query, body = build_request(self.tool, self.args)
-        self.requests += 1
+        sent_before = self.client.sent
         try:
             response = self.client.request(
                 method or self.tool.method,
@@ -63,6 +63,8 @@ class Call:
         except HostError as exc:
             self.last_status = exc.status
             raise
+        finally:
+            self.requests += self.client.sent - sent_before
         self.last_status = response.status
         return response
 

@@ -82,6 +82,7 @@ class RestClient:
         )
         self._max_wait = max_wait
         self._sleep = sleep
+        self.sent = 0  # every request put on the wire, repeats included
 
     def close(self) -> None:
         self._client.close()
@@ -113,6 +114,7 @@ class RestClient:
         waited = 0.0
         attempt = 0
         while True:
+            self.sent += 1
             try:
                 reply = self._client.request(
                     method, url, params=params or None, json=body, headers=headers

@@ -2,7 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_POSITION = re.compile(r"^([^\n]*?):(\d+): ")
+
+
+def error_info(kind: str, message: str, **fields: Any) -> dict[str, Any]:
+    """The envelope's ``meta.error``: what failed, as data. The script position the message
+    starts with (``workflow.lua:12: ...``) moves to ``file`` and ``line``.
+
+    Kinds: syntax, runtime, integration, argument, permission, limit, interrupted, usage
+    (the command line could not start a run) and internal (the worker died).
+    """
+    info: dict[str, Any] = {"kind": kind, "message": message}
+    position = _POSITION.match(message)
+    if position:
+        info.update(
+            message=message[position.end() :],
+            file=position.group(1),
+            line=int(position.group(2)),
+        )
+    info.update({k: v for k, v in fields.items() if v not in (None, "")})
+    return info
 
 
 class ExecutionResult:
@@ -16,6 +38,10 @@ class ExecutionResult:
     ) -> None:
         self.success = success
         self.error = error
+        # What kind of failure ``error`` is, where the runner knows it ("interrupted");
+        # a failure made outside a run (no code, bad option) is a usage error.
+        self.error_kind: str | None = None
+        self.error_info: dict[str, Any] | None = None
         self.result = result
         self.output: list[str] = []
         self.execution_time_ms = 0.0
@@ -23,8 +49,16 @@ class ExecutionResult:
         self.integration_calls: list[dict[str, Any]] = []
         self.meta: dict[str, Any] = {}
 
+    def fail(self, message: str, kind: str, **fields: Any) -> None:
+        self.success = False
+        self.error = message
+        self.error_info = error_info(kind, message, **fields)
+
     def envelope(self) -> dict[str, Any]:
         """The JSON envelope: a superset of the original's."""
+        info = self.error_info
+        if info is None and self.error:
+            info = error_info(self.error_kind or "usage", self.error)
         return {
             "success": self.success,
             "output": "\n".join(self.output),
@@ -33,5 +67,9 @@ class ExecutionResult:
             "execution_time_ms": round(self.execution_time_ms, 3),
             "memory_usage": self.memory_usage,
             "integration_calls": self.integration_calls,
-            "meta": {"permission_bypassed": False, **self.meta},
+            "meta": {
+                "permission_bypassed": False,
+                **self.meta,
+                **({"error": info} if info else {}),
+            },
         }

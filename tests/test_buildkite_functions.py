@@ -656,6 +656,7 @@ def test_api_error_carries_status_message_and_tool(bk, api):
         "status": 404,
         "tool": "buildkite.buildkite_get_build",
         "kind": "api",
+        "category": "integration",
     }
 
 

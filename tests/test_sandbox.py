@@ -346,7 +346,11 @@ def test_yield_across_a_host_callback_fails_cleanly(lua):
       return ok, type(err), err:match("^[^\\n]*")
     end)()
     """
-    assert returns(lua, code) == [False, "string", "attempt to yield across a C-call boundary"]
+    assert returns(lua, code) == [
+        False,
+        "string",
+        "test:3: attempt to yield across a C-call boundary",
+    ]
 
 
 # --------------------------------------------------------------------------- host values
@@ -437,9 +441,10 @@ def test_app_proxy_metatable_cannot_be_replaced(lua):
     ],
 )
 def test_host_errors_caught_by_pcall_are_strings(lua, call, message):
-    """A host failure reaches pcall as a string, never a Python exception userdata."""
+    """A host failure reaches pcall as a string naming the script's line, never a Python
+    exception userdata."""
     code = f"local ok, err = pcall({call}) return ok, type(err), err"
-    assert returns(lua, code) == [False, "string", message]
+    assert returns(lua, code) == [False, "string", f"test:1: {message}"]
 
 
 @pytest.mark.parametrize(
@@ -455,23 +460,53 @@ def test_host_errors_caught_by_pcall_are_strings(lua, call, message):
         ),
     ],
 )
-def test_app_errors_caught_by_pcall_are_plain_tables(lua, call, fields):
-    """An app.* failure is a protected table of string fields that reads as its message."""
+def test_app_errors_caught_by_pcall_are_strings_with_fields(lua, call, fields):
+    """An app.* failure is a plain string, as in the original, whose fields read like a
+    table's: the only thing a script can reach is its own error's data."""
     code = f"""
     local ok, err = pcall({call})
-    local types = {{}}
-    for k, v in next, err do types[#types + 1] = type(k) .. ":" .. type(v) end
-    return ok, type(err), getmetatable(err), tostring(err), err.dump, table.concat(types, " "), err
+    return ok, type(err), getmetatable(err), err, err.kind, err.message, err.tool, err.line,
+      err.dump == string.dump, err == "test:2: " .. err.message, (string.find(err, "test", 1, true))
     """
     assert returns(lua, code) == [
         False,
-        "table",
+        "string",
         False,
+        f"test:2: {fields['message']}",
+        fields["kind"],
         fields["message"],
-        None,
-        " ".join(["string:string"] * len(fields)),
-        fields,
+        fields["tool"],
+        2,
+        True,
+        True,
+        1,
     ]
+
+
+def test_error_fields_follow_the_text_not_a_script_string(lua):
+    """A string the script builds has no fields, unless it is an error's very text (which
+    then reads as that error): nothing else can be forged or reached."""
+    code = """
+    local ok, err = pcall(app.missing)
+    local copy = ("x" .. err):sub(2)
+    return ("Unknown function: app.missing").kind, copy.kind, ("abc").status, ("abc").line
+    """
+    assert returns(lua, code) == [None, "unknown_function", None, None]
+
+
+def test_only_recent_error_texts_keep_their_fields(lua):
+    """The text → fields memory is bounded: a pcall loop cannot grow it without end."""
+    code = """
+    local first
+    for i = 1, 1000 do
+      local ok, err = pcall(app.integrations.buildkite.get_build, "a", "b", "x" .. i)
+      first = first or err
+      if i == 1 then assert(first.kind == "invalid_arguments") end
+    end
+    local ok, last = pcall(app.integrations.buildkite.get_build, "a", "b", "y")
+    return first.kind, last.kind
+    """
+    assert returns(lua, code) == [None, "invalid_arguments"]
 
 
 def test_host_errors_reach_xpcall_handlers_as_strings(lua):
@@ -511,9 +546,9 @@ def test_mcp_cannot_reach_files_without_a_configured_server(lua):
     """mcp.read_resource of a file:// URI needs a configured server; scripts cannot add one."""
     code = """
     local ok, err = pcall(mcp.read_resource, "../../etc/passwd", "file:///etc/passwd")
-    return ok, type(err), tostring(err):match("^[^:]*")
+    return ok, type(err), err.message:match("^[^:]*")
     """
-    assert returns(lua, code) == [False, "table", "Unknown MCP server '../../etc/passwd'"]
+    assert returns(lua, code) == [False, "string", "Unknown MCP server '../../etc/passwd'"]
 
 
 # --------------------------------------------------------------------------- json.null

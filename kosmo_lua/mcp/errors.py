@@ -21,6 +21,7 @@ class McpUntrusted(McpError):
     """A project file defines the server and nobody trusted that definition yet."""
 
     kind = "permission"
+    category = "permission"
 
 
 class McpServerFailed(McpError):

@@ -19,6 +19,7 @@ import lupa.lua54 as lupa
 
 from ..errors import HostError
 from ..limits import Limits
+from ..result import error_info
 
 MAX_DEPTH = 512
 MEMORY_ERROR = b"not enough memory"  # Lua's own text; the prelude trips the memory limit on it
@@ -40,6 +41,9 @@ LIBRARY_FUNCTIONS = (
     "docs_list",
     "docs_search",
 )
+
+Outcome = tuple[str | None, list[Any] | None, str | None, dict[str, Any] | None]
+"""What ``LuaEngine.run`` returns: limit kind, return values, error text, error data."""
 
 Dispatcher = Callable[[str, list[Any]], tuple[Any, ...]]
 """Runs ``app.<path>(args...)``: gets the dotted path and the converted arguments, returns
@@ -107,10 +111,9 @@ class LuaEngine:
 
     # Running ---------------------------------------------------------------------------------
 
-    def run(
-        self, code: str | bytes, name: str, *, expression_first: bool = False
-    ) -> tuple[str | None, list[Any] | None, str | None]:
-        """Runs one chunk: returns (limit kind or None, return values, error message).
+    def run(self, code: str | bytes, name: str, *, expression_first: bool = False) -> Outcome:
+        """Runs one chunk: returns (limit kind or None, return values, error message, what
+        failed as data: ``meta.error``).
 
         ``expression_first`` runs ``return <code>`` when that compiles (the REPL's echo).
         """
@@ -118,7 +121,7 @@ class LuaEngine:
             code = code.encode("utf-8", "surrogateescape")
         self._output_bytes = 0
         try:
-            tripped, packed = self._run(
+            tripped, packed, fields = self._run(
                 code,
                 name.encode(),
                 self.limits.cpu_seconds,
@@ -126,33 +129,38 @@ class LuaEngine:
                 expression_first,
             )
         except lupa.LuaMemoryError:
-            return "memory", None, self.limits.message("memory")
+            return _limit("memory", self.limits)
         except lupa.LuaError as exc:  # raised outside the script's pcall, e.g. by the hook
-            return None, None, _text(exc.args[0] if exc.args else str(exc))
+            message = _text(exc.args[0] if exc.args else str(exc))
+            return None, None, message, error_info("runtime", message)
         with self.unbounded_memory():
             try:
-                return self._outcome(tripped, packed)
+                return self._outcome(tripped, packed, fields)
             except RecursionError:
-                return None, None, "the script's values are nested too deeply to report"
+                message = "the script's values are nested too deeply to report"
+                return None, None, message, error_info("runtime", message)
             except TooLarge:
-                return "output", None, self.limits.message("result")
+                return "output", None, *_limit_error("result", self.limits)
 
-    def _outcome(
-        self, tripped: bytes | None, packed: Any
-    ) -> tuple[str | None, list[Any] | None, str | None]:
+    def _outcome(self, tripped: bytes | None, packed: Any, fields: Any) -> Outcome:
         kind = tripped.decode() if tripped else None
         count = packed[b"n"]
         values = [packed[i] for i in range(2, count + 1)]
         if kind:
-            return kind, None, self.limits.message(kind)
+            return _limit(kind, self.limits)
         if not packed[1]:
             message = self._error_text(values[0] if values else None)
             if "stack overflow" in message:
-                return "recursion", None, self.limits.message("recursion")
+                return _limit("recursion", self.limits)
             if message == "not enough memory":
-                return "memory", None, self.limits.message("memory")
-            return None, None, message
-        return None, [self.to_python(v, strict=False) for v in values], None
+                return _limit("memory", self.limits)
+            if lupa.lua_type(fields) != "table":
+                return None, None, message, error_info("runtime", message)
+            found = self.to_python(fields, strict=False)
+            if isinstance(found, dict) and found.get("category"):
+                return None, None, message, _host_error_info(message, found)
+            return None, None, message, error_info(found.get("kind", "runtime"), message)
+        return None, [self.to_python(v, strict=False) for v in values], None, None
 
     def _error_text(self, value: Any) -> str:
         """The message of an error object; its own __tostring may fail or return junk."""
@@ -275,6 +283,21 @@ class LuaEngine:
 
     def _error_fields(self, error: HostError) -> Any:
         return self.to_lua(error.fields())
+
+
+def _host_error_info(message: str, fields: dict[str, Any]) -> dict[str, Any]:
+    return error_info(
+        fields["category"], message, tool=fields.get("tool"), status=fields.get("status")
+    )
+
+
+def _limit_error(kind: str, limits: Limits) -> tuple[str, dict[str, Any]]:
+    message = limits.message(kind)
+    return message, error_info("limit", message, limit=kind)
+
+
+def _limit(kind: str, limits: Limits) -> Outcome:
+    return kind, None, *_limit_error(kind, limits)
 
 
 class TooLarge(HostError):

@@ -15,7 +15,7 @@ local co_create, co_resume, co_status, co_close = coroutine.create, coroutine.re
 local pcall, xpcall, error, load, select, type = pcall, xpcall, error, load, select, type
 local setmetatable, getmetatable, rawget, tostring = setmetatable, getmetatable, rawget, tostring
 local pack, unpack, concat = table.pack, table.unpack, table.concat
-local clock, huge, format = os.clock, math.huge, string.format
+local clock, huge, format, find = os.clock, math.huge, string.format, string.find
 local monotonic = host.monotonic
 
 -- Limits ------------------------------------------------------------------------------------
@@ -28,7 +28,7 @@ local HOOK_COUNT = 10000
 local cpu_deadline, wall_deadline = huge, huge
 local tripped_kind, tripped_message = nil, nil
 local limit_messages = {}
-local run -- forward: the hook lets the host's own frame finish
+local run, locate -- forward: the hook lets the host's own frames finish
 
 local hook
 local function trip(kind)
@@ -41,7 +41,8 @@ end
 
 hook = function()
   if tripped_kind then
-    if debug_getinfo(2, "f").func == run then
+    local running = debug_getinfo(2, "f").func
+    if running == run or running == locate then
       return
     end
     debug_sethook(hook, "", 1)
@@ -64,36 +65,67 @@ local function after_protected(ok, ...)
   return ok, ...
 end
 
--- An integration error: a table with `message`, `status`, `tool`, `kind` that also behaves
--- like its full text, so scripts written for string errors keep working:
--- tostring(err), "x" .. err, err:match("404"), #err.
+-- Errors of host calls are plain strings, as in the original, so every string habit works on
+-- them (type(err) == "string", err == text, string.find(err, ...), err:match("404")). The
+-- fields a script may want besides the text (status, message, tool, kind, file, line) are
+-- remembered by text, and the string metatable's __index finds them: err.status. The memory
+-- is bounded: only the last ERROR_MEMORY texts keep their fields.
+local ERROR_MEMORY = 256
 local string_lib = string
-local function error_object(text, fields)
-  return setmetatable(fields, {
-    __tostring = function() return text end,
-    __concat = function(a, b) return tostring(a) .. tostring(b) end,
-    __len = function() return #text end,
-    __index = function(_, key)
-      local method = string_lib[key]
-      if method then
-        return function(_, ...) return method(text, ...) end
-      end
-    end,
-    __metatable = false,
-  })
+local error_fields, error_order, error_next = {}, {}, 1
+
+local function remember(text, fields)
+  local old = error_order[error_next]
+  if old ~= nil then
+    error_fields[old] = nil
+  end
+  error_order[error_next], error_fields[text] = text, fields
+  error_next = error_next % ERROR_MEMORY + 1
 end
 
--- Callers tail-call this (`return host_call(...)`), so level 2 is the script's line.
+getmetatable("").__index = function(s, key)
+  local method = string_lib[key]
+  if method ~= nil then
+    return method
+  end
+  local fields = error_fields[s]
+  if fields ~= nil then
+    return fields[key]
+  end
+end
+
+-- The script's position nearest the top of the stack: the first Lua frame not in the
+-- prelude, so an error raised in a host call or a C function names the script's line.
+local function script_position(level)
+  while true do
+    local info = debug_getinfo(level, "Sl")
+    if not info then
+      return nil
+    end
+    if info.currentline > 0 and info.source ~= "=prelude" then
+      return info.short_src, info.currentline
+    end
+    level = level + 1
+  end
+end
+
+local function host_error(text, fields)
+  local file, line = script_position(2)
+  if file then
+    text = file .. ":" .. line .. ": " .. text
+    fields.file, fields.line = file, line
+  end
+  remember(text, fields)
+  error(text, 0)
+end
+
 local function host_call(fn, ...)
   local result = pack(fn(...))
   if not result[1] then
     if result[2] == MEMORY_ERROR then
       trip("memory")
     end
-    if result[3] then
-      error(error_object(result[2], result[3]), 2)
-    end
-    error(result[2], 2)
+    host_error(result[2], result[3] or { message = result[2], kind = "runtime" })
   end
   return unpack(result, 2, result.n)
 end
@@ -342,9 +374,25 @@ env.app = proxy("app")
 
 -- Running a chunk ----------------------------------------------------------------------------
 
--- Returns the limit that stopped the chunk (or nil) and the packed pcall results. Once a limit
--- trips, the hook lets only this function's own instructions run, so it must call nothing
--- written in Lua between the chunk's end and clearing the hook.
+-- The message handler of a run: a string error raised in a C function (`for _ in ipairs(nil)`)
+-- carries no position; give it the script's, as errors raised in Lua code have. What `error`
+-- raised is left as the script gave it (level 0 means "no position").
+local has_position = "^[^\n]-:%d+: "
+locate = function(e)
+  if tripped_kind or type(e) ~= "string" or error_fields[e] or find(e, has_position) then
+    return e
+  end
+  if debug_getinfo(2, "f").func == error then
+    return e
+  end
+  local file, line = script_position(2)
+  return file and (file .. ":" .. line .. ": " .. e) or e
+end
+
+-- Returns the limit that stopped the chunk (or nil), the packed results and, on an error,
+-- what is known of it (the fields of a host error). Once a limit trips, the hook lets only
+-- this function and `locate` run, so it must call nothing else written in Lua between the
+-- chunk's end and clearing the hook.
 run = function(code, name, cpu_seconds, timeout_seconds, expression_first)
   debug_sethook()
   tripped_kind, tripped_message = nil, nil
@@ -356,17 +404,17 @@ run = function(code, name, cpu_seconds, timeout_seconds, expression_first)
     chunk, err = load(code, "=" .. name, "t", env)
   end
   if not chunk then
-    return nil, pack(false, err)
+    return nil, pack(false, err), { kind = "syntax" }
   end
   cpu_deadline = clock() + cpu_seconds
   wall_deadline = timeout_seconds and monotonic() + timeout_seconds or huge
   debug_sethook(hook, "", HOOK_COUNT)
-  local result = pack(pcall(chunk))
+  local result = pack(xpcall(chunk, locate))
   debug_sethook()
   if not tripped_kind and not result[1] and result[2] == MEMORY_ERROR then
     tripped_kind = "memory"
   end
-  return tripped_kind, result
+  return tripped_kind, result, not result[1] and error_fields[result[2]] or nil
 end
 
 local function set_limit_messages(messages)

@@ -86,14 +86,14 @@ class Worker:
         try:
             _write_frame(self._requests, {"code": code, "name": name, "repl": repl})
         except BrokenPipeError:
-            result.error = self._reap()
+            result.fail(self._reap(), "internal")
             return result
         cpu_at_start = _cpu_seconds(self._pid)
         reader = _FrameReader(self._replies)
         while True:
             killed = self._check_limits(started, cpu_at_start)
             if killed:
-                result.error = self.limits.message(killed)
+                result.fail(self.limits.message(killed), "limit", limit=killed)
                 result.meta["limit"] = killed
                 break
             ready, _, _ = select.select([self._replies], [], [], POLL_SECONDS)
@@ -101,7 +101,7 @@ class Worker:
                 continue
             messages = reader.read()
             if messages is None:
-                result.error = self._reap()
+                result.fail(self._reap(), "internal")
                 break
             done = self._handle(messages, result, on_output)
             if done:
@@ -181,6 +181,7 @@ class Worker:
                 result.error = done["error"]
                 result.result = done["result"]
                 result.memory_usage = done["memory"]
+                result.error_info = done["error_info"]
                 if done["limit"]:
                     result.meta["limit"] = done["limit"]
                 return True
@@ -255,10 +256,10 @@ def _serve(
             if messages is None:
                 break
             for request in messages:
-                kind, values, error = engine.run(
+                kind, values, error, info = engine.run(
                     request["code"], request["name"], expression_first=request["repl"]
                 )
-                done = {"limit": kind, "result": values, "error": error}
+                done = {"limit": kind, "result": values, "error": error, "error_info": info}
                 _write_frame(replies, {"done": {**done, "memory": engine.memory_used}})
     except KeyboardInterrupt:
         status = 130
