@@ -153,13 +153,16 @@ class Invoker:
                 integration, account, tool = self.catalog.resolve(path)
                 entry.update(tool=tool.full_name, account=account, method=tool.method)
                 named = bind(tool, args)
-                self._check_permission(integration, tool)
+                bypassed = self._check_permission(integration, tool)
                 call = Call(tool, named, self._client(integration, account))
                 data, meta = (tool.handler or rest_call)(call)
                 entry["response"] = meta
             finally:
                 if call is not None:
                     entry.update(http_status=call.last_status, requests=call.requests)
+                    if bypassed and call.requests:
+                        entry["permission_bypassed"] = True
+                        self._report("meta", {"permission_bypassed": True})
         return data, meta, named.get("with_meta", False)
 
     def describe(self, path: str, args: list[Any]) -> dict[str, Any]:
@@ -183,13 +186,14 @@ class Invoker:
             "permission": self.config.permission(integration.name, tool.access),
         }
 
-    def _check_permission(self, integration: Integration, tool: Tool) -> None:
+    def _check_permission(self, integration: Integration, tool: Tool) -> bool:
+        """Raises when the policy refuses the call; True when only ``--force`` lets it
+        through (``meta.permission_bypassed`` is then set once a request is sent)."""
         policy = self.config.permission(integration.name, tool.access)
         if policy == "allow":
-            return
+            return False
         if self.force:
-            self._report("meta", {"permission_bypassed": True})
-            return
+            return True
         name = integration.name
         if policy == "deny":
             raise PermissionDenied(
@@ -205,6 +209,7 @@ class Invoker:
     def _client(self, integration: Integration, account: str) -> RestClient:
         key = (integration.name, account)
         if key not in self._clients:
+            self._check_account(integration, account)
             if self._emulate:
                 emulator = self.emulator(integration)
                 self._clients[key] = RestClient(
@@ -228,15 +233,22 @@ class Invoker:
             self._emulators[integration.name] = integration.emulator(self._emulate_data)
         return self._emulators[integration.name]
 
-    def _credentials(self, integration: Integration, account: str) -> dict[str, str]:
-        stored = self.config.account(integration.name, account)
-        if stored is None and account != DEFAULT_ACCOUNT:
+    def _check_account(self, integration: Integration, account: str) -> None:
+        """The default account always exists; others only when configured (also under
+        ``--emulate``, so a typo fails there exactly as it would for real)."""
+        if account != DEFAULT_ACCOUNT and self.config.account(integration.name, account) is None:
+            configured = self.config.accounts(integration.name)
+            known = ", ".join([DEFAULT_ACCOUNT, *(a for a in configured if a != DEFAULT_ACCOUNT)])
+            close = closest(account, configured)
+            hint = f" Did you mean: {close[0]}?" if close else ""
             raise ConfigError(
-                f"Unknown {integration.title} account '{account}'. Configure it: kosmo"
-                f" integrations:configure {integration.name} --account {account}"
-                " --set access_token=TOKEN"
+                f"Unknown {integration.title} account '{account}'.{hint} Accounts: {known}."
+                f" Configure it: kosmo integrations:configure {integration.name}"
+                f" --account {account} --set access_token=TOKEN"
             )
-        values = dict(stored or {})
+
+    def _credentials(self, integration: Integration, account: str) -> dict[str, str]:
+        values = dict(self.config.account(integration.name, account) or {})
         for field in integration.credentials:
             if field.secret and values.get(field.name):
                 redact.register(values[field.name])

@@ -600,6 +600,21 @@ def test_force_bypasses_and_says_so(config, api):
     assert ("meta", {"permission_bypassed": True}) in harness.events
 
 
+def test_force_is_reported_only_when_a_refused_write_was_sent(config, api):
+    """permission_bypassed means "a write went out only because of --force": a forced call
+    that fails before sending, or a write the policy allows, does not set it."""
+    harness = Harness(config, force=True)
+    with pytest.raises(ArgumentError):
+        harness("create_build", {"organization": "acme-inc", "pipeline": "web"})
+    with pytest.raises(ConfigError):
+        harness("app.integrations.buildkite.nobody.cancel_build", "acme-inc", "web", 1)
+    assert ("meta", {"permission_bypassed": True}) not in harness.events
+    config.set_permission("buildkite", "write", "allow")
+    api.put(path=f"{P}/builds/1/cancel").respond(200, json={})
+    harness("cancel_build", "acme-inc", "web", 1)
+    assert ("meta", {"permission_bypassed": True}) not in harness.events
+
+
 def test_reads_need_no_force(config, api):
     api.get(path="/user").respond(200, json={"name": "Ada"})
     harness = Harness(config, force=False)

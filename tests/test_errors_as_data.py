@@ -139,3 +139,25 @@ def test_rethrown_errors_keep_their_data():
     _, envelope = run(code, "--emulate")
     assert envelope["error"] == "eval:1: Buildkite API error (404): No build found"
     assert envelope["meta"]["error"]["status"] == 404
+
+
+def test_emulate_knows_the_configured_accounts(kosmo_home):
+    """A typo in an account name fails under --emulate as it would for real; the default
+    account and configured ones are emulated."""
+    from kosmo_lua.config import Config
+
+    config = Config.load(kosmo_home)
+    config.set_account("buildkite", "work", {"access_token": "t"})
+    config.save()
+    exit_code, envelope = run(
+        "return app.integrations.buildkite.work.get_current_user().name,"
+        " app.integrations.buildkite.default.get_current_user().name",
+        "--emulate",
+    )
+    assert exit_code == 0, envelope["error"]
+    exit_code, envelope = run("app.integrations.buildkite.wrok.get_current_user()", "--emulate")
+    assert exit_code == 1
+    assert envelope["error"].startswith(
+        "eval:1: Unknown Buildkite account 'wrok'. Did you mean: work? Accounts: default, work."
+    )
+    assert envelope["integration_calls"][0]["status"] == "error"

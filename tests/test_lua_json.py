@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 def test_round_trip_keeps_empty_arrays_and_objects(lua):
     result = lua("""return json.encode(json.decode('{"a":[],"b":{}}'), {pretty = false})""")
@@ -66,3 +68,15 @@ def test_array_and_object_tags_for_empty_tables(lua):
 
 def test_options_must_be_a_table(lua):
     assert "options must be a table" in lua("return json.encode({}, 'compact')").error
+
+
+def test_keys_that_collide_in_json_are_an_error_not_a_lost_value(lua):
+    """1 and "1" both become the JSON key "1": encoding refuses; print keeps both."""
+    result = lua('local text = json.encode({[1] = "a", ["1"] = "b"})')
+    assert not result.success
+    assert result.error == (
+        'test:1: json.encode: cannot convert a table to JSON: two of its keys (1 and "1", say)'
+        ' both become the key "1"'
+    )
+    printed = lua('print({[1] = "a", ["1"] = "b"})')
+    assert json.loads("\n".join(printed.output)) == {"1": "a", '"1"': "b"}

@@ -7,6 +7,7 @@ encoded before they enter Lua, because lupa would otherwise hand them over as us
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -347,12 +348,25 @@ class _Converter:
                 return {} if tag == b"object" else []
             if tag != b"object" and _is_sequence(items):
                 return [self.convert(v, depth + 1) for _, v in items]
-            return {
-                _key_text(k): self.convert(v, depth + 1)
-                for k, v in sorted(items, key=lambda kv: _key_sort(kv[0]))
-            }
+            return self._object(items, depth)
         finally:
             self._seen.discard(ident)
+
+    def _object(self, items: list[tuple[Any, Any]], depth: int) -> dict[str, Any]:
+        """A table with keys as JSON object. Two keys with one text (``1`` and ``"1"``)
+        would lose a value: json.encode refuses; print shows the later one's key quoted."""
+        result: dict[str, Any] = {}
+        for key, value in sorted(items, key=lambda kv: _key_sort(kv[0])):
+            text = _key_text(key)
+            if text in result:
+                if self._strict:
+                    raise ConversionError(
+                        'cannot convert a table to JSON: two of its keys (1 and "1", say)'
+                        f" both become the key {json.dumps(text)}"
+                    )
+                text = json.dumps(text)
+            result[text] = self.convert(value, depth + 1)
+        return result
 
     def _charge(self, size: int) -> None:
         """Strict values become Lua data again (the memory limit); the others become output."""
@@ -369,8 +383,8 @@ def _guarded(
     """Wraps a host callback so it returns ``(ok, value...)`` and never raises into Lua.
 
     A callback returns a tuple to give Lua several values; no Lua value is a tuple. With
-    ``error_fields``, a failure also returns a table of fields, and the prelude raises an
-    error object that reads like the message and carries the fields.
+    ``error_fields``, a failure also returns a table of fields, and the prelude raises the
+    message as a string whose fields ``err.status`` and the like can read.
     """
 
     def callback(*args: Any) -> tuple[Any, ...]:
@@ -432,6 +446,4 @@ def _text(value: Any) -> str:
 
 
 def _json_text(value: Any) -> str:
-    import json
-
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
