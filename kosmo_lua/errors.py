@@ -2,6 +2,8 @@
 
     KosmoError                  anything this package raises on purpose
     ├── UsageError              bad input before a run starts (no code, missing file): exit 2
+    │   └── ConfigFileError     a settings file is unreadable or of the wrong shape; also a
+    │                           HostError (kind "configuration") when a run reads it
     └── HostError               a host function refused a call; it becomes a Lua error
         ├── UnknownFunction     app.<path> names no function
         ├── ArgumentError       missing, unknown or mistyped arguments (no request was sent)
@@ -9,6 +11,8 @@
         ├── PermissionDenied    the permission policy refused a call (no request was sent)
         ├── ConnectionFailed    the API could not be reached
         └── ApiError            the API answered with a non-2xx status
+
+The command line gives every error that reaches it one exit code (``kosmo_lua.cli.exit_code``).
 
 A ``HostError`` never reaches Python callers of a run: the sandbox turns it into a Lua error
 that scripts catch with ``pcall``, and the run's ``error`` field reports it when uncaught.
@@ -98,3 +102,15 @@ class ApiError(HostError):
 
     def __init__(self, text: str, *, status: int, message: str, tool: str = "") -> None:
         super().__init__(text, tool=tool, status=status, detail=message)
+
+
+class ConfigFileError(UsageError, HostError):
+    """A settings file (``integrations.json``, an MCP file) cannot be read or has the wrong
+    shape. The command line checks the files before a run, so this is a usage error there;
+    a run that reads a file broken since then gets it as a Lua error."""
+
+    kind = "configuration"
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"{path} {problem}. Fix or remove it.")
+        self.path = str(path)

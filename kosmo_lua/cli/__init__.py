@@ -2,6 +2,9 @@
 
 Start-up time is a tracked figure, so ``kosmo integrations:lua`` imports the Lua runner and
 nothing else: every command lives in its own module, named in ``COMMANDS``.
+
+Commands raise errors; ``LazyGroup.invoke`` turns them into exit codes (``exit_code``) and
+one ``Error: …`` line, so no command catches an error only to exit.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ gc.disable()
 import importlib  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
+from typing import Any  # noqa: E402
 
 import click  # noqa: E402
 
 from .. import __version__  # noqa: E402
+from ..errors import KosmoError, UsageError  # noqa: E402
 
 # command name -> "module:attribute", relative to this package
 COMMANDS = {
@@ -42,9 +47,23 @@ COMMANDS = {
 }
 
 
+def exit_code(error: Exception) -> int:
+    """The exit status of a command that failed: 2 when it could not start, else 1."""
+    return 2 if isinstance(error, click.UsageError | UsageError) else 1
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Every error a command lets through: ``Error: message`` and its exit code."""
+        try:
+            return super().invoke(ctx)
+        except KosmoError as exc:
+            failure = click.ClickException(str(exc))
+            failure.exit_code = exit_code(exc)
+            raise failure from None
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)

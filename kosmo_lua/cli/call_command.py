@@ -13,10 +13,18 @@ from ..errors import HostError
 from ..invoker import Invoker
 from ..tools import Param
 from .catalog_commands import find_tool
+from .json_command import JsonAwareCommand
+
+
+def _call_failure(message: str) -> dict[str, Any]:
+    """The envelope of a call that could not be made (bad function, argument or option)."""
+    return _envelope(False, None, None, message, [])
 
 
 @click.command(
     "integrations:call",
+    cls=JsonAwareCommand,
+    error_envelope=_call_failure,
     epilog="""\b
 Examples:
   kosmo integrations:call buildkite.get_build --arg organization=acme-inc \\

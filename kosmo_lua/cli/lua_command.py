@@ -17,6 +17,7 @@ from ..limits import MIB, Limits
 from ..result import ExecutionResult
 from ..runtime.supervisor import Worker
 from . import output
+from .json_command import JsonAwareCommand
 
 # The sandbox itself needs a few hundred KiB; below this a run could not even start.
 MIN_MEMORY = 1 * MIB
@@ -73,35 +74,6 @@ class Seconds(click.ParamType):
         if not math.isfinite(seconds) or seconds <= 0:
             self.fail(f"{value!r} must be a positive, finite number of seconds")
         return seconds
-
-
-class JsonAwareCommand(click.Command):
-    """With ``--json``, even a usage error (bad option, no code) prints the JSON envelope."""
-
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
-        wants_json = "--json" in args  # parsing consumes args, so look first
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as exc:
-            if not wants_json:
-                raise
-            output.print_envelope(ExecutionResult(success=False, error=exc.format_message()))
-            sys.exit(2)
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as exc:  # raised by the command itself, after parsing
-            if not ctx.params.get("as_json"):
-                raise
-            output.print_envelope(ExecutionResult(success=False, error=exc.format_message()))
-            sys.exit(2)
 
 
 def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -208,6 +180,9 @@ Inside Lua: app.integrations.*, json, regex, print, dump.""",
 )
 def integrations_lua(repl: bool, emulate: bool, emulate_data: str | None, **options: Any) -> None:
     """Run Lua code in the sandbox, with the integrations under app.integrations.*."""
+    from ..config import check_settings
+
+    check_settings()  # the worker reads them on the first call: a broken file is a usage error
     limits = limits_from(options)
     if emulate_data and not emulate:
         raise click.UsageError("--emulate-data goes with --emulate")

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..config import kosmo_home
+from ..config import check_settings, kosmo_home
 from ..dispatch import AppDispatcher
-from ..errors import HostError
+from ..errors import HostError, UsageError
 from ..runtime.supervisor import Worker
-from .lua_command import JsonAwareCommand, limits_from, run_options, run_script
+from .json_command import JsonAwareCommand
+from .lua_command import limits_from, run_options, run_script
 
 
 def _echo_json(value: Any) -> None:
@@ -32,12 +32,9 @@ def _hub(force: bool) -> Any:
     return McpHub(_servers(), force=force)
 
 
-def _fail(exc: HostError, as_json: bool) -> None:
-    if as_json:
-        _echo_json({"success": False, "error": str(exc)})
-    else:
-        click.echo(f"Error: {exc}", err=True)
-    sys.exit(1)
+def _failure(message: str) -> dict[str, Any]:
+    """What ``mcp:tools --json`` and ``mcp:call --json`` print when they fail."""
+    return {"success": False, "result": None, "error": message}
 
 
 @click.command(
@@ -54,6 +51,7 @@ Inside Lua: mcp.*, app.mcp.<server>.<tool>(args), json, regex, print, dump.""",
 @run_options
 def mcp_lua(**options: Any) -> None:
     """Run Lua with only the MCP helpers: mcp.* and app.mcp.*."""
+    _servers()  # the worker reads them on the first call: a broken file is a usage error
     dispatch = AppDispatcher.factory(force=options["force"], integrations=False)
     run_script(Worker(limits_from(options), dispatch, hide=("docs",)), options, meta={})
 
@@ -89,7 +87,10 @@ def mcp_list(as_json: bool) -> None:
 
 
 @click.command(
-    "mcp:tools", epilog="\b\nExamples:\n  kosmo mcp:tools\n  kosmo mcp:tools github --json"
+    "mcp:tools",
+    cls=JsonAwareCommand,
+    error_envelope=_failure,
+    epilog="\b\nExamples:\n  kosmo mcp:tools\n  kosmo mcp:tools github --json",
 )
 @click.argument("server", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, with input schemas.")
@@ -97,10 +98,7 @@ def mcp_list(as_json: bool) -> None:
 def mcp_tools(server: str | None, as_json: bool, force: bool) -> None:
     """List the tools of one server, or of every usable server."""
     with _hub(force) as hub:
-        try:
-            tools = hub.tools(server)
-        except HostError as exc:
-            _fail(exc, as_json)
+        tools = hub.tools(server)
     if as_json:
         _echo_json(tools)
         return
@@ -116,6 +114,8 @@ def mcp_tools(server: str | None, as_json: bool, force: bool) -> None:
 
 @click.command(
     "mcp:call",
+    cls=JsonAwareCommand,
+    error_envelope=_failure,
     epilog="""\b
 Examples:
   kosmo mcp:call github.search_issues --arg query=bug --arg limit=5
@@ -132,17 +132,14 @@ Values are typed from the tool's input schema: numbers, booleans and JSON for ob
 def mcp_call(tool: str, arguments: tuple[str, ...], as_json: bool, force: bool) -> None:
     """Call one MCP tool ("server.tool") and print its result as JSON."""
     with _hub(force) as hub:
-        try:
-            properties = hub.schema(tool).get("properties", {})
-            args = {}
-            for argument in arguments:
-                name, sep, raw = argument.partition("=")
-                if not sep:
-                    raise click.BadParameter(f"{argument!r} is not NAME=VALUE", param_hint="--arg")
-                args[name] = _typed(properties.get(name, {}), raw)
-            result = hub.call(tool, args)
-        except HostError as exc:
-            _fail(exc, as_json)
+        properties = hub.schema(tool).get("properties", {})
+        args = {}
+        for argument in arguments:
+            name, sep, raw = argument.partition("=")
+            if not sep:
+                raise click.BadParameter(f"{argument!r} is not NAME=VALUE", param_hint="--arg")
+            args[name] = _typed(properties.get(name, {}), raw)
+        result = hub.call(tool, args)
     _echo_json({"success": True, "result": result, "error": None} if as_json else result)
 
 
@@ -215,8 +212,8 @@ def mcp_add(
             url=url,
             headers=_pairs(headers, "--header"),
         )
-    except HostError as exc:
-        raise click.UsageError(str(exc)) from None
+    except HostError as exc:  # a name or file the change cannot use: the user's input
+        raise UsageError(str(exc)) from None
     click.echo(f"Added MCP server '{name}' to {path}")
     if scope == "project":
         click.echo(f"Project servers start only when trusted: kosmo mcp:trust {name}")
@@ -240,8 +237,8 @@ def mcp_remove(name: str) -> None:
 
     try:
         path = remove_server(name, Path.cwd(), kosmo_home())
-    except HostError as exc:
-        raise click.UsageError(str(exc)) from None
+    except HostError as exc:  # no such server: the user's input
+        raise UsageError(str(exc)) from None
     untrust(name, kosmo_home())
     click.echo(f"Removed MCP server '{name}' from {path}")
 
@@ -293,6 +290,8 @@ def mcp_serve(
     """Serve this host over MCP: execute_lua, lua_read_doc, lua_list_docs, lua_search_docs."""
     from ..mcp.serve import serve
 
+    check_settings()  # tools read both when a client calls: say now that a file is broken
+    _servers()
     serve(
         transport="http" if use_http else "stdio",
         read_only=read_only,

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ..config import expect, read_json
+from ..errors import ConfigFileError
 from .errors import McpConfigError
 
 PROJECT_FILES = (".mcp.json", ".vscode/mcp.json", ".cursor/mcp.json")
@@ -37,6 +39,11 @@ _TYPES = {"stdio": "stdio", "http": "http", "streamable-http": "http", "streamab
 _VARIABLE = re.compile(r"\$\{(env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _JSONC_NOISE = re.compile(r'"(?:\\.|[^"\\])*"|//[^\n]*|/\*.*?\*/|,(?=\s*[}\]])', re.S)
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class McpFileError(ConfigFileError, McpConfigError):
+    """An MCP file that cannot be read or has the wrong shape: a usage error on the command
+    line, an ``McpConfigError`` to code that catches those (kind "configuration" in Lua)."""
 
 
 @dataclass
@@ -109,7 +116,7 @@ def fingerprint(entry: Mapping[str, Any]) -> str:
 def trust(name: str, config: ServerConfig, home: Path) -> Path:
     """Records that this definition of ``name`` may run; returns the trust file's path."""
     path = home / TRUST_FILE
-    data = _read_json(path) if path.exists() else {}
+    data = _read_trust_file(path)
     entries = data.setdefault("trusted", {}).setdefault(name, {})
     entries[config.fingerprint] = {
         "source": config.source,
@@ -123,7 +130,7 @@ def trust(name: str, config: ServerConfig, home: Path) -> Path:
 def untrust(name: str, home: Path) -> bool:
     """Forgets every trusted definition of ``name``; False if there was none."""
     path = home / TRUST_FILE
-    data = _read_json(path) if path.exists() else {}
+    data = _read_trust_file(path)
     if data.get("trusted", {}).pop(name, None) is None:
         return False
     _write_json(path, data, private=True)
@@ -158,9 +165,9 @@ def add_server(
         if headers:
             entry["headers"] = dict(headers)
     path = project_dir / PROJECT_FILES[0] if scope == "project" else home / GLOBAL_FILE
-    data = _read_json(path) if path.exists() else {}
+    data = _read_json(path)
     key = "servers" if "servers" in data and "mcpServers" not in data else "mcpServers"
-    servers = data.setdefault(key, {})
+    servers = expect(dict, data.setdefault(key, {}), path, key, McpFileError)
     if name in servers and not replace:
         raise McpConfigError(f"MCP server '{name}' is already defined in {path}")
     servers[name] = entry
@@ -172,10 +179,10 @@ def remove_server(name: str, project_dir: Path, home: Path) -> Path:
     """Removes ``name`` from the first file that defines it; returns that file's path."""
     files = _config_files(project_dir, home)
     for path, _ in files:
-        data = _read_json(path) if path.exists() else {}
+        data = _read_json(path)
         for key in ("mcpServers", "servers"):
-            servers = data.get(key)
-            if isinstance(servers, dict) and name in servers:
+            servers = expect(dict, data.get(key, {}), path, key, McpFileError)
+            if name in servers:
                 del servers[name]
                 _write_json(path, data, private=path == home / GLOBAL_FILE)
                 return path
@@ -191,35 +198,29 @@ def _config_files(project_dir: Path, home: Path) -> list[tuple[Path, bool]]:
 
 
 def _servers_in(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
     data = _read_json(path)
-    servers = data.get("mcpServers", data.get("servers", {}))
-    if not isinstance(servers, dict):
-        raise McpConfigError(f"Cannot read MCP servers from {path}: 'mcpServers' is not an object")
-    return servers
+    key = "mcpServers" if "mcpServers" in data else "servers"
+    return expect(dict, data.get(key, {}), path, key, McpFileError)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    """A JSON object from ``path``; JSON with comments and trailing commas (VS Code's) too."""
+    """The JSON object in ``path``, {} when there is no file; JSON with comments and trailing
+    commas (VS Code's) too."""
+    data = read_json(path, _loads_jsonc, McpFileError)
+    return {} if data is None else expect(dict, data, path, "the top level", McpFileError)
+
+
+def _loads_jsonc(text: str) -> Any:
+    """JSON, or JSON with comments: those become spaces, so an error's line and column hold."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise McpConfigError(f"Cannot read {path}: {exc.strerror}") from None
-    try:
-        data = json.loads(text)
+        return json.loads(text)
     except ValueError:
-        try:
-            data = json.loads(_JSONC_NOISE.sub(_keep_strings, text))
-        except ValueError as exc:
-            raise McpConfigError(f"Cannot read {path}: invalid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise McpConfigError(f"Cannot read {path}: the file is not a JSON object")
-    return data
+        return json.loads(_JSONC_NOISE.sub(_blank_unless_string, text))
 
 
-def _keep_strings(match: re.Match[str]) -> str:
-    return match.group(0) if match.group(0).startswith('"') else ""
+def _blank_unless_string(match: re.Match[str]) -> str:
+    found = match.group(0)
+    return found if found.startswith('"') else re.sub(r"[^\n]", " ", found)
 
 
 def _parse(name: str, entry: Any, path: Path, project: bool, project_dir: Path) -> ServerConfig:
@@ -289,11 +290,16 @@ def _mapping(value: Any) -> dict[str, Any]:
 
 
 def _read_trust(home: Path) -> dict[str, dict[str, Any]]:
-    path = home / TRUST_FILE
-    if not path.is_file():
-        return {}
-    trusted = _read_json(path).get("trusted", {})
-    return trusted if isinstance(trusted, dict) else {}
+    return _read_trust_file(home / TRUST_FILE).get("trusted", {})
+
+
+def _read_trust_file(path: Path) -> dict[str, Any]:
+    """``{"trusted": {name: {fingerprint: {...}}}}``, its shape checked."""
+    data = _read_json(path)
+    trusted = expect(dict, data.get("trusted", {}), path, "trusted", McpFileError)
+    for name, entries in trusted.items():
+        expect(dict, entries, path, f"trusted.{name}", McpFileError)
+    return data
 
 
 # Writing -------------------------------------------------------------------------------------

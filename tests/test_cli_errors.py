@@ -1,0 +1,209 @@
+"""Errors on the command line: broken settings files, --json usage errors, mistyped names.
+
+Every command that reads a settings file says which file is broken in one line and exits 2,
+never with a traceback; ``LazyGroup.invoke`` maps errors to exit codes for all of them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from kosmo_lua.cli import exit_code
+from kosmo_lua.errors import ConfigFileError, HostError, UsageError
+from kosmo_lua.mcp.errors import McpConfigError
+
+BROKEN_SETTINGS = {
+    "invalid JSON": (
+        '{"integrations": {\n  "buildkite": {}\n  "x": 1}}',
+        "is not valid JSON (line 3, column 3): Expecting ',' delimiter",
+    ),
+    "a list": ("[1, 2]", "has the wrong shape: the top level should be an object, not an array"),
+    "integrations is a number": (
+        '{"integrations": 5}',
+        "has the wrong shape: integrations should be an object, not a number",
+    ),
+    "an account that is not an object": (
+        '{"integrations": {"buildkite": {"accounts": {"default": "bkua_x"}}}}',
+        "has the wrong shape: integrations.buildkite.accounts.default should be an object,"
+        " not a string",
+    ),
+}
+
+READS_SETTINGS = {
+    "integrations:lua": ["integrations:lua", "-e", "return 1"],
+    "integrations:call": ["integrations:call", "buildkite.get_build", "--arg", "number=1"],
+    "integrations:configure": ["integrations:configure", "buildkite", "--write", "allow"],
+    "integrations:status": ["integrations:status"],
+    "integrations:list": ["integrations:list", "--json"],
+    "mcp:serve": ["mcp:serve"],
+}
+
+
+def one_error_line(stderr: str) -> str:
+    assert "Traceback" not in stderr
+    assert stderr.count("\n") == 1, stderr
+    assert stderr.startswith("Error: "), stderr
+    return stderr.removesuffix("\n")
+
+
+@pytest.mark.parametrize("content, problem", BROKEN_SETTINGS.values(), ids=BROKEN_SETTINGS)
+@pytest.mark.parametrize("args", READS_SETTINGS.values(), ids=READS_SETTINGS)
+def test_broken_settings_are_one_line_and_exit_2(kosmo, kosmo_home, args, content, problem):
+    settings = kosmo_home / "integrations.json"
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text(content)
+    done = kosmo(*args)
+    assert done.returncode == 2
+    assert one_error_line(done.stderr) == f"Error: {settings} {problem}. Fix or remove it."
+    assert settings.read_text() == content  # configure did not write over it
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["integrations:lua", "-e", "return 1"], [*READS_SETTINGS["integrations:call"]]],
+    ids=["integrations:lua", "integrations:call"],
+)
+def test_broken_settings_with_json_are_an_envelope(kosmo, kosmo_home, args):
+    kosmo_home.mkdir(parents=True)
+    (kosmo_home / "integrations.json").write_text("{")
+    done = kosmo(*args, "--json")
+    assert done.returncode == 2
+    envelope = done.json()
+    assert envelope["success"] is False
+    assert envelope["result"] is None
+    assert envelope["error"].startswith(f"{kosmo_home / 'integrations.json'} is not valid JSON")
+
+
+def test_settings_broken_during_a_run_are_a_lua_error(lua, kosmo_home):
+    """The worker reads the file on the first call; a file broken after the CLI's check is a
+    Lua error with the same words, not an internal error."""
+    kosmo_home.mkdir(parents=True)
+    (kosmo_home / "integrations.json").write_text('{"integrations": []}')
+    result = lua(
+        "local ok, err = pcall(app.integrations.buildkite.get_build, 'a', 'b', 1)\n"
+        "return ok, tostring(err)"
+    )
+    ok, message = result.result
+    assert ok is False
+    assert "integrations.json has the wrong shape: integrations should be an object" in message
+    assert "internal error" not in message
+
+
+BROKEN_MCP = {
+    "invalid JSON": ("{not json", "is not valid JSON (line 1, column 2)"),
+    "servers in a list": (
+        '{"mcpServers": [1]}',
+        "has the wrong shape: mcpServers should be an object, not an array",
+    ),
+}
+
+READS_MCP = {
+    "mcp:list": ["mcp:list"],
+    "mcp:tools": ["mcp:tools"],
+    "mcp:call": ["mcp:call", "files.read"],
+    "mcp:lua": ["mcp:lua", "-e", "return 1"],
+    "mcp:add": ["mcp:add", "files", "--", "echo"],
+    "mcp:remove": ["mcp:remove", "files"],
+    "mcp:trust": ["mcp:trust", "files"],
+    "mcp:serve": ["mcp:serve"],
+}
+
+
+@pytest.mark.parametrize("content, problem", BROKEN_MCP.values(), ids=BROKEN_MCP)
+@pytest.mark.parametrize("args", READS_MCP.values(), ids=READS_MCP)
+def test_broken_project_mcp_file_is_one_line_and_exit_2(
+    kosmo, tmp_path, monkeypatch, args, content, problem
+):
+    (tmp_path / ".mcp.json").write_text(content)
+    monkeypatch.chdir(tmp_path)
+    done = kosmo(*args)
+    assert done.returncode == 2
+    assert one_error_line(done.stderr).startswith(f"Error: {tmp_path / '.mcp.json'} {problem}")
+
+
+@pytest.mark.parametrize("name", [".vscode/mcp.json", ".cursor/mcp.json"])
+def test_every_project_mcp_file_is_checked(kosmo, tmp_path, monkeypatch, name):
+    broken = tmp_path / name
+    broken.parent.mkdir()
+    broken.write_text('{"servers": {"files": {"command": "echo"},}')  # unclosed
+    monkeypatch.chdir(tmp_path)
+    done = kosmo("mcp:list")
+    assert done.returncode == 2
+    assert one_error_line(done.stderr) == (
+        f"Error: {broken} is not valid JSON (line 1, column 44): Expecting ',' delimiter."
+        " Fix or remove it."
+    )
+
+
+@pytest.mark.parametrize("name", ["mcp.json", "mcp-trust.json"])
+def test_broken_global_mcp_files_are_one_line_and_exit_2(kosmo, kosmo_home, name):
+    kosmo_home.mkdir(parents=True)
+    (kosmo_home / name).write_text('"just a string"')
+    done = kosmo("mcp:list")
+    assert done.returncode == 2
+    assert one_error_line(done.stderr) == (
+        f"Error: {kosmo_home / name} has the wrong shape: the top level should be an object,"
+        " not a string. Fix or remove it."
+    )
+
+
+def test_an_mcp_file_error_is_still_an_mcp_config_error(tmp_path):
+    from kosmo_lua.mcp.servers import load_servers
+
+    (tmp_path / ".mcp.json").write_text("[]")
+    with pytest.raises(ConfigFileError) as raised:
+        load_servers(tmp_path, tmp_path / "home")
+    assert isinstance(raised.value, McpConfigError)
+    assert raised.value.path == str(tmp_path / ".mcp.json")
+
+
+def test_exit_codes_come_from_one_mapping():
+    assert exit_code(UsageError("no code")) == 2
+    assert exit_code(ConfigFileError("/x.json", "is broken")) == 2
+    assert exit_code(HostError("refused")) == 1
+
+
+def test_a_refused_mcp_change_is_one_line(kosmo):
+    done = kosmo("mcp:add", "bad.name", "--", "echo")
+    assert done.returncode == 2
+    assert one_error_line(done.stderr).startswith("Error: Invalid MCP server name 'bad.name'")
+
+
+# integrations:call --json ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["buildkite.no_such_function"], "buildkite has no function 'no_such_function'"),
+        (["nope.get_build"], "unknown integration 'nope'"),
+        (["buildkite.get_build", "--arg", "organization"], "'organization' is not NAME=VALUE"),
+        (["buildkite.get_build", "--no-such-option"], "No such option '--no-such-option'"),
+    ],
+    ids=["unknown function", "unknown integration", "bad --arg", "unknown option"],
+)
+def test_call_usage_errors_with_json_are_an_envelope(kosmo, args, message):
+    done = kosmo("integrations:call", *args, "--json")
+    assert done.returncode == 2
+    envelope = done.json()
+    assert envelope["success"] is False
+    assert envelope["result"] is None
+    assert message in envelope["error"]
+    assert envelope["integration_calls"] == []
+
+
+def test_call_usage_errors_without_json_stay_text(kosmo):
+    done = kosmo("integrations:call", "buildkite.get_build", "--no-such-option")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "Error: No such option '--no-such-option'" in done.stderr
+
+
+def test_mcp_call_usage_errors_with_json_are_json(kosmo):
+    done = kosmo("mcp:call", "files.read", "--no-such-option", "--json")
+    assert done.returncode == 2
+    assert done.json() == {
+        "success": False,
+        "result": None,
+        "error": "No such option '--no-such-option'.",
+    }
