@@ -147,6 +147,17 @@ def test_broken_global_mcp_files_are_one_line_and_exit_2(kosmo, kosmo_home, name
     )
 
 
+def test_mcp_file_with_comments_and_trailing_commas_reads(kosmo, tmp_path, monkeypatch):
+    """VS Code's JSON: a comment between the last entry's comma and the brace is fine."""
+    (tmp_path / ".mcp.json").write_text(
+        '{"mcpServers": {"files": {"command": "echo", "args": ["a // b"]}, // mine\n}}'
+    )
+    monkeypatch.chdir(tmp_path)
+    done = kosmo("mcp:list", "--json")
+    assert done.returncode == 0, done.stderr
+    assert done.json()[0]["target"] == "echo a // b"
+
+
 def test_an_mcp_file_error_is_still_an_mcp_config_error(tmp_path):
     from kosmo_lua.mcp.servers import load_servers
 

@@ -37,7 +37,8 @@ Scope = Literal["project", "global"]
 
 _TYPES = {"stdio": "stdio", "http": "http", "streamable-http": "http", "streamableHttp": "http"}
 _VARIABLE = re.compile(r"\$\{(env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_JSONC_NOISE = re.compile(r'"(?:\\.|[^"\\])*"|//[^\n]*|/\*.*?\*/|,(?=\s*[}\]])', re.S)
+_COMMENT = r"//[^\n]*|/\*.*?\*/"
+_JSONC_NOISE = re.compile(rf'"(?:\\.|[^"\\])*"|{_COMMENT}|,(?=(?:\s|{_COMMENT})*[}}\]])', re.S)
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
