@@ -218,3 +218,32 @@ def test_mcp_call_usage_errors_with_json_are_json(kosmo):
         "result": None,
         "error": "No such option '--no-such-option'.",
     }
+
+
+# integrations:docs -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["buildkite.no_such"],
+        ["integrations.buildkite.no_such"],
+        ["no_such"],
+        ["buildkite.no_such", "--json"],
+        ["buildkite.no_such", "--full"],
+        ["buildkite.no_such", "--full", "--json"],
+        ["buildkite.get_build", "--full"],
+    ],
+)
+def test_docs_of_a_missing_page_fail(kosmo, args):
+    done = kosmo("integrations:docs", *args)
+    assert done.returncode != 0
+    if "--full" not in args:
+        assert "No integration docs found" in done.stdout
+        assert done.stdout.endswith("\n")
+
+
+def test_docs_json_of_a_missing_page_says_so(kosmo):
+    done = kosmo("integrations:docs", "buildkite.no_such", "--json")
+    assert done.returncode == 1
+    assert done.json()["found"] is False

@@ -66,8 +66,8 @@ def integrations_docs(page: str | None, full: bool, as_json: bool) -> None:
         return
     if as_json:
         _echo_json(_page_data(reference, page, name))
-    else:
-        click.echo(reference.read(page), nl=False)
+    else:  # a page ends in a newline, the line that says there is none does not
+        click.echo(reference.read(page), nl=name is None)
     if name is None:
         raise SystemExit(1)
 
