@@ -247,3 +247,28 @@ def test_docs_json_of_a_missing_page_says_so(kosmo):
     done = kosmo("integrations:docs", "buildkite.no_such", "--json")
     assert done.returncode == 1
     assert done.json()["found"] is False
+
+
+# Mistyped commands -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "typed, hint",
+    [
+        ("integrations:lau", "Did you mean 'integrations:lua'?"),
+        ("mcp:lst", "Did you mean 'mcp:list'?"),
+        ("integration:status", "Did you mean 'integrations:status'?"),
+        ("lua", "Did you mean 'integrations:lua' or 'mcp:lua'?"),
+        ("integrations:tools", "Did you mean 'mcp:tools'?"),
+    ],
+)
+def test_mistyped_commands_get_a_suggestion(kosmo, typed, hint):
+    done = kosmo(typed)
+    assert done.returncode == 2
+    assert f"Error: No such command '{typed}'. {hint}\n" in done.stderr
+
+
+def test_nothing_close_gets_no_suggestion(kosmo):
+    done = kosmo("integrations:xyzzy")
+    assert done.returncode == 2
+    assert done.stderr.endswith("Error: No such command 'integrations:xyzzy'.\n")

@@ -56,6 +56,14 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0]
+        if name not in COMMANDS and not name.startswith("-") and not ctx.resilient_parsing:
+            ctx.fail(f"No such command {name!r}.{_did_you_mean(name)}")
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         """Every error a command lets through: ``Error: message`` and its exit code."""
         try:
@@ -75,6 +83,26 @@ class LazyGroup(click.Group):
         gc.enable()
         command: click.Command = getattr(module, attribute)
         return command
+
+
+def _did_you_mean(name: str) -> str:
+    """`` Did you mean 'integrations:lua'?`` for a mistyped name, or "" when nothing is close.
+
+    The parts before and after ':' count apart: the shared ``integrations:`` must not make
+    ``integrations:xyzzy`` look like ``integrations:lua``. A bare ``lua`` names every ``*:lua``.
+    """
+    from ..catalog import closest
+
+    group, _, action = name.rpartition(":")
+    actions = closest(action, {command.partition(":")[2] for command in COMMANDS})
+    matches = [command for command in sorted(COMMANDS) if command.partition(":")[2] in actions]
+    groups = closest(group, {command.partition(":")[0] for command in matches}) if group else []
+    matches = [command for command in matches if command.partition(":")[0] in groups] or matches
+    if not matches and not group:  # integrations-lua, integrations.lua
+        matches = closest(name, COMMANDS)[:1]
+    if not matches:
+        return ""
+    return " Did you mean " + " or ".join(f"'{match}'" for match in matches) + "?"
 
 
 @click.group(
