@@ -1,7 +1,8 @@
 """The ``kosmo`` command line: a group whose commands load only when they run.
 
 Start-up time is a tracked figure, so ``kosmo integrations:lua`` imports the Lua runner and
-nothing else: every command lives in its own module, named in ``COMMANDS``.
+nothing else: every command lives in its own module, named in ``COMMANDS``. Completing a
+command's name loads none of them.
 
 Commands raise errors; ``LazyGroup.invoke`` turns them into exit codes (``exit_code``) and
 one ``Error: …`` line, so no command catches an error only to exit.
@@ -18,12 +19,15 @@ gc.disable()
 import importlib  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
 
 import click  # noqa: E402
 
 from .. import __version__  # noqa: E402
 from ..errors import KosmoError, UsageError  # noqa: E402
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
 
 # command name -> "module:attribute", relative to this package
 COMMANDS = {
@@ -47,14 +51,35 @@ COMMANDS = {
 }
 
 
+COMPLETE_VARIABLE = "_KOSMO_COMPLETE"  # click's shell completion protocol for prog "kosmo"
+
+
 def exit_code(error: Exception) -> int:
     """The exit status of a command that failed: 2 when it could not start, else 1."""
     return 2 if isinstance(error, click.UsageError | UsageError) else 1
 
 
 class LazyGroup(click.Group):
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Click's ``main``; when the shell asks for completions, with our bash script."""
+        if os.environ.get(COMPLETE_VARIABLE):
+            from click.shell_completion import add_completion_class
+
+            from .completion import BashComplete
+
+            add_completion_class(BashComplete)
+        return super().main(*args, **kwargs)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        """Command names straight from ``COMMANDS``: click's own would import every module
+        to show its help line."""
+        from click.shell_completion import CompletionItem
+
+        names = [CompletionItem(name) for name in sorted(COMMANDS) if name.startswith(incomplete)]
+        return names + click.Command.shell_complete(self, ctx, incomplete)
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
