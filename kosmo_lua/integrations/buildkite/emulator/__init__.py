@@ -23,53 +23,9 @@ later one finishes the running job and starts the next, then the build finishes.
 ``auto_advance`` seconds of the clock; with ``auto_advance=None`` (the default) builds move only
 with ``advance()`` (10 s a step) and ``settle()``.
 
-The data file (JSON; every field optional unless marked)::
-
-    {
-      "now": "2026-03-16T12:00:00Z",       // the builds' clock at start
-      "users": [                            // the first user owns the token (GET /user)
-        {"name": "Ada Lovelace", "email": "ada@example.com" (required),
-         "id": "...", "created_at": "...", "avatar_url": "..."}
-      ],
-      "organizations": [
-        {"slug": "acme-inc" (required), "name": "Acme Inc", "id": "...", "created_at": "...",
-         "pipelines": [
-           {"name": "Web" (required), "repository": "git@github.com:acme-inc/web.git" (required),
-            "slug": "web", "default_branch": "main", "env": {}, "created_at": "...",
-            "archived_at": "...",           // archived: read-only, refuses builds
-            "description": "...", "visibility": "private", "tags": [], ...,
-            "steps": [                      // required (or a YAML "configuration")
-              {"command": "npm test" (required), "label": ":jest: Tests", "key": "test",
-               "fails": false,              // every attempt fails
-               "flaky": false,              // the first attempt fails, retries pass
-               "soft_fail": false, "exit_status": 1,
-               "duration": 30,              // seconds, to date the jobs of finished builds
-               "output": "...",             // what the command prints when it passes
-               "failure_output": "...",     // ... and when it fails
-               "env": {}}
-            ],
-            "builds": [                     // numbered 1, 2, ... in the order given
-              {"state": "passed",           // passed, failed, canceled; or scheduled,
-                                            // running: live builds that move on the clock
-               "branch": "main", "commit": "<sha>", "message": "...", "number": 7,
-               "creator": "<user id or email>", "created_at": "...", "source": "webhook",
-               "author": {}, "env": {}, "meta_data": {}, "pull_request": {},
-               "jobs": [                    // default: one per step; a failed build fails
-                                            // its fails/flaky steps, else the last one
-                 {"step": "test",           // a step key, or an inline step definition
-                  "state": "failed",        // passed, failed or canceled
-                  "retried": true,          // the next job of the same step is its retry
-                  "exit_status": 1, "env": {},
-                  "log": "..."}             // the raw log, served verbatim
-               ]}
-            ]}
-         ]}
-      ],
-      "faults": [                           // as for emulator.faults.add
-        {"path": "/organizations/*/builds*", "kind": "error", "count": 1, "status": 500,
-         "seconds": 0, "method": "GET"}
-      ]
-    }
+The data file (JSON) is documented in ``docs/emulator.md`` ("Data files"); the schema in
+``loader.py`` checks it and refuses a flaw with a :class:`DataError` that names the record and
+field at fault, e.g. ``organizations[0].pipelines[1]: missing "repository"``.
 
 Job logs are generated like the agent's (timestamp markers ``ESC _bk;t=<ms> BEL``, ANSI
 colours, ``ESC [K``): a checkout preamble when a job starts, the step's ``output`` or
@@ -92,11 +48,13 @@ or the loopback server). ``POST /_emulator/faults`` takes a fault as JSON (``pat
 from .app import SCOPES, Emulator
 from .demo import demo_data
 from .faults import DroppedConnection, Fault, Faults
+from .loader import DataError
 from .server import ServedEmulator, serve
 from .wsgi import RecordedRequest
 
 __all__ = [
     "SCOPES",
+    "DataError",
     "DroppedConnection",
     "Emulator",
     "Fault",
