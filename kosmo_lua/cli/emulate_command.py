@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import errno
 import threading
 
 import click
 
 from .configure_command import find_integration
 from .lua_command import check_emulator_data
+
+
+class PortError(click.ClickException):
+    """A port the emulator cannot serve on: a usage problem (exit 2), told in one line."""
+
+    exit_code = 2
+
+
+def _bind_problem(port: int, error: OSError) -> str:
+    """What to do about it, not the socket's traceback; a busy port is the usual case."""
+    if error.errno == errno.EADDRINUSE:
+        return f"port {port} is in use; pick another with --port or use --port 0 (any free port)"
+    reason = error.strerror or str(error)
+    return f"cannot serve on port {port}: {reason}; pick another with --port or use --port 0"
 
 
 @click.command(
@@ -41,7 +56,11 @@ def integrations_emulate(name: str, port: int, data_file: str | None) -> None:
     if data_file:
         check_emulator_data(data_file)
     emulator = integration.emulator(data_file)
-    with emulator.serve(port=port) as served:
+    try:
+        served = emulator.serve(port=port)
+    except OSError as error:
+        raise PortError(_bind_problem(port, error)) from None
+    with served:
         click.echo(f"{integration.title} emulator serving at {served.base_url}")
         click.echo(f"Token: {emulator.token}")
         click.echo("Press Ctrl-C to stop.", err=True)
