@@ -104,7 +104,7 @@ LINT = {"name": "Lint", "repository": "git@example.com:acme/lint.git", "configur
         ),
         (
             _set(f"{BUILD}.jobs", [{"step": "lint", "duration": 3}]),
-            f'{WEB}.builds[1].jobs[0]: unknown key "duration"; allowed: step, state, retried, '
+            f'{WEB}.builds[1].jobs[0]: unknown key "duration"; allowed: step, id, state, retried, '
             "exit_status, env, log",
         ),
         # Missing required fields.
@@ -189,3 +189,18 @@ def test_a_bad_file_for_integrations_lua(kosmo, tmp_path: Path) -> None:
         'organizations[0]: unknown key "pipelnes"; allowed: slug, name, id, created_at, pipelines'
     )
     assert "Traceback" not in done.stderr
+
+
+def test_a_job_id_from_the_data_is_kept_and_unique():
+    """The original page's job b63254c0-… is build 42's deploy job in the demo; two jobs
+    with one id are refused."""
+    data = demo_data()
+    deploy = data["organizations"][0]["pipelines"][2]
+    assert deploy["builds"][-1]["jobs"][1]["id"] == "b63254c0-3271-4a98-8270-7cfbd6c2f14e"
+    deploy["builds"][0]["jobs"] = [
+        {"step": "plan", "id": "b63254c0-3271-4a98-8270-7cfbd6c2f14e"},
+        {"step": "deploy"},
+        {"step": "smoke"},
+    ]
+    with pytest.raises(DataError, match="is used by another job"):
+        Emulator(data=data)

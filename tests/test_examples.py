@@ -66,7 +66,7 @@ def test_retry_latest_failed(kosmo):
 
 def test_pipelines_last_build_failed(kosmo):
     envelope = run_example(kosmo, "pipelines_last_build_failed.lua")
-    assert [row["pipeline"] for row in envelope["result"][0]] == ["api"]
+    assert [row["pipeline"] for row in envelope["result"][0]] == ["api", "deploy"]
     assert envelope["output"].startswith("api is red: ")
 
 

@@ -8,8 +8,9 @@ Organization ``acme-inc``; pipelines ``web``, ``api``, ``deploy`` and the archiv
 - ``api``: partial refunds round wrongly. The integration tests fail on the feature branch and
   again on ``main`` after the merge, so the latest ``main`` build failed. The step still fails,
   so new ``api`` builds fail too (retrying will not help; it is a real bug).
-- ``deploy``: the smoke tests are flaky: a first attempt fails, a retry passes. The last
-  deploy of the api was canceled because ``api`` main is red.
+- ``deploy`` (builds 35 to 42): the smoke tests are flaky: a first attempt fails, a retry
+  passes. The last deploy (42, the build the original's Buildkite page uses in its examples)
+  failed on them and waits for that retry.
 - ``legacy``: archived in February 2026; creating builds on it is refused.
 
 Everything is fixed (no randomness): ids, commits and times derive from the data.
@@ -251,6 +252,14 @@ _SMOKE_RETRIED = [
     {"step": "smoke"},
 ]
 
+# Build 42 of deploy and its job b63254c0-…: the ones the original's Buildkite page uses in
+# its examples, so each of them runs unchanged against the emulator.
+_DEPLOY_42 = [
+    {"step": "plan"},
+    {"step": "deploy", "id": "b63254c0-3271-4a98-8270-7cfbd6c2f14e"},
+    {"step": "smoke", "state": "failed"},
+]
+
 # (pipeline, day in March 2026 and time, branch, state, creator, message, extra fields)
 _BUILDS: list[tuple[str, str, str, str, str, str, dict[str, Any]]] = [
     ("web", "09 09:12", "main", "passed", "ada", "Bump React to 18.3.1", {}),
@@ -416,7 +425,7 @@ _BUILDS: list[tuple[str, str, str, str, str, str, dict[str, Any]]] = [
         "passed",
         "ada",
         "Deploy web 2026.03.09",
-        {"meta_data": {"service": "web"}},
+        {"meta_data": {"service": "web"}, "number": 35},
     ),
     (
         "deploy",
@@ -476,10 +485,10 @@ _BUILDS: list[tuple[str, str, str, str, str, str, dict[str, Any]]] = [
         "deploy",
         "16 10:45",
         "main",
-        "canceled",
+        "failed",
         "ada",
         "Deploy api 2026.03.16",
-        {"meta_data": {"service": "api"}},
+        {"meta_data": {"service": "api"}, "jobs": _DEPLOY_42},
     ),
 ]
 
@@ -506,7 +515,7 @@ def _build(row: tuple[str, str, str, str, str, str, dict[str, Any]]) -> dict[str
             "base": "main",
             "repository": f"git@github.com:acme-inc/{pipeline}.git",
         }
-    for name in ("jobs", "meta_data"):
+    for name in ("jobs", "meta_data", "number"):
         if name in extra:
             build[name] = extra[name]
     return build

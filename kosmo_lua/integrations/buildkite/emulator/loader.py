@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -109,6 +110,14 @@ STRING_LIST = Kind(
     "a list of strings",
     lambda value: isinstance(value, list) and all(isinstance(v, str) for v in value),
 )
+UUID = Kind(
+    'a UUID such as "b63254c0-3271-4a98-8270-7cfbd6c2f14e"',
+    lambda value: (
+        isinstance(value, str)
+        and re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", value)
+        is not None
+    ),
+)
 STATUS = Kind(
     "an HTTP status code such as 503", lambda value: _is_int(value) and value in _STATUSES
 )
@@ -148,6 +157,7 @@ STEP_FIELDS: dict[str, Kind | Records] = {
 }
 STEP = Record(STEP_FIELDS, required=("command",))
 JOB_FIELDS: dict[str, Kind | Records] = {
+    "id": UUID,
     "state": _one_of(*FINISHED_STATES),
     "retried": BOOLEAN,
     "exit_status": INTEGER,
@@ -444,7 +454,11 @@ def _explicit_jobs(world: World, build: Build, specs: list[Mapping[str, Any]], w
     plan: Plan = []
     for index, spec in enumerate(specs):
         step = _job_step(steps, spec, index, f"{where}.jobs[{index}]")
-        job = world.add_job(build, step, build.created_at, env=dict(spec.get("env") or {}))
+        if "id" in spec and any(j.id == spec["id"] for b in world.builds for j in b.jobs):
+            raise _error(f"{where}.jobs[{index}]", f'"id" {spec["id"]} is used by another job')
+        job = world.add_job(
+            build, step, build.created_at, env=dict(spec.get("env") or {}), job_id=spec.get("id")
+        )
         plan.append((job, spec.get("state") or "passed", spec))
     for index, (job, _, spec) in enumerate(plan):
         if spec.get("retried"):

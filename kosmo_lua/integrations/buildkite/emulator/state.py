@@ -243,10 +243,16 @@ class World:
 
     @staticmethod
     def add_job(
-        build: Build, step: Step, moment: float, after: Job | None = None, **fields: Any
+        build: Build,
+        step: Step,
+        moment: float,
+        after: Job | None = None,
+        job_id: str | None = None,
+        **fields: Any,
     ) -> Job:
-        """A scheduled job, placed last or right ``after`` the job it retries."""
-        job_id = stable_id(build.id, "job", len(build.jobs))
+        """A scheduled job, placed last or right ``after`` the job it retries; its id is
+        derived from the build unless the data gives one."""
+        job_id = job_id or stable_id(build.id, "job", len(build.jobs))
         job = Job(id=job_id, step=step, created_at=moment, **fields)
         build.jobs.insert(build.jobs.index(after) + 1 if after else len(build.jobs), job)
         return job
