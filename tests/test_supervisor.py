@@ -68,3 +68,16 @@ def test_a_killed_worker_is_reaped():
     worker.run(PATHOLOGICAL, "x")
     assert_gone(pid)
     worker.close()
+
+
+def test_an_output_handler_that_fails_kills_the_worker():
+    """It used to hang: the worker blocked on a full pipe that nobody read any more."""
+    pids: list[int] = []
+
+    def fail(line: str) -> None:
+        pids.append(worker._pid)
+        raise BrokenPipeError
+
+    with make_worker() as worker, pytest.raises(BrokenPipeError):
+        worker.run("for i = 1, 200000 do print(i) end", "x", on_output=fail)
+    assert_gone(pids[0])

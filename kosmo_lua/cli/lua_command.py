@@ -162,7 +162,8 @@ Examples:
   kosmo integrations:lua --repl
 
 \b
-Exit status: 0 success, 1 the script failed, 2 usage error.
+Exit status: 0 success, 1 the script failed or its output could not be
+written, 2 usage error, 141 stdout was closed.
 Inside Lua: app.integrations.*, json, regex, print, dump.""",
 )
 @run_options
@@ -201,27 +202,31 @@ def integrations_lua(repl: bool, emulate: bool, emulate_data: str | None, **opti
 
 
 def run_script(worker: Worker, options: dict[str, Any], meta: dict[str, Any]) -> None:
-    """Runs the code the options name, prints it as asked and exits with the contract's code."""
+    """Runs the code the options name, prints it as asked and exits with the contract's code.
+
+    Output that cannot be written (a closed pipe, a full disk) stops the script.
+    """
     as_json = options["as_json"]
-    try:
-        code, name = read_code(options["code"], options["file"])
-    except UsageError as exc:
-        if as_json:
-            output.print_envelope(ExecutionResult(success=False, error=str(exc)))
-        else:
-            click.echo(f"Error: {exc}", err=True)
-        sys.exit(2)
-    with worker:
+    with output.exit_when_stdout_fails():
         try:
-            result = worker.run(code, name, on_output=None if as_json else click.echo)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            sys.exit(130)
-    result.meta.update(meta)
-    if as_json:
-        output.print_envelope(result)
-    else:
-        output.print_plain(result)
+            code, name = read_code(options["code"], options["file"])
+        except UsageError as exc:
+            if as_json:
+                output.print_envelope(ExecutionResult(success=False, error=str(exc)))
+            else:
+                click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+        with worker:
+            try:
+                result = worker.run(code, name, on_output=None if as_json else output.echo)
+            except KeyboardInterrupt:
+                click.echo("Interrupted.", err=True)
+                sys.exit(130)
+        result.meta.update(meta)
+        if as_json:
+            output.print_envelope(result)
+        else:
+            output.print_plain(result)
     sys.exit(0 if result.success else 1)
 
 

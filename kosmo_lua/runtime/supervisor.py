@@ -76,36 +76,18 @@ class Worker:
     ) -> ExecutionResult:
         """Runs one chunk in the worker, starting (or restarting) the worker as needed.
 
-        ``repl`` tries the code as an expression first, so ``1 + 1`` shows 2.
+        ``repl`` tries the code as an expression first, so ``1 + 1`` shows 2. An exception
+        here (``on_output`` could not write, Ctrl-C) kills the worker before it propagates:
+        nobody reads the worker's output any more, and it would block on a full pipe forever.
         """
         self.restarted = False
-        if self._pid is None:
-            self._start()
         started = time.monotonic()
         result = ExecutionResult(success=False)
         try:
-            _write_frame(self._requests, {"code": code, "name": name, "repl": repl})
-        except BrokenPipeError:
-            result.fail(self._reap(), "internal")
-            return result
-        cpu_at_start = _cpu_seconds(self._pid)
-        reader = _FrameReader(self._replies)
-        while True:
-            killed = self._check_limits(started, cpu_at_start)
-            if killed:
-                result.fail(self.limits.message(killed), "limit", limit=killed)
-                result.meta["limit"] = killed
-                break
-            ready, _, _ = select.select([self._replies], [], [], POLL_SECONDS)
-            if not ready:
-                continue
-            messages = reader.read()
-            if messages is None:
-                result.fail(self._reap(), "internal")
-                break
-            done = self._handle(messages, result, on_output)
-            if done:
-                break
+            self._exchange(code, name, repl, result, on_output, started)
+        except BaseException:
+            self.kill()
+            raise
         result.execution_time_ms = (time.monotonic() - started) * 1000
         return result
 
@@ -130,6 +112,41 @@ class Worker:
             self._kill()
 
     # Parent side -----------------------------------------------------------------------------
+
+    def _exchange(
+        self,
+        code: str,
+        name: str,
+        repl: bool,
+        result: ExecutionResult,
+        on_output: OutputHandler | None,
+        started: float,
+    ) -> None:
+        """Sends the chunk and fills ``result`` from the replies until the run ends."""
+        if self._pid is None:
+            self._start()
+        try:
+            _write_frame(self._requests, {"code": code, "name": name, "repl": repl})
+        except BrokenPipeError:
+            result.fail(self._reap(), "internal")
+            return
+        cpu_at_start = _cpu_seconds(self._pid)
+        reader = _FrameReader(self._replies)
+        while True:
+            killed = self._check_limits(started, cpu_at_start)
+            if killed:
+                result.fail(self.limits.message(killed), "limit", limit=killed)
+                result.meta["limit"] = killed
+                return
+            ready, _, _ = select.select([self._replies], [], [], POLL_SECONDS)
+            if not ready:
+                continue
+            messages = reader.read()
+            if messages is None:
+                result.fail(self._reap(), "internal")
+                return
+            if self._handle(messages, result, on_output):
+                return
 
     def _start(self) -> None:
         request_read, request_write = os.pipe()
