@@ -1,15 +1,18 @@
-"""A closed or full stdout: the installed `kosmo` in real subprocesses.
+"""Signals, a closed stdout and a dying parent: the installed `kosmo` in real subprocesses.
 
-Output nobody can read ends the run instead of hanging it.
+The worker must never outlive `kosmo`, an interrupted --json run still prints its one
+envelope, and output nobody can read ends the run instead of hanging it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -17,11 +20,64 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="finds processes through Linux's /proc"
+)
+
+LOOP = "--cpu-limit=1000", "-e", "print('marker') while true do end"
+
 
 def kosmo_command(*args: str) -> list[str]:
     kosmo = shutil.which("kosmo", path=str(Path(sys.executable).parent))
     assert kosmo, "the kosmo command is not installed next to this interpreter"
     return [kosmo, *args]
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running, that is: a zombie waiting for init to reap it is dead."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for(condition: Any, what: str, timeout: float = 20) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+    return value
+
+
+def looping_worker(parent: int) -> int:
+    """The worker of ``parent``, once it has been spinning in its loop (so past its print)."""
+    (worker,) = wait_for(lambda: children(parent), "the worker to start")
+    wait_for(lambda: cpu_seconds(worker) > 0.2, "the worker to loop")
+    return worker
+
+
+def assert_gone_soon(pid: int) -> None:
+    wait_for(lambda: not alive(pid), f"worker {pid} to die", timeout=3)
 
 
 @contextmanager
@@ -36,6 +92,66 @@ def started(*args: str, **popen: Any) -> Iterator[subprocess.Popen[str]]:
         with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
+
+
+@pytest.mark.parametrize(
+    ("sig", "code"),
+    [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGKILL, -signal.SIGKILL)],
+)
+def test_the_worker_dies_with_kosmo(sig, code):
+    with started("integrations:lua", *LOOP, stdout=subprocess.DEVNULL) as kosmo:
+        worker = looping_worker(kosmo.pid)
+        kosmo.send_signal(sig)
+        assert kosmo.wait(10) == code
+        assert_gone_soon(worker)
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "error"),
+    [(signal.SIGINT, 130, "Interrupted (Ctrl-C)"), (signal.SIGTERM, 143, "Interrupted (SIGTERM)")],
+)
+def test_an_interrupted_json_run_prints_one_envelope(sig, code, error):
+    with started(
+        "integrations:lua", *LOOP, "--json", stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as kosmo:
+        worker = looping_worker(kosmo.pid)
+        kosmo.send_signal(sig)
+        out, err = kosmo.communicate(timeout=10)
+    envelope = json.loads(out)
+    assert (envelope["success"], envelope["error"], envelope["output"]) == (False, error, "marker")
+    assert envelope["meta"]["error"]["kind"] == "interrupted"
+    assert kosmo.returncode == code
+    assert err == ""
+    assert not alive(worker)
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_plain_run_says_so(sig, code):
+    with started(
+        "integrations:lua", *LOOP, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as kosmo:
+        assert kosmo.stdout.readline() == "marker\n"  # streamed as it was printed
+        looping_worker(kosmo.pid)
+        kosmo.send_signal(sig)
+        out, err = kosmo.communicate(timeout=10)
+    assert (out, err, kosmo.returncode) == ("", "Interrupted.\n", code)
+
+
+def test_sigterm_leaves_the_repl_and_stops_its_script():
+    with started(
+        "integrations:lua",
+        "--repl",
+        "--cpu-limit=1000",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    ) as repl:
+        repl.stdin.write("while true do end\n")
+        repl.stdin.flush()
+        worker = wait_for(lambda: children(repl.pid), "the worker to start")[0]
+        repl.send_signal(signal.SIGTERM)
+        assert repl.wait(10) == 143
+        assert not alive(worker)
 
 
 PRINT_MANY = "integrations:lua", "-e", "for i = 1, 200000 do print(i) end"

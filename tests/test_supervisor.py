@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import pytest
 
 from kosmo_lua.dispatch import AppDispatcher
 from kosmo_lua.limits import Limits
-from kosmo_lua.runtime.supervisor import Worker
+from kosmo_lua.runtime.supervisor import Worker, terminations_interrupt
 
 PATHOLOGICAL = 'string.find(string.rep("a", 400), ".-.-.-.-.-b$")'
 
@@ -68,6 +69,45 @@ def test_a_killed_worker_is_reaped():
     worker.run(PATHOLOGICAL, "x")
     assert_gone(pid)
     worker.close()
+
+
+PRINT_THEN_LOOP = "print('marker') while true do end"
+
+
+def test_ctrl_c_ends_the_run_with_what_it_printed():
+    def interrupt(line: str) -> None:
+        raise KeyboardInterrupt
+
+    with make_worker(cpu_seconds=1000) as worker:
+        result = worker.run(PRINT_THEN_LOOP, "x", on_output=interrupt)
+        assert worker.interrupted == signal.SIGINT
+        assert worker.restarted
+    assert (result.success, result.error, result.error_kind) == (
+        False,
+        "Interrupted (Ctrl-C)",
+        "interrupted",
+    )
+    assert result.output == ["marker"]
+
+
+def test_sigterm_ends_the_run_under_terminations_interrupt():
+    pids: list[int] = []
+
+    def terminate(line: str) -> None:
+        pids.append(worker._pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    with make_worker(cpu_seconds=1000) as worker, terminations_interrupt():
+        result = worker.run(PRINT_THEN_LOOP, "x", on_output=terminate)
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert (result.error, result.error_kind, result.output) == (
+        "Interrupted (SIGTERM)",
+        "interrupted",
+        ["marker"],
+    )
+    assert worker.interrupted == signal.SIGTERM
+    assert_gone(pids[0])
 
 
 def test_an_output_handler_that_fails_kills_the_worker():

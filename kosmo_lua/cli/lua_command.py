@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +16,7 @@ from ..dispatch import AppDispatcher
 from ..errors import UsageError
 from ..limits import MIB, Limits
 from ..result import ExecutionResult
-from ..runtime.supervisor import Worker
+from ..runtime.supervisor import Worker, terminations_interrupt
 from . import output
 from .json_command import JsonAwareCommand
 
@@ -163,7 +164,8 @@ Examples:
 
 \b
 Exit status: 0 success, 1 the script failed or its output could not be
-written, 2 usage error, 141 stdout was closed.
+written, 2 usage error, 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP (each stops the
+script, and --json still prints its envelope), 141 stdout was closed.
 Inside Lua: app.integrations.*, json, regex, print, dump.""",
 )
 @run_options
@@ -204,7 +206,8 @@ def integrations_lua(repl: bool, emulate: bool, emulate_data: str | None, **opti
 def run_script(worker: Worker, options: dict[str, Any], meta: dict[str, Any]) -> None:
     """Runs the code the options name, prints it as asked and exits with the contract's code.
 
-    Output that cannot be written (a closed pipe, a full disk) stops the script.
+    Ctrl-C, SIGTERM and SIGHUP stop the script and exit with 128 + the signal; output that
+    cannot be written (a closed pipe, a full disk) stops it too.
     """
     as_json = options["as_json"]
     with output.exit_when_stdout_fails():
@@ -216,17 +219,17 @@ def run_script(worker: Worker, options: dict[str, Any], meta: dict[str, Any]) ->
             else:
                 click.echo(f"Error: {exc}", err=True)
             sys.exit(2)
-        with worker:
-            try:
-                result = worker.run(code, name, on_output=None if as_json else output.echo)
-            except KeyboardInterrupt:
-                click.echo("Interrupted.", err=True)
-                sys.exit(130)
+        with worker, terminations_interrupt():
+            result = worker.run(code, name, on_output=None if as_json else output.echo)
         result.meta.update(meta)
         if as_json:
             output.print_envelope(result)
+        elif worker.interrupted:
+            click.echo("Interrupted.", err=True)
         else:
             output.print_plain(result)
+    if worker.interrupted:
+        sys.exit(128 + worker.interrupted)
     sys.exit(0 if result.success else 1)
 
 
@@ -272,12 +275,15 @@ _NO_CODE = (
 
 
 def run_repl(worker: Worker) -> None:
-    """A prompt that keeps state between lines; `:quit` or end of input leaves."""
+    """A prompt that keeps state between lines; `:quit` or end of input leaves.
+
+    SIGTERM and SIGHUP leave as well (exit 128 + the signal), stopping a running script.
+    """
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (line editing and history where available)
     click.echo("Lua 5.4 sandbox. Type :quit to leave.", err=True)
     pending = ""
-    with worker:
+    with output.exit_when_stdout_fails(), worker, terminations_interrupt():
         while True:
             try:
                 line = input(">> " if pending else "lua> ")
@@ -293,13 +299,13 @@ def run_repl(worker: Worker) -> None:
             code = f"{pending}\n{line}" if pending else line
             if not code.strip():
                 continue
-            try:
-                result = worker.run(code, "repl", on_output=click.echo, repl=True)
-            except KeyboardInterrupt:
-                worker.kill()
+            result = worker.run(code, "repl", on_output=output.echo, repl=True)
+            if worker.interrupted == signal.SIGINT:
                 pending = ""
                 click.echo("\nInterrupted; state starts afresh.", err=True)
                 continue
+            if worker.interrupted:
+                sys.exit(128 + worker.interrupted)
             if not result.success and (result.error or "").endswith("<eof>"):
                 pending = code  # an unfinished statement: read more lines
                 continue
