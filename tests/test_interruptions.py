@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -183,3 +184,82 @@ def test_a_full_disk_ends_the_run_with_one_line(as_json):
         )
     assert done.returncode == 1
     assert done.stderr == "kosmo: cannot write output: No space left on device\n"
+
+
+def server_of(parent: int) -> int | None:
+    """The `kosmo mcp:serve` that the MCP client of this test started."""
+    for pid in children(parent):
+        with suppress(OSError):
+            if b"mcp:serve" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+    return None
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
+def test_killing_mcp_serve_mid_run_kills_its_worker(sig):
+    pytest.importorskip("mcp")
+    import anyio
+    from mcp import Client, MCPError, StdioServerParameters
+
+    kosmo, *args = kosmo_command("mcp:serve")
+    parameters = StdioServerParameters(
+        command=kosmo, args=args, env={"KOSMO_HOME": os.environ["KOSMO_HOME"]}
+    )
+    found: dict[str, int] = {}
+
+    def kill_the_server_mid_run() -> None:
+        found["server"] = wait_for(lambda: server_of(os.getpid()), "the server to start")
+        found["worker"] = looping_worker(found["server"])
+        os.kill(found["server"], sig)
+        assert_gone_soon(found["worker"])
+
+    async def run_forever(client: Any) -> None:
+        with suppress(MCPError):  # the connection closes with the server
+            await client.call_tool("execute_lua", {"code": LOOP[2], "cpuLimit": 1000})
+
+    async def main() -> None:
+        async with Client(parameters) as client, anyio.create_task_group() as tasks:
+            tasks.start_soon(run_forever, client)
+            await anyio.to_thread.run_sync(kill_the_server_mid_run)
+
+    try:
+        anyio.run(main)
+    finally:
+        for pid in found.values():
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def listening(port: int) -> bool:
+    with suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+        return True
+    return False
+
+
+def stop_mid_run(server: subprocess.Popen[str]) -> None:
+    worker = looping_worker(server.pid)
+    server.send_signal(signal.SIGTERM)
+    assert_gone_soon(worker)
+
+
+def test_sigterm_stops_an_http_mcp_server_mid_run():
+    """uvicorn would wait for the run to end before it stops; the run ends at once instead."""
+    pytest.importorskip("mcp")
+    import anyio
+    from mcp import Client
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with started("mcp:serve", "--http", "--port", str(port)) as server:
+        wait_for(lambda: listening(port), "the HTTP server to start")
+
+        async def main() -> Any:
+            url = f"http://127.0.0.1:{port}/mcp"
+            async with Client(url) as client, anyio.create_task_group() as tasks:
+                tasks.start_soon(anyio.to_thread.run_sync, stop_mid_run, server)
+                return await client.call_tool("execute_lua", {"code": LOOP[2], "cpuLimit": 1000})
+
+        result = anyio.run(main)
+        assert server.wait(10) == -signal.SIGTERM
+    assert "stopped unexpectedly (signal 9)" in result.structured_content["error"]

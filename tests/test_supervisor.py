@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import pytest
 
 from kosmo_lua.dispatch import AppDispatcher
 from kosmo_lua.limits import Limits
-from kosmo_lua.runtime.supervisor import Worker, terminations_interrupt
+from kosmo_lua.runtime.supervisor import Worker, kill_all, terminations_interrupt
 
 PATHOLOGICAL = 'string.find(string.rep("a", 400), ".-.-.-.-.-b$")'
 
@@ -121,3 +122,19 @@ def test_an_output_handler_that_fails_kills_the_worker():
     with make_worker() as worker, pytest.raises(BrokenPipeError):
         worker.run("for i = 1, 200000 do print(i) end", "x", on_output=fail)
     assert_gone(pids[0])
+
+
+def test_kill_all_stops_a_run_in_another_thread():
+    """What mcp:serve's SIGTERM handler does: its runs happen in threads."""
+    results = []
+    worker = make_worker(cpu_seconds=1000)
+    thread = threading.Thread(target=lambda: results.append(worker.run("while true do end", "x")))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while worker._pid is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    kill_all()
+    thread.join(10)
+    assert results[0].error == "The Lua worker stopped unexpectedly (signal 9)"
+    worker.close()

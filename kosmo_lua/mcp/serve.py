@@ -330,6 +330,7 @@ def serve(
     import anyio
 
     server = build_server(read_only=read_only, expose_integrations=expose_integrations, force=force)
+    _kill_workers_on_termination()
     if transport == "stdio":
         anyio.run(_serve_stdio, server)
     else:
@@ -346,9 +347,33 @@ async def _serve_stdio(server: Any) -> None:
 async def _serve_http(server: Any, host: str, port: int) -> None:
     import uvicorn
 
+    from ..runtime.supervisor import kill_all
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            kill_all()  # a run in progress would hold up the graceful shutdown until it ends
+            super().handle_exit(sig, frame)
+
     app = server.streamable_http_app(host=host)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning")
-    await uvicorn.Server(config).serve()
+    await Server(config).serve()
+
+
+def _kill_workers_on_termination() -> None:
+    """SIGTERM and SIGHUP kill the running Lua worker, and what it started, before this process
+    dies of the signal. Runs happen in threads, which signals do not reach (SIGKILL is left to
+    the kernel: a worker dies with its parent on Linux)."""
+    import signal
+
+    from ..runtime.supervisor import TERMINATIONS, kill_all
+
+    def terminate(signum: int, frame: object) -> None:
+        kill_all()
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+    for number in TERMINATIONS:
+        signal.signal(number, terminate)
 
 
 def _doc_tool(

@@ -40,6 +40,8 @@ EXIT_WAIT_SECONDS = 1.0
 MCP_CLOSE_SECONDS = 10.0
 # The parent's ends of every live worker's pipes, which a newly forked worker must close.
 _PARENT_FDS: set[int] = set()
+# Every worker this process has running, for kill_all() in a signal handler.
+_LIVE: set[Worker] = set()
 # The signals that end the CLI as Ctrl-C does (see terminations_interrupt).
 TERMINATIONS = (signal.SIGTERM, signal.SIGHUP)
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
@@ -73,6 +75,15 @@ def terminations_interrupt() -> Iterator[None]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def kill_all() -> None:
+    """Kills every running worker and what it started; safe in a signal handler because it
+    only sends signals (each worker's own thread reaps it, or this process is ending)."""
+    for worker in tuple(_LIVE):
+        if worker._pid is not None:
+            _sigkill(worker._pid)
+        worker._kill_children()
 
 
 class Worker:
@@ -146,6 +157,7 @@ class Worker:
         os.waitpid(self._pid, 0)
         _release(self._replies)
         self._pid = None
+        _LIVE.discard(self)
         self._kill_children()
 
     def kill(self) -> None:
@@ -206,6 +218,7 @@ class Worker:
         os.close(reply_write)
         self._pid, self._requests, self._replies = pid, request_write, reply_read
         _PARENT_FDS.update((request_write, reply_read))
+        _LIVE.add(self)
 
     def _check_limits(self, started: float, cpu_at_start: float) -> str | None:
         """Kills the worker when a limit passed and its own hook did not stop it."""
@@ -268,7 +281,7 @@ class Worker:
 
     def _kill_children(self) -> None:
         """Ends what the worker started and could not end itself (it was killed)."""
-        for group in self._children:
+        for group in tuple(self._children):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(group, signal.SIGKILL)
         self._children.clear()
@@ -277,6 +290,7 @@ class Worker:
         _release(self._requests)
         _release(self._replies)
         self._pid = None
+        _LIVE.discard(self)
 
 
 def _interruption_message(signum: int) -> str:
@@ -301,8 +315,8 @@ def _bind_to_parent(parent: int) -> None:
     On Linux the kernel sends SIGKILL when the parent dies; if the parent died before that was
     asked for, the worker already has another parent and leaves. Strictly, the kernel watches
     the parent *thread* that forked: a Worker must not outlive the thread that started it.
-    SIGTERM and SIGHUP get their default action back: the parent's handler (which raises
-    ``Interrupted``) means nothing here.
+    SIGTERM and SIGHUP get their default action back: the parent's handlers (which raise
+    ``Interrupted`` or kill workers) mean nothing here.
     """
     for number in TERMINATIONS:
         signal.signal(number, signal.SIG_DFL)
