@@ -1,7 +1,8 @@
 """Signals, a closed stdout and a dying parent: the installed `kosmo` in real subprocesses.
 
 The worker must never outlive `kosmo`, an interrupted --json run still prints its one
-envelope, and output nobody can read ends the run instead of hanging it.
+envelope, and output nobody can read ends the run instead of hanging it. At the end, the
+REPL's :help.
 """
 
 from __future__ import annotations
@@ -263,3 +264,19 @@ def test_sigterm_stops_an_http_mcp_server_mid_run():
         result = anyio.run(main)
         assert server.wait(10) == -signal.SIGTERM
     assert "stopped unexpectedly (signal 9)" in result.structured_content["error"]
+
+
+# The REPL's :help ----------------------------------------------------------------------------
+
+
+def test_repl_help_lists_the_commands_and_the_sandbox():
+    from click.testing import CliRunner
+
+    from kosmo_lua.cli import main
+
+    done = CliRunner().invoke(main, ["integrations:lua", "--repl"], input=":help\nx = 1\n:quit\n")
+    assert done.exit_code == 0
+    assert "Type :help" in done.stderr
+    for topic in (":help", ":quit", "app.integrations.", "docs.read", "json", "regex", "dump"):
+        assert topic in done.stdout, topic
+    assert "kept between" in done.stdout

@@ -274,6 +274,24 @@ _NO_CODE = (
 )
 
 
+REPL_HELP = """\
+Each line runs as Lua in the same sandbox: globals and functions are kept between
+lines (a `local` lasts for its line only). An expression shows its value (1 + 1),
+and an unfinished statement continues on the next line (the >> prompt).
+
+Commands:
+  :help                this text
+  :quit                leave (also :q, :exit, or end of input with Ctrl-D)
+  Ctrl-C               stop a running script (its state starts afresh)
+
+In the sandbox:
+  app.integrations.*   integration functions (docs.list() names them all)
+  docs.read(page)      the reference; also docs.list() and docs.search(query)
+  json                 json.encode(value), json.decode(text)
+  regex                regex.match, regex.match_all, regex.gsub
+  print, dump          print lines; dump(value) shows any value, tables included"""
+
+
 def run_repl(worker: Worker) -> None:
     """A prompt that keeps state between lines; `:quit` or end of input leaves.
 
@@ -281,7 +299,7 @@ def run_repl(worker: Worker) -> None:
     """
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (line editing and history where available)
-    click.echo("Lua 5.4 sandbox. Type :quit to leave.", err=True)
+    click.echo("Lua 5.4 sandbox. Type :help for help, :quit to leave.", err=True)
     pending = ""
     with output.exit_when_stdout_fails(), worker, terminations_interrupt():
         while True:
@@ -296,6 +314,9 @@ def run_repl(worker: Worker) -> None:
                 continue
             if not pending and line.strip() in (":quit", ":q", ":exit"):
                 return
+            if not pending and line.strip() == ":help":
+                output.echo(REPL_HELP)
+                continue
             code = f"{pending}\n{line}" if pending else line
             if not code.strip():
                 continue
