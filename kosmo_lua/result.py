@@ -38,10 +38,8 @@ class ExecutionResult:
     ) -> None:
         self.success = success
         self.error = error
-        # What kind of failure ``error`` is, where the runner knows it ("interrupted");
-        # a failure made outside a run (no code, bad option) is a usage error.
-        self.error_kind: str | None = None
-        self.error_info: dict[str, Any] | None = None
+        # A result that fails as it is made could not start a run (no code, a bad option).
+        self.error_info = error_info("usage", error) if error else None
         self.result = result
         self.output: list[str] = []
         self.execution_time_ms = 0.0
@@ -56,9 +54,6 @@ class ExecutionResult:
 
     def envelope(self) -> dict[str, Any]:
         """The JSON envelope: a superset of the original's."""
-        info = self.error_info
-        if info is None and self.error:
-            info = error_info(self.error_kind or "usage", self.error)
         return {
             "success": self.success,
             "output": "\n".join(self.output),
@@ -70,6 +65,6 @@ class ExecutionResult:
             "meta": {
                 "permission_bypassed": False,
                 **self.meta,
-                **({"error": info} if info else {}),
+                **({"error": self.error_info} if self.error_info else {}),
             },
         }

@@ -195,7 +195,10 @@ def test_broken_emulator_data_is_a_usage_error(kosmo, tmp_path):
     data.write_text("{broken")
     done = kosmo("integrations:lua", "-e", "return 1", "--emulate", "--emulate-data", str(data))
     assert done.returncode == 2
-    assert "Cannot load emulator data" in done.stderr
+    assert done.stderr == (
+        f"Error: Cannot load emulator data from {data}: not valid JSON (line 1, column 2):"
+        " Expecting property name enclosed in double quotes\n"
+    )
 
 
 def test_configure_checks_its_input(kosmo):

@@ -183,12 +183,10 @@ def test_a_bad_file_for_integrations_lua(kosmo, tmp_path: Path) -> None:
     path.write_text(json.dumps({"organizations": [{"slug": "acme", "pipelnes": []}]}))
     done = kosmo("integrations:lua", "--emulate", "--emulate-data", str(path), "-e", "return 1")
     assert done.returncode == 2
-    last_line = done.stderr.splitlines()[-1]
-    assert last_line.startswith(f"Error: Cannot load emulator data from {path}: ")
-    assert last_line.endswith(
-        'organizations[0]: unknown key "pipelnes"; allowed: slug, name, id, created_at, pipelines'
+    assert done.stderr == (
+        f"Error: Cannot load emulator data from {path}: organizations[0]: unknown key"
+        ' "pipelnes"; allowed: slug, name, id, created_at, pipelines\n'
     )
-    assert "Traceback" not in done.stderr
 
 
 def test_a_job_id_from_the_data_is_kept_and_unique():

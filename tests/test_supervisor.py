@@ -83,7 +83,7 @@ def test_ctrl_c_ends_the_run_with_what_it_printed():
         result = worker.run(PRINT_THEN_LOOP, "x", on_output=interrupt)
         assert worker.interrupted == signal.SIGINT
         assert worker.restarted
-    assert (result.success, result.error, result.error_kind) == (
+    assert (result.success, result.error, result.error_info["kind"]) == (
         False,
         "Interrupted (Ctrl-C)",
         "interrupted",
@@ -102,7 +102,7 @@ def test_sigterm_ends_the_run_under_terminations_interrupt():
     with make_worker(cpu_seconds=1000) as worker, terminations_interrupt():
         result = worker.run(PRINT_THEN_LOOP, "x", on_output=terminate)
     assert signal.getsignal(signal.SIGTERM) is before
-    assert (result.error, result.error_kind, result.output) == (
+    assert (result.error, result.error_info["kind"], result.output) == (
         "Interrupted (SIGTERM)",
         "interrupted",
         ["marker"],

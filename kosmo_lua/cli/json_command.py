@@ -11,7 +11,7 @@ import click
 
 from ..errors import KosmoError
 from ..result import ExecutionResult
-from . import exit_code
+from . import exit_code, output
 
 
 def run_failure(message: str) -> dict[str, Any]:
@@ -58,5 +58,6 @@ class JsonAwareCommand(click.Command):
 
     def _fail(self, error: click.UsageError | KosmoError) -> NoReturn:
         message = error.format_message() if isinstance(error, click.UsageError) else str(error)
-        click.echo(json.dumps(self.error_envelope(message), indent=2, ensure_ascii=False))
+        with output.exit_when_stdout_fails():
+            output.echo(json.dumps(self.error_envelope(message), indent=2, ensure_ascii=False))
         sys.exit(exit_code(error))

@@ -135,8 +135,10 @@ def check_emulator_data(path: str) -> None:
         if integration.emulator is not None:
             try:
                 integration.emulator(path)
-            except Exception as exc:  # any flaw in the user's file: say what and where
-                raise click.UsageError(
+            except ValueError as exc:  # the loader's own: it names the record and field
+                raise UsageError(f"Cannot load emulator data from {path}: {exc}") from None
+            except Exception as exc:  # a flaw the loader did not foresee: say what it was
+                raise UsageError(
                     f"Cannot load emulator data from {path}: {type(exc).__name__}: {exc}"
                 ) from None
 

@@ -136,8 +136,7 @@ class Worker:
         except (KeyboardInterrupt, Interrupted) as exc:
             self.kill()
             self.interrupted = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-            result.error = _interruption_message(self.interrupted)
-            result.error_kind = "interrupted"
+            result.fail(_interruption_message(self.interrupted), "interrupted")
         except BaseException:
             self.kill()
             raise

@@ -20,7 +20,7 @@ from typing import Any
 from . import ratelimit, routes
 from .demo import demo_data
 from .faults import DroppedConnection, Fault, Faults
-from .loader import load
+from .loader import DataError, load
 from .model import iso
 from .payloads import Renderer
 from .state import ApiError
@@ -64,7 +64,15 @@ class Emulator:
     @classmethod
     def from_file(cls, path: str | Path, **options: Any) -> Emulator:
         """An emulator loaded from a JSON data file; ``options`` as for the constructor."""
-        return cls(json.loads(Path(path).read_text(encoding="utf-8")), **options)
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
+        return cls(data, **options)
 
     # Time.
 
