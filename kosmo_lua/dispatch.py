@@ -8,11 +8,14 @@ the first ``app.mcp.*`` or ``mcp.*`` call loads the MCP SDK and starts servers a
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from .errors import ArgumentError, UnknownFunction
 from .runtime.supervisor import DispatchFactory, Report
+
+if TYPE_CHECKING:
+    from .invoker import Invoker
 
 # mcp.<name>(...) → (the Lua signature for errors, each argument's kind: "s" a string,
 # "s?" an optional string, "t?" an optional table). Each is the McpHub method of that name.
@@ -37,7 +40,7 @@ class AppDispatcher:
         *,
         force: bool = False,
         emulate: bool = False,
-        emulate_data: str | None = None,
+        emulate_data: Mapping[str, str] | None = None,
         integrations: bool = True,
     ) -> None:
         self._report = report
@@ -45,7 +48,7 @@ class AppDispatcher:
         self._emulate = emulate
         self._emulate_data = emulate_data
         self._integrations = integrations
-        self._invoker: Callable[[str, list[Any]], tuple[Any, ...]] | None = None
+        self._invoker: Invoker | None = None
         self._hub: Any = None
 
     @classmethod
@@ -54,7 +57,7 @@ class AppDispatcher:
         *,
         force: bool = False,
         emulate: bool = False,
-        emulate_data: str | None = None,
+        emulate_data: Mapping[str, str] | None = None,
         integrations: bool = True,
     ) -> DispatchFactory:
         return lambda report: cls(
@@ -78,14 +81,14 @@ class AppDispatcher:
         return self._invoker(path, args)
 
     def close(self) -> None:
-        """Ends every MCP session; the worker calls it before it exits."""
+        """Ends every MCP session and HTTP client; the worker calls it before it exits."""
         if self._hub is not None:
             self._hub.close()
+        if self._invoker is not None:
+            self._invoker.close()
 
-    def _build_invoker(self) -> Callable[[str, list[Any]], tuple[Any, ...]]:
-        from .invoker import Invoker
-
-        return Invoker.for_run(
+    def _build_invoker(self) -> Invoker:
+        return run_invoker(
             report=self._report,
             force=self._force,
             emulate=self._emulate,
@@ -121,6 +124,33 @@ class AppDispatcher:
             servers = load_servers(Path.cwd(), kosmo_home())
             self._hub = McpHub(servers, force=self._force, report=self._report)
         return self._hub
+
+
+def run_invoker(
+    *,
+    report: Report,
+    force: bool = False,
+    emulate: bool = False,
+    emulate_data: Mapping[str, str] | None = None,
+) -> Invoker:
+    """The invoker of one run: the installed integrations, the user's configuration and
+    environment, and under ``--emulate`` the integrations' emulators."""
+    import os
+
+    from .catalog import Catalog
+    from .config import Config
+    from .emulation import Emulation
+    from .integrations import load
+    from .invoker import Invoker
+
+    return Invoker(
+        Catalog(load()),
+        Config.load(),
+        report=report,
+        force=force,
+        environ=dict(os.environ),
+        emulation=Emulation(emulate_data) if emulate else None,
+    )
 
 
 def _table_arg(path: str, args: list[Any]) -> dict[str, Any]:

@@ -1,10 +1,12 @@
 """The HTTP client every REST integration shares.
 
-One ``httpx.Client`` per run and account (connection reuse), bearer auth sent only to the
-account's base URL, safe relative paths, and the repeat rules of DESIGN.md:
+One ``httpx.Client`` per run and account (connection reuse), the token sent only to the
+account's base URL (as the integration's ``Auth`` says), safe relative paths, and the
+repeat rules of DESIGN.md:
 
-- 429: wait ``RateLimit-Reset`` (or ``Retry-After``) seconds, at most ``max_wait`` in all,
-  then repeat, for any method: the API rejected the request before doing any work.
+- A throttle (the integration's ``RateLimit``: 429, or e.g. 403 with nothing remaining):
+  wait until the reset (or ``Retry-After``), at most ``MAX_WAIT_SECONDS`` in all, then
+  repeat, for any method: the API rejected the request before doing any work.
 - 5xx and transport errors: repeat GET and HEAD only, a few times with backoff. A POST or a
   non-idempotent PUT is never sent twice.
 """
@@ -18,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
 from .errors import ApiError, ConnectionFailed, HostError
+from .tools import RateLimit
+from .version import __version__
 
 if TYPE_CHECKING:  # httpx is imported when a client is built: the tool tables stay light
     import httpx
@@ -27,8 +30,13 @@ if TYPE_CHECKING:  # httpx is imported when a client is built: the tool tables s
 USER_AGENT = f"kosmo-lua/{__version__} (+https://github.com/kosmo-lua)"
 IDEMPOTENT = frozenset({"GET", "HEAD"})
 RETRY_DELAYS = (0.5, 1.0, 2.0)  # backoff before each repeat of an idempotent request
+MAX_WAIT_SECONDS = 60.0  # the most a call waits out throttling, in all
 MAX_MESSAGE = 500
 _LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?([a-z]+)"?')
+
+
+META_KEYS = ("status", "next_page", "last_page", "rate_limit", "pages")
+"""What ``with_meta = true`` returns as a second value (``pages`` only after following)."""
 
 
 @dataclass
@@ -37,42 +45,45 @@ class Response:
     data: Any
     headers: httpx.Headers
     links: dict[str, str] = field(default_factory=dict)
+    rate_limit: dict[str, int | None] = field(default_factory=dict)
+    """``{limit, remaining, reset}`` as the API's headers said (reset: seconds from now)."""
 
     def meta(self) -> dict[str, Any]:
-        """The second return value of a call: status, pages and rate limit."""
+        """The metadata of the response: status, pages and rate limit."""
         return {
             "status": self.status,
             "next_page": _page_of(self.links.get("next")),
             "last_page": _page_of(self.links.get("last")),
-            "rate_limit": {
-                "limit": _int(self.headers.get("RateLimit-Limit")),
-                "remaining": _int(self.headers.get("RateLimit-Remaining")),
-                "reset": _int(self.headers.get("RateLimit-Reset")),
-            },
+            "rate_limit": self.rate_limit,
         }
 
 
 class RestClient:
-    """Talks to one API account. ``label`` names the API in errors ("Buildkite API")."""
+    """Talks to one API account. ``label`` names the API in errors ("Buildkite API");
+    ``auth_headers`` carry the token; ``rate_limit`` says how the API throttles."""
 
     def __init__(
         self,
         base_url: str,
-        token: str,
+        auth_headers: dict[str, str],
         *,
         label: str,
+        rate_limit: RateLimit | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
-        max_wait: float = 60.0,
+        max_wait: float = MAX_WAIT_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         import httpx
 
         self.base_url = base_url.rstrip("/")
         self.label = label
+        self.rate_limit = rate_limit or RateLimit()
+        self._clock = clock
         self._client = httpx.Client(
             headers={
-                "Authorization": f"Bearer {token}",
+                **auth_headers,
                 "User-Agent": USER_AGENT,
                 "Accept": "application/json",
             },
@@ -127,9 +138,9 @@ class RestClient:
                 raise ConnectionFailed(
                     f"Failed to connect to {self.label}: {_describe(exc)}", tool=tool
                 ) from None
-            if reply.status_code == 429:
+            if self._throttled(reply):
                 # At least a second a time, so a reset of 0 cannot make a busy loop.
-                delay = max(_retry_after(reply), 1.0)
+                delay = max(self._reset_seconds(reply) or _retry_after(reply), 1.0)
                 if waited + delay <= self._max_wait:
                     self._sleep(delay)
                     waited += delay
@@ -140,6 +151,22 @@ class RestClient:
                 continue
             return self._read(reply, text=text, tool=tool)
 
+    def _throttled(self, reply: httpx.Response) -> bool:
+        limits = self.rate_limit
+        if reply.status_code in limits.throttle_statuses:
+            return True
+        remaining = _int(reply.headers.get(limits.remaining_header))
+        return reply.status_code in limits.exhausted_statuses and remaining == 0
+
+    def _reset_seconds(self, reply: httpx.Response) -> float | None:
+        """Seconds until the rate-limit window resets, from the reset header."""
+        reset = _int(reply.headers.get(self.rate_limit.reset_header))
+        if reset is None:
+            return None
+        if self.rate_limit.reset == "epoch":
+            return max(reset - self._clock(), 0.0)
+        return float(max(reset, 0))
+
     def _read(self, reply: httpx.Response, *, text: bool, tool: str) -> Response:
         links = {rel: url for url, rel in _LINK.findall(reply.headers.get("Link", ""))}
         if not reply.is_success:
@@ -149,9 +176,14 @@ class RestClient:
                 message=_error_message(reply),
                 tool=tool,
             )
-        if text:
-            return Response(reply.status_code, reply.text, reply.headers, links)
-        return Response(reply.status_code, _decode(reply), reply.headers, links)
+        reset = self._reset_seconds(reply)
+        rate_limit = {
+            "limit": _int(reply.headers.get(self.rate_limit.limit_header)),
+            "remaining": _int(reply.headers.get(self.rate_limit.remaining_header)),
+            "reset": None if reset is None else round(reset),
+        }
+        data = reply.text if text else _decode(reply)
+        return Response(reply.status_code, data, reply.headers, links, rate_limit)
 
 
 def safe_path(path: str) -> str:
@@ -230,11 +262,8 @@ def _errors_text(errors: Any) -> str:
 
 
 def _retry_after(reply: httpx.Response) -> float:
-    for header in ("RateLimit-Reset", "Retry-After"):
-        value = _int(reply.headers.get(header))
-        if value is not None:
-            return max(float(value), 0.0)
-    return 1.0
+    value = _int(reply.headers.get("Retry-After"))
+    return max(float(value), 0.0) if value is not None else 1.0
 
 
 def _describe(exc: httpx.TransportError) -> str:

@@ -1,15 +1,19 @@
-"""Integration functions declared as data: one record per function.
+"""Integrations declared as data: the records an integration author writes.
 
 From these records come the Lua functions, argument validation, the ``docs.read`` pages,
 JSON Schemas (``integrations:schema``, MCP tools) and the generated reference in docs/.
-A new REST integration needs a table of ``Tool`` records and an overview, no host code.
+A REST integration is an ``Integration`` holding ``Tool`` records, its credentials and the
+conventions of its API (``Auth``, ``RateLimit``, ``Pagination``, the query style): no host
+code. Mistakes a table can make (a path parameter the template does not name, two tools
+with one name) fail when the ``Integration`` is made, not when a script calls it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 Access = Literal["read", "write"]
 Location = Literal["path", "query", "body", "auto", "option"]
@@ -30,6 +34,21 @@ JSON_TYPES: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
+class Mistake:
+    """A value that matches ``pattern`` (a regular expression, searched case-insensitively)
+    is refused with ``message``; ``{value}`` in it stands for the value given."""
+
+    pattern: str
+    message: str
+
+    def check(self, value: object) -> str | None:
+        """The message when ``value`` is this mistake, else None."""
+        if isinstance(value, str) and re.search(self.pattern, value.strip(), re.IGNORECASE):
+            return self.message.format(value=repr(value))
+        return None
+
+
+@dataclass(frozen=True)
 class Param:
     name: str
     type: ParamType
@@ -39,9 +58,13 @@ class Param:
     default: Any = None
     example: Any = None
     minimum: int | None = None
+    maximum: int | None = None
     enum: tuple[str, ...] | None = None
     keyword_only: bool = False
     """Only by name: never bound from a positional argument."""
+    mistakes: tuple[Mistake, ...] = ()
+    """Values that are a known confusion (a build's UUID where its number belongs), each
+    refused with a message that says what to give instead."""
 
     def schema(self) -> dict[str, Any]:
         """The JSON Schema of this parameter."""
@@ -50,6 +73,8 @@ class Param:
             schema["default"] = self.default
         if self.minimum is not None:
             schema["minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum
         if self.enum:
             schema["enum"] = list(self.enum)
         if self.example is not None:
@@ -121,6 +146,10 @@ class Tool:
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
 
+    def in_body(self, param: Param) -> bool:
+        """Whether an argument goes into the JSON body (``auto``: unless the method is GET)."""
+        return param.location == "body" or (param.location == "auto" and self.method != "GET")
+
     def schema(self) -> dict[str, Any]:
         """The JSON Schema of the named-arguments table."""
         return {
@@ -131,28 +160,150 @@ class Tool:
         }
 
 
-def host_params(tool: Tool) -> tuple[Param, ...]:
-    """The parameters the host adds to a tool: the same rule for every integration, so
-    scripts written for the original (``payload = {...}`` on any write) run everywhere."""
-    wanted = [WITH_META]
+def host_params(tool: Tool, pagination: Pagination) -> tuple[Param, ...]:
+    """The parameters the host adds to a tool, by one rule for every integration: so
+    scripts written for the original (``payload = {...}`` on any write) run everywhere, and
+    every list function pages the same way."""
+    wanted = [*(pagination.params() if tool.paginated else ()), WITH_META]
     if tool.method in BODY_METHODS:
         wanted.insert(0, PAYLOAD)
     return tuple(p for p in wanted if tool.param(p.name) is None)
 
 
+# The conventions of an API. Each default is a real convention (RFC 6750 bearer tokens, the
+# IETF RateLimit headers, RFC 8288 Link pagination); an API that differs says so.
+
+
+@dataclass(frozen=True)
+class Auth:
+    """How the token travels: ``Authorization: Bearer <token>``, or ``header`` with the bare
+    token when ``scheme`` is None (``Auth(header="X-Api-Key", scheme=None)``)."""
+
+    header: str = "Authorization"
+    scheme: str | None = "Bearer"
+
+    def headers(self, token: str) -> dict[str, str]:
+        return {self.header: f"{self.scheme} {token}" if self.scheme else token}
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Where an API says how many requests are left, and how it says "too many".
+
+    ``reset`` is ``"seconds"`` (seconds until the window resets) or ``"epoch"`` (the Unix
+    time it does). A reply is a throttle when its status is in ``throttle_statuses``, or in
+    ``exhausted_statuses`` with the remaining count at zero (GitHub answers 403 so).
+    """
+
+    limit_header: str = "RateLimit-Limit"
+    remaining_header: str = "RateLimit-Remaining"
+    reset_header: str = "RateLimit-Reset"
+    reset: Literal["seconds", "epoch"] = "seconds"
+    throttle_statuses: tuple[int, ...] = (429,)
+    exhausted_statuses: tuple[int, ...] = ()
+
+    def describe(self) -> str:
+        """The throttling statuses as the Errors section names them: ``429, or 403 with
+        no requests left``."""
+        text = ", ".join(str(s) for s in self.throttle_statuses)
+        if self.exhausted_statuses:
+            statuses = ", ".join(str(s) for s in self.exhausted_statuses)
+            text += f", or {statuses} with no requests left"
+        return text
+
+
+@dataclass(frozen=True)
+class Pagination:
+    """Page-number pagination whose ``Link`` header (rel ``next``, ``last``) says where the
+    next page is. Every paginated tool gets ``page``, ``per_page``, ``all_pages`` and
+    ``max_pages`` from here."""
+
+    page: str = "page"
+    per_page: str = "per_page"
+    default_per_page: int | None = None
+    max_per_page: int | None = None
+    max_pages: int = 100
+    """What ``all_pages = true`` follows at most: a bound, so no listing is endless."""
+
+    def params(self) -> tuple[Param, ...]:
+        sizes = []
+        if self.default_per_page:
+            sizes.append(f"default {self.default_per_page}")
+        if self.max_per_page:
+            sizes.append(f"at most {self.max_per_page}")
+        size_note = f" ({', '.join(sizes)})" if sizes else ""
+        return (
+            Param(self.page, "integer", "Page to fetch (default 1).", location="query", minimum=1),
+            Param(
+                self.per_page,
+                "integer",
+                f"Items per page{size_note}.",
+                location="query",
+                minimum=1,
+                maximum=self.max_per_page,
+            ),
+            Param(
+                "all_pages",
+                "boolean",
+                "Follow the Link header and return every page as one list (at most"
+                f" {self.max_pages} pages, or max_pages).",
+                location="option",
+                keyword_only=True,
+            ),
+            Param(
+                "max_pages",
+                "integer",
+                "Follow the Link header for at most this many pages and return them as one list.",
+                location="option",
+                minimum=1,
+                keyword_only=True,
+            ),
+        )
+
+
+QueryArrays = Literal["repeat", "brackets", "comma"]
+"""How a list goes into a query string: ``key=a&key=b``, Rails-style ``key[]=a&key[]=b``
+(tables as ``key[sub]=v``), or ``key=a,b``."""
+
+DEFAULT_STATUS_NOTES: Mapping[int, str] = {
+    401: "the credentials are missing, wrong or expired.",
+    403: "the credentials do not allow this.",
+    404: "nothing at that path, or the credentials cannot see it.",
+    422: "validation failed; the message lists the fields.",
+}
+"""What each error status means, as function pages say it; an integration may say it in
+its API's own words (``Integration.status_notes``)."""
+
+
 @dataclass(frozen=True)
 class CredentialField:
+    """One setting of an account. ``role`` tells the host what it is for, whatever its
+    name: ``"token"`` (sent as ``Auth`` says) or ``"base_url"`` (requests go only there)."""
+
     name: str
     description: str
     secret: bool = False
     required: bool = False
     default: str | None = None
     env: str | None = None
+    role: Literal["token", "base_url"] | None = None
+
+
+class EmulatorApp(Protocol):
+    """An offline stand-in of an API: a WSGI application plus the token it accepts. The
+    host runs it in process for ``--emulate`` and on loopback for ``integrations:emulate``;
+    its API lives under ``base_path`` (``/v2``)."""
+
+    token: str
+    base_path: str
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any: ...
 
 
 @dataclass
 class Integration:
-    """An integration: its tools, credentials and agent-facing overview."""
+    """An integration: its tools, credentials, the conventions of its API and its
+    agent-facing overview."""
 
     name: str
     title: str
@@ -161,10 +312,15 @@ class Integration:
     credentials: tuple[CredentialField, ...]
     overview: str = ""
     error_label: str = ""
-    emulator: Callable[[Any], Any] | None = None
-    """Builds an offline stand-in of the API (``--emulate``) from a data file path or None:
-    an object with ``token``, ``transport()`` (an httpx transport to it in process) and
-    ``serve(host, port)`` (a context manager serving it on loopback, with ``base_url``)."""
+    """Names the API in errors: ``Buildkite API error (404): …``."""
+    auth: Auth = Auth()
+    rate_limit: RateLimit = RateLimit()
+    pagination: Pagination = Pagination()
+    query_arrays: QueryArrays = "repeat"
+    status_notes: Mapping[int, str] = field(default_factory=dict)
+    """What error statuses mean for this API, over ``DEFAULT_STATUS_NOTES``."""
+    emulator: Callable[[str | None], EmulatorApp] | None = None
+    """Builds the emulator from a data file path, or None for its own demo data."""
 
     def __post_init__(self) -> None:
         # Tools are declared without their integration's name; stamp it once here.
@@ -173,15 +329,23 @@ class Integration:
                 **{
                     **tool.__dict__,
                     "integration": self.name,
-                    "params": (*tool.params, *host_params(tool)),
+                    "params": (*tool.params, *host_params(tool, self.pagination)),
                 }
             )
             for tool in self.tools
         )
         self._by_name: dict[str, Tool] = {}
         for tool in self.tools:
-            for name in (tool.name, *tool.aliases, f"{self.name}_{tool.name}"):
-                self._by_name[name] = tool
+            _check_paths(self.name, tool)
+            for name in dict.fromkeys((tool.name, *tool.aliases, f"{self.name}_{tool.name}")):
+                other = self._by_name.setdefault(name, tool)
+                if other is not tool:
+                    raise ValueError(
+                        f"{self.name}: '{name}' names both {other.name} and {tool.name}"
+                    )
+        for role in ("token", "base_url"):
+            if sum(f.role == role for f in self.credentials) > 1:
+                raise ValueError(f"{self.name}: more than one credential has the role {role}")
 
     def tool(self, name: str) -> Tool | None:
         """A tool by its name, an alias or its full name's last part."""
@@ -189,3 +353,27 @@ class Integration:
 
     def names(self) -> list[str]:
         return sorted(self._by_name)
+
+    def credential(self, role: str) -> CredentialField | None:
+        """The credential with this role (``token``, ``base_url``), if any."""
+        return next((f for f in self.credentials if f.role == role), None)
+
+    def status_note(self, status: int) -> str:
+        return self.status_notes.get(status) or DEFAULT_STATUS_NOTES.get(status, "")
+
+
+def _check_paths(integration: str, tool: Tool) -> None:
+    """Every ``{name}`` in a path template is a path parameter, and every path parameter
+    appears in some template: a mismatch would send a wrong URL, so it fails here."""
+    named = {n for template in tool.paths for n in re.findall(r"{(\w+)}", template)}
+    declared = {p.name for p in tool.params if p.location == "path"}
+    for name in sorted(named - declared):
+        raise ValueError(
+            f"{integration}.{tool.name}: the path names {{{name}}}, which is not a parameter"
+            ' with location="path"'
+        )
+    for name in sorted(declared - named):
+        raise ValueError(
+            f'{integration}.{tool.name}: parameter {name!r} has location="path" but no path'
+            " names it"
+        )

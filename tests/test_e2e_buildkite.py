@@ -18,7 +18,8 @@ import httpx
 import pytest
 from hostile import HOSTILE_PATHS
 
-from kosmo_lua.integrations.buildkite.emulator import Emulator, serve
+from kosmo_lua.emulation import serve
+from kosmo_lua.integrations.buildkite.emulator import Emulator
 
 TOKEN = "bkua_e2e_SECRET_token_never_printed_0123456789"
 OTHER_TOKEN = "bkua_e2e_SECRET_work_account_never_printed"

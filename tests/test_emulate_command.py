@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from kosmo_lua import emulation
 from kosmo_lua.cli import main
-from kosmo_lua.integrations.buildkite.emulator import Emulator
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def test_any_other_bind_failure_is_one_line(monkeypatch: pytest.MonkeyPatch) -> 
     def refuse(*args: object, **kwargs: object) -> None:
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(Emulator, "serve", refuse)
+    monkeypatch.setattr(emulation, "serve", refuse)
     result = CliRunner().invoke(main, ["integrations:emulate", "buildkite", "--port", "80"])
     assert result.exit_code == 2
     assert result.stderr == (

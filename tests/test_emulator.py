@@ -13,12 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from kosmo_lua.integrations.buildkite.emulator import (
-    SCOPES,
-    DroppedConnection,
-    Emulator,
-    serve,
-)
+from kosmo_lua.emulation import DroppedConnection, serve, wsgi_transport
+from kosmo_lua.integrations.buildkite.emulator import SCOPES, Emulator
 
 AUTH = {"Authorization": "Bearer bk-emulator-token"}
 ORG = "/organizations/acme-inc"
@@ -680,7 +676,7 @@ def test_drop_fault_in_process(client: httpx.Client, emulator: Emulator) -> None
     emulator.faults.add("/user", "drop", count=2)
     with pytest.raises(DroppedConnection):
         client.get("/user")
-    with connect(emulator, transport=emulator.transport()) as session:
+    with connect(emulator, transport=wsgi_transport(emulator)) as session:
         with pytest.raises(httpx.RemoteProtocolError):
             session.get("/user")
         assert session.get("/user").status_code == 200

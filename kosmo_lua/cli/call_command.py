@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from ..config import DEFAULT_ACCOUNT
+from ..dispatch import run_invoker
 from ..errors import HostError
-from ..invoker import Invoker
 from ..tools import Param
 from .catalog_commands import find_tool
 from .json_command import JsonAwareCommand
@@ -63,7 +63,7 @@ def integrations_call(
         param = tool.param(name)
         named[name] = typed(param, raw) if param else raw
     events: list[tuple[str, Any]] = []
-    invoker = Invoker.for_run(
+    invoker = run_invoker(
         report=lambda kind, value: events.append((kind, value)), force=force, emulate=emulate
     )
     if emulate:

@@ -8,7 +8,6 @@ import threading
 import click
 
 from .configure_command import find_integration
-from .lua_command import check_emulator_data
 
 
 class PortError(click.ClickException):
@@ -53,11 +52,11 @@ def integrations_emulate(name: str, port: int, data_file: str | None) -> None:
     integration = find_integration(name)
     if integration.emulator is None:
         raise click.UsageError(f"{integration.title} has no emulator")
-    if data_file:
-        check_emulator_data(data_file)
-    emulator = integration.emulator(data_file)
+    from ..emulation import load_app, serve
+
+    emulator = load_app(integration, data_file)
     try:
-        served = emulator.serve(port=port)
+        served = serve(emulator, port=port)
     except OSError as error:
         raise PortError(_bind_problem(port, error)) from None
     with served:

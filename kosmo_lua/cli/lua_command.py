@@ -127,20 +127,12 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
     return function
 
 
-def check_emulator_data(path: str) -> None:
-    """Loads the data once here, so a broken file is a usage error, not a failed call."""
+def emulation_data(values: tuple[str, ...]) -> dict[str, str]:
+    """The ``--emulate-data`` files by integration, each loaded once to check it."""
+    from ..emulation import data_files
     from ..integrations import load
 
-    for integration in load():
-        if integration.emulator is not None:
-            try:
-                integration.emulator(path)
-            except ValueError as exc:  # the loader's own: it names the record and field
-                raise UsageError(f"Cannot load emulator data from {path}: {exc}") from None
-            except Exception as exc:  # a flaw the loader did not foresee: say what it was
-                raise UsageError(
-                    f"Cannot load emulator data from {path}: {type(exc).__name__}: {exc}"
-                ) from None
+    return data_files(values, load())
 
 
 def limits_from(options: dict[str, Any]) -> Limits:
@@ -179,11 +171,14 @@ Inside Lua: app.integrations.*, json, regex, print, dump.""",
 )
 @click.option(
     "--emulate-data",
-    type=click.Path(exists=True, dir_okay=False),
-    metavar="FILE",
-    help="With --emulate: load the emulator's data from this JSON file.",
+    multiple=True,
+    metavar="[NAME=]FILE",
+    help="With --emulate: load an emulator's data from a JSON file (NAME=FILE for one"
+    " integration; a bare FILE feeds the only emulator). Repeatable.",
 )
-def integrations_lua(repl: bool, emulate: bool, emulate_data: str | None, **options: Any) -> None:
+def integrations_lua(
+    repl: bool, emulate: bool, emulate_data: tuple[str, ...], **options: Any
+) -> None:
     """Run Lua code in the sandbox, with the integrations under app.integrations.*."""
     from ..config import check_settings
 
@@ -191,11 +186,8 @@ def integrations_lua(repl: bool, emulate: bool, emulate_data: str | None, **opti
     limits = limits_from(options)
     if emulate_data and not emulate:
         raise click.UsageError("--emulate-data goes with --emulate")
-    if emulate_data:
-        check_emulator_data(emulate_data)
-    dispatch = AppDispatcher.factory(
-        force=options["force"], emulate=emulate, emulate_data=emulate_data
-    )
+    files = emulation_data(emulate_data) if emulate_data else {}
+    dispatch = AppDispatcher.factory(force=options["force"], emulate=emulate, emulate_data=files)
     worker = Worker(limits, dispatch)
     if repl:
         if options["as_json"] or options["code"] or options["file"]:

@@ -199,11 +199,11 @@ class HostTools:
 
     def call_integration(self, tool: Any, args: dict[str, Any]) -> Any:
         """One integration function, through the same invoker (and policy) as the CLI."""
-        from ..invoker import Invoker
+        from ..dispatch import run_invoker
 
         try:
-            invoker = Invoker.for_run(report=lambda kind, value: None, force=self.force)
-            data, _meta = invoker(
+            invoker = run_invoker(report=lambda kind, value: None, force=self.force)
+            data, _meta = invoker.invoke(
                 f"app.integrations.{tool.integration}.default.{tool.name}", [args]
             )
         except (HostError, ValueError) as exc:

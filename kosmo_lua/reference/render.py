@@ -29,7 +29,7 @@ def index(host_pages: Iterable[str], integrations: Iterable[Integration]) -> str
 
 def integration_page(integration: Integration) -> str:
     """The overview written for agents, then every function, grouped Read and Write."""
-    lines = [integration.overview.rstrip(), "", "## Functions"]
+    lines = [overview(integration).rstrip(), "", "## Functions"]
     for access in ("read", "write"):
         tools = [t for t in integration.tools if t.access == access]
         lines += ["", f"### {ACCESS[access]}", ""]
@@ -38,6 +38,22 @@ def integration_page(integration: Integration) -> str:
             lines.append(f"- `{integration.name}.{tool.name}`{aliases} - {tool.summary}")
     lines += ["", f'Details of one function: docs.read("{integration.name}.<function>").']
     return "\n".join(lines) + "\n"
+
+
+def overview(integration: Integration) -> str:
+    """The integration's overview with the host's facts filled in from their constants:
+    ``$max_wait`` (seconds a call waits out throttling), ``$max_pages`` (``all_pages``'
+    bound) and ``$max_per_page``."""
+    from string import Template
+
+    from ..rest import MAX_WAIT_SECONDS
+
+    pagination = integration.pagination
+    return Template(integration.overview).safe_substitute(
+        max_wait=f"{MAX_WAIT_SECONDS:g}",
+        max_pages=pagination.max_pages,
+        max_per_page=pagination.max_per_page or "",
+    )
 
 
 def tool_page(integration: Integration, tool: Tool) -> str:
@@ -113,24 +129,30 @@ def _literal(value: Any) -> str:
 
 
 def _errors(integration: Integration, tool: Tool) -> list[str]:
+    """The Errors section: the host's rules, in the integration's words where it has them."""
+    from ..rest import MAX_WAIT_SECONDS  # the tool tables stay light; rendering is rare
+
     label = integration.error_label
+    statuses = (401, 403, 404, 422) if tool.access == "write" else (401, 403, 404)
     errors = [
         "- A missing or unknown argument, or a value of the wrong type, raises before any"
         " request is sent.",
-        f"- `{label} error (401)`: the token is missing, wrong or expired.",
-        f"- `{label} error (403)`: the token lacks a scope, or the user lacks access.",
-        f"- `{label} error (404)`: nothing at that path, or the token cannot see it.",
-        f"- `{label} error (429)`: rate limited; the call waits for the reset (60 s at most)"
-        " and repeats before giving up.",
+        *(
+            f"- `{label} error ({status})`: {integration.status_note(status)}"
+            for status in statuses
+            if integration.status_note(status)
+        ),
+        f"- `{label} error ({integration.rate_limit.describe()})`: rate limited; the call"
+        f" waits for the reset ({MAX_WAIT_SECONDS:g} s at most in all) and repeats before"
+        " giving up.",
         f"- `Failed to connect to {label}: …` when the API cannot be reached.",
     ]
     if tool.access == "write":
-        errors += [
-            f"- `{label} error (422)`: validation failed; the message lists the fields.",
+        errors.append(
             f"- `Integration '{integration.name}' write requires approval…` under the default"
             " policy: run with `--force` or allow writes with `kosmo integrations:configure"
-            f" {integration.name} --write allow`. Nothing is sent.",
-        ]
+            f" {integration.name} --write allow`. Nothing is sent."
+        )
     return errors
 
 

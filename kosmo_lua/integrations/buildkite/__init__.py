@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ...tools import CredentialField, Integration
+from ...tools import CredentialField, Integration, Pagination
 from .tools import TOOLS
 
 _HERE = os.path.dirname(__file__)
@@ -38,10 +38,19 @@ INTEGRATION = Integration(
             secret=True,
             required=True,
             env="BUILDKITE_API_TOKEN",
+            role="token",
         ),
-        CredentialField("url", "API base URL.", default=DEFAULT_URL),
+        CredentialField("url", "API base URL.", default=DEFAULT_URL, role="base_url"),
     ),
     overview=_overview(),
     error_label="Buildkite API",
+    # Bearer auth and the RateLimit-* headers with 429 are the host's defaults already.
+    pagination=Pagination(default_per_page=30, max_per_page=100),
+    query_arrays="brackets",
+    status_notes={
+        401: "the token is missing, wrong or expired.",
+        403: "the token lacks a scope, or the user lacks access.",
+        404: "nothing at that path, or the token cannot see it.",
+    },
     emulator=_emulator,
 )

@@ -7,7 +7,7 @@ import urllib.parse
 from typing import Any
 
 from ...errors import ApiError
-from ...invoker import Call, build_request
+from ...request import Call
 
 # Timestamp markers (`ESC _bk;t=<ms> BEL`, as the buildkite CLI strips them) and ANSI
 # escape sequences (colours, erase-line, cursor moves).
@@ -40,7 +40,7 @@ def retry_failed_jobs(call: Call) -> tuple[Any, dict[str, Any]]:
     except ApiError as exc:
         if exc.status not in (404, 405):
             raise
-    build_path = build_request(call.tool, call.args)[0].removesuffix("/retry_failed_jobs")
+    build_path = call.path().removesuffix("/retry_failed_jobs")
     build = call.send("GET", build_path).data  # a missing build raises its own 404 here
     states = {s.strip() for s in call.args["states"].split(",") if s.strip()}
     retried = 0

@@ -7,7 +7,7 @@ are declared once below and reused; ``payload`` and ``with_meta`` come from the 
 
 from __future__ import annotations
 
-from ...tools import Param, Tool
+from ...tools import Mistake, Param, Tool
 from . import handlers
 
 # Path prefixes, as the API reference abbreviates them.
@@ -40,6 +40,12 @@ NUMBER = Param(
     location="path",
     minimum=1,
     example=42,
+    mistakes=(
+        Mistake(
+            r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+            "{value} is a build UUID: use the build number (the number in the build's URL)",
+        ),
+    ),
 )
 JOB_ID = Param(
     "job_id",
@@ -55,35 +61,10 @@ PATH = Param(
     "API path relative to the account's base URL, e.g. /organizations/acme-inc/agents."
     " Absolute URLs and `..` are refused.",
     required=True,
-    location="option",
+    location="path",
     example="/organizations/acme-inc/pipelines",
 )
 QUERY = Param("query", "object", "Query string parameters, sent as given.", location="query")
-
-PAGINATION = (
-    Param("page", "integer", "Page to fetch (default 1).", location="query", minimum=1),
-    Param(
-        "per_page",
-        "integer",
-        "Items per page (default 30, at most 100).",
-        location="query",
-        minimum=1,
-    ),
-    Param(
-        "all_pages",
-        "boolean",
-        "Follow the Link header and return every page as one list (bounded by max_pages,"
-        " 100 by default).",
-        location="option",
-    ),
-    Param(
-        "max_pages",
-        "integer",
-        "Follow the Link header for at most this many pages and return them as one list.",
-        location="option",
-        minimum=1,
-    ),
-)
 
 BUILD_DETAIL = (
     Param(
@@ -212,7 +193,6 @@ TOOLS = (
         "read",
         "GET",
         ("/organizations",),
-        params=PAGINATION,
         paginated=True,
         returns="A list of organizations.",
         example="for _, org in ipairs(app.integrations.buildkite.list_organizations()) do\n"
@@ -248,7 +228,6 @@ TOOLS = (
                 "Only pipelines whose repository URL contains this (any case).",
                 location="query",
             ),
-            *PAGINATION,
         ),
         paginated=True,
         returns="A list of pipelines.",
@@ -360,7 +339,6 @@ TOOLS = (
                 example="web",
             ),
             *LIST_BUILDS_FILTERS,
-            *PAGINATION,
         ),
         paginated=True,
         returns="A list of builds, newest first.",

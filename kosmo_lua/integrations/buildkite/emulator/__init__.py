@@ -1,8 +1,8 @@
 """A stateful emulator of the Buildkite REST API v2, as a pure-stdlib WSGI application.
 
-It backs ``kosmo integrations:lua FILE --emulate`` (in process, through
-``Emulator.transport()`` or ``httpx.WSGITransport``), serves other tools on loopback
-(:func:`serve`) and is the server of the end-to-end tests. The API lives under ``/v2``, so the
+The host runs it (``kosmo_lua.emulation``): in process for ``kosmo integrations:lua FILE
+--emulate`` (``wsgi_transport``), on loopback for other tools (``serve``); it is the server
+of the end-to-end tests. The API lives under ``/v2``, so the
 base URL is ``http://HOST:PORT/v2``; field names, status codes and messages follow
 Buildkite's documentation.
 
@@ -14,7 +14,7 @@ Usage::
     emulator.advance(30)                          # builds move one step per 10 s advanced
     emulator.settle()                             # finish every build
     len(emulator.requests)                        # (method, path, query, body, headers)
-    with serve(emulator) as served:               # http://127.0.0.1:PORT/v2
+    with kosmo_lua.emulation.serve(emulator) as served:   # http://127.0.0.1:PORT/v2
         ...
 
 Builds move ``scheduled`` -> ``running`` (``failing`` once a job hard-fails) -> ``passed`` or
@@ -36,7 +36,7 @@ Faults (``emulator.faults.add(path_pattern, kind, *, count=1, status=500, second
 method=None)``; the pattern is fnmatch on the path after ``/v2``) apply before auth, each
 match using up one of ``count``: ``latency`` sleeps ``seconds`` then serves normally,
 ``error`` replies ``status``, ``rate_limit`` replies 429 advertising a reset of ``seconds``,
-``drop`` ends the connection with no reply (:class:`DroppedConnection`; see there).
+``drop`` ends the connection with no reply (``kosmo_lua.emulation.DroppedConnection``).
 
 The control plane, for tests only, lives under ``/_emulator`` beside ``/v2``: no auth, not
 recorded in ``requests``, not rate limited; only reachable where the emulator is (in process,
@@ -47,20 +47,16 @@ or the loopback server). ``POST /_emulator/faults`` takes a fault as JSON (``pat
 
 from .app import SCOPES, Emulator
 from .demo import demo_data
-from .faults import DroppedConnection, Fault, Faults
+from .faults import Fault, Faults
 from .loader import DataError
-from .server import ServedEmulator, serve
 from .wsgi import RecordedRequest
 
 __all__ = [
     "SCOPES",
     "DataError",
-    "DroppedConnection",
     "Emulator",
     "Fault",
     "Faults",
     "RecordedRequest",
-    "ServedEmulator",
     "demo_data",
-    "serve",
 ]

@@ -17,9 +17,10 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+from ....emulation import DroppedConnection
 from . import ratelimit, routes
 from .demo import demo_data
-from .faults import DroppedConnection, Fault, Faults
+from .faults import Fault, Faults
 from .loader import DataError, load
 from .model import iso
 from .payloads import Renderer
@@ -33,7 +34,10 @@ SCOPES = routes.SCOPES
 
 
 class Emulator:
-    """A stateful Buildkite REST API v2, served under ``/v2``; itself a WSGI application."""
+    """A stateful Buildkite REST API v2, served under ``/v2``; itself a WSGI application
+    (the host runs it: ``kosmo_lua.emulation``)."""
+
+    base_path = API_PREFIX
 
     def __init__(
         self,
@@ -97,19 +101,6 @@ class Emulator:
             while (due := self.world.next_event()) is not None:
                 self._offset += max(due - self.build_time(), 0.0)
                 self.world.sync(max(due, self.build_time()))
-
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Any:
-        """Serves this emulator on loopback (see :func:`serve`)."""
-        from .server import serve
-
-        return serve(self, host, port)
-
-    def transport(self) -> Any:
-        """An ``httpx`` transport to this emulator in process, where a ``drop`` fault raises
-        ``httpx.RemoteProtocolError`` as a real dropped connection would."""
-        from .transport import EmulatorTransport
-
-        return EmulatorTransport(self)
 
     # WSGI.
 

@@ -10,15 +10,6 @@ from typing import Any
 KINDS = ("latency", "error", "rate_limit", "drop")
 
 
-class DroppedConnection(Exception):
-    """Raised by the emulator for a ``drop`` fault: the connection ends with no reply.
-
-    :func:`~.server.serve` closes the socket, so a client sees a transport error; in process,
-    :meth:`Emulator.transport` turns it into ``httpx.RemoteProtocolError`` (a plain
-    ``httpx.WSGITransport`` lets this exception itself reach the caller).
-    """
-
-
 @dataclass
 class Fault:
     """``path`` is an fnmatch pattern on the path after ``/v2`` (``/organizations/*/builds*``)."""

@@ -1,0 +1,156 @@
+"""What a tool's handler works with: the validated ``Call``, its request, and the generic
+REST handler every tool without a handler of its own uses.
+
+A handler is ``handler(call) -> (data, meta)``. It sends with ``call.send()`` (the tool's own
+request, or any other under the same account's base URL) and returns the data scripts get
+and the response's metadata (``response.meta()``).
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from typing import Any
+
+from .errors import ArgumentError, HostError
+from .rest import Response, RestClient, safe_path
+from .tools import BODY_METHODS, Integration, QueryArrays, Tool
+
+
+class Call:
+    """One validated call: ``args`` are the bound arguments, defaults applied."""
+
+    def __init__(
+        self, integration: Integration, tool: Tool, args: dict[str, Any], client: RestClient
+    ) -> None:
+        self.integration = integration
+        self.tool = tool
+        self.args = args
+        self.client = client
+        self.requests = 0  # every request sent, repeats included
+        self.last_status: int | None = None
+
+    def path(self) -> str:
+        """The tool's own path, its template filled from the arguments."""
+        return expand_path(self.tool, self.args)
+
+    def send(
+        self,
+        method: str | None = None,
+        path: str | None = None,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        text: bool = False,
+    ) -> Response:
+        """Sends a request: by default the tool's own, built from its arguments; ``path``
+        is relative to the account's base URL."""
+        if path is None:
+            path, query, body = build_request(self.integration, self.tool, self.args)
+        sent_before = self.client.sent
+        try:
+            response = self.client.request(
+                method or self.tool.method,
+                path,
+                query=query,
+                body=body,
+                headers=headers,
+                text=text,
+                tool=self.tool.full_name,
+            )
+        except HostError as exc:
+            self.last_status = exc.status
+            raise
+        finally:
+            self.requests += self.client.sent - sent_before
+        self.last_status = response.status
+        return response
+
+
+def rest_call(call: Call) -> tuple[Any, dict[str, Any]]:
+    """The handler of every tool a path template can express, following ``Link`` headers
+    when ``all_pages`` or ``max_pages`` asks."""
+    response = call.send()
+    args = call.args
+    if not (call.tool.paginated and (args.get("all_pages") or args.get("max_pages"))):
+        return response.data, response.meta()
+    pages = args.get("max_pages") or call.integration.pagination.max_pages
+    items = list(response.data) if isinstance(response.data, list) else [response.data]
+    fetched = 1
+    while fetched < pages and "next" in response.links:
+        response = call.send(path=_relative(call.client, response.links["next"]))
+        items.extend(response.data if isinstance(response.data, list) else [response.data])
+        fetched += 1
+    meta = response.meta()
+    meta["pages"] = fetched
+    return items, meta
+
+
+def build_request(
+    integration: Integration, tool: Tool, args: dict[str, Any]
+) -> tuple[str, list[tuple[str, str]], Any]:
+    """The path, query and body of a tool's request, from its validated arguments."""
+    path = expand_path(tool, args)
+    query: list[tuple[str, str]] = []
+    body: dict[str, Any] = {}
+    style = integration.query_arrays
+    for param in tool.params:
+        if param.name not in args or param.location in ("path", "option"):
+            continue
+        value = args[param.name]
+        if param.name == "query":  # the raw helpers' own query table
+            query.extend(query_pairs(value, style))
+        elif not tool.in_body(param):
+            query.extend(query_pairs({param.name: value}, style))
+        elif param.name != "payload":
+            body[param.name] = value
+    body.update(args.get("payload") or {})
+    return path, query, (body if body or tool.method in BODY_METHODS else None)
+
+
+def expand_path(tool: Tool, args: dict[str, Any]) -> str:
+    """The first of the tool's templates whose parameters are all given, filled in; a
+    whole-path parameter (``{path}``, the raw helpers) must be a safe relative path."""
+    for template in tool.paths:
+        names = re.findall(r"{(\w+)}", template)
+        if all(name in args for name in names):
+            if template == "{path}":
+                return safe_path(args["path"])
+            return re.sub(
+                r"{(\w+)}",
+                lambda m: urllib.parse.quote(str(args[m.group(1)]), safe=""),
+                template,
+            )
+    needed = re.findall(r"{(\w+)}", tool.paths[-1])
+    raise ArgumentError(f"{tool.full_name} needs {', '.join(needed)}", tool=tool.full_name)
+
+
+def query_pairs(values: dict[str, Any], style: QueryArrays) -> list[tuple[str, str]]:
+    """A table of query values as pairs, lists and tables in the API's style."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in values.items():
+        if isinstance(value, list):
+            if style == "comma":
+                pairs.append((key, ",".join(_scalar(v) for v in value)))
+            else:
+                name = f"{key}[]" if style == "brackets" else key
+                pairs.extend((name, _scalar(v)) for v in value)
+        elif isinstance(value, dict):
+            pairs.extend((f"{key}[{sub}]", _scalar(v)) for sub, v in value.items())
+        else:
+            pairs.append((key, _scalar(value)))
+    return pairs
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _relative(client: RestClient, url: str) -> str:
+    """A Link URL as a path under the client's base URL; anything else is refused."""
+    if not url.startswith(client.base_url + "/"):
+        raise HostError(f"Refused to follow a pagination link outside the API: {url}")
+    return url[len(client.base_url) :]
