@@ -1,7 +1,16 @@
 """kosmo-lua: a sandboxed Lua 5.4 host for scripting integrations.
 
-The public surface is small: run a script with ``run`` (or keep a ``Worker`` for several),
-read its ``ExecutionResult``; everything else may change.
+The supported surface is what this package exports; every submodule is private and may
+change.
+
+- Running scripts: ``run`` (or keep a ``Worker`` for several), read its ``ExecutionResult``.
+- Writing an integration (docs/writing-an-integration.md): ``Integration`` with ``Tool``
+  and ``Param`` records, ``CredentialField``, the API's conventions (``Auth``,
+  ``RateLimit``, ``Pagination``, ``Mistake``); a handler gets a ``Call`` and sends
+  ``Response``s; it raises ``ArgumentError``, ``ApiError`` or ``HostError``; an emulator
+  (``EmulatorApp``) may drop a connection with ``DroppedConnection``.
+
+Everything loads on first use, so ``import kosmo_lua`` (done by the CLI) stays cheap.
 """
 
 from __future__ import annotations
@@ -10,16 +19,55 @@ from typing import TYPE_CHECKING, Any
 
 from .version import __version__
 
-__all__ = ["ExecutionResult", "KosmoError", "Limits", "UsageError", "Worker", "__version__", "run"]
+# name -> the private module that defines it
+_EXPORTS = {
+    "ExecutionResult": "result",
+    "Limits": "limits",
+    "Worker": "runtime.supervisor",
+    "Integration": "tools",
+    "Tool": "tools",
+    "Param": "tools",
+    "CredentialField": "tools",
+    "Auth": "tools",
+    "RateLimit": "tools",
+    "Pagination": "tools",
+    "Mistake": "tools",
+    "EmulatorApp": "tools",
+    "Call": "request",
+    "Response": "rest",
+    "KosmoError": "errors",
+    "UsageError": "errors",
+    "HostError": "errors",
+    "ArgumentError": "errors",
+    "ApiError": "errors",
+    "ConfigError": "errors",
+    "DroppedConnection": "emulation",
+}
+
+__all__ = [*sorted(_EXPORTS), "__version__", "run"]
 
 if TYPE_CHECKING:
-    from .errors import KosmoError, UsageError
+    from .emulation import DroppedConnection
+    from .errors import ApiError, ArgumentError, ConfigError, HostError, KosmoError, UsageError
     from .limits import Limits
+    from .request import Call
+    from .rest import Response
     from .result import ExecutionResult
     from .runtime.supervisor import Worker
+    from .tools import (
+        Auth,
+        CredentialField,
+        EmulatorApp,
+        Integration,
+        Mistake,
+        Pagination,
+        Param,
+        RateLimit,
+        Tool,
+    )
 
 
-def run(code: str, *, name: str = "script", limits: Any = None) -> ExecutionResult:
+def run(code: str, *, name: str = "script", limits: Limits | None = None) -> ExecutionResult:
     """Runs one Lua chunk in a fresh supervised worker and returns its result."""
     from .dispatch import AppDispatcher
     from .limits import Limits
@@ -30,16 +78,8 @@ def run(code: str, *, name: str = "script", limits: Any = None) -> ExecutionResu
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so that `import kosmo_lua` (done by the CLI) stays cheap.
-    modules = {
-        "ExecutionResult": "result",
-        "KosmoError": "errors",
-        "UsageError": "errors",
-        "Limits": "limits",
-        "Worker": "runtime.supervisor",
-    }
-    if name in modules:
+    if name in _EXPORTS:
         import importlib
 
-        return getattr(importlib.import_module(f".{modules[name]}", __name__), name)
-    raise AttributeError(name)
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'kosmo_lua' has no attribute {name!r}")

@@ -152,13 +152,28 @@ def integrations_search(query: str, as_json: bool) -> None:
 
 @click.command(
     "integrations:schema",
-    epilog="\b\nExample:\n  kosmo integrations:schema buildkite.get_build",
+    epilog="\b\nExamples:\n  kosmo integrations:schema buildkite.get_build"
+    "\n  kosmo integrations:schema buildkite      every function's",
 )
-@click.argument("function")
-def integrations_schema(function: str) -> None:
-    """Print the JSON Schema of a function's arguments."""
-    tool = find_tool(function)
-    _echo_json({"title": tool.full_name, "description": tool.summary, **tool.schema()})
+@click.argument("name", metavar="INTEGRATION[.FUNCTION]")
+def integrations_schema(name: str) -> None:
+    """Print the JSON Schema of a function's arguments, or of every function of an
+    integration."""
+    if "." not in name.removeprefix("integrations."):
+        integration = find_integration(name.removeprefix("integrations."))
+        _echo_json(
+            {
+                "title": integration.name,
+                "description": integration.summary,
+                "functions": {tool.name: _schema(tool) for tool in integration.tools},
+            }
+        )
+        return
+    _echo_json(_schema(find_tool(name)))
+
+
+def _schema(tool: Tool) -> dict[str, Any]:
+    return {"title": tool.full_name, "description": tool.summary, **tool.schema()}
 
 
 @click.command(
