@@ -144,7 +144,7 @@ class Invoker:
             self._clients[key] = RestClient(
                 self._base_url(integration, account),
                 integration.auth.headers(token) if token else {},
-                label=integration.error_label or f"{integration.title} API",
+                label=integration.error_label,
                 rate_limit=integration.rate_limit,
                 transport=transport,
             )

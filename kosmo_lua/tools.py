@@ -312,7 +312,7 @@ class Integration:
     credentials: tuple[CredentialField, ...]
     overview: str = ""
     error_label: str = ""
-    """Names the API in errors: ``Buildkite API error (404): …``."""
+    """Names the API in errors: ``Buildkite API error (404): …`` (default: title + " API")."""
     auth: Auth = Auth()
     rate_limit: RateLimit = RateLimit()
     pagination: Pagination = Pagination()
@@ -323,6 +323,7 @@ class Integration:
     """Builds the emulator from a data file path, or None for its own demo data."""
 
     def __post_init__(self) -> None:
+        self.error_label = self.error_label or f"{self.title} API"
         # Tools are declared without their integration's name; stamp it once here.
         self.tools = tuple(
             Tool(
