@@ -109,27 +109,23 @@ def _read_settings(path: str) -> dict[str, Any]:
     return data
 
 
-def read_json(
-    path: str | Path,
-    loads: Callable[[str], Any] = json.loads,
-    error: type[ConfigFileError] = ConfigFileError,
-) -> Any:
-    """The JSON value in ``path``, None when there is no such file; ``error`` names the file
-    and what is wrong with it."""
+def read_json(path: str | Path, loads: Callable[[str], Any] = json.loads) -> Any:
+    """The JSON value in ``path``, None when there is no such file; a ``ConfigFileError``
+    names the file and what is wrong with it."""
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
     except (FileNotFoundError, NotADirectoryError):
         return None
     except UnicodeDecodeError as exc:
-        raise error(path, f"is not UTF-8 text (byte {exc.start})") from None
+        raise ConfigFileError(path, f"is not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
-        raise error(path, f"cannot be read ({exc.strerror})") from None
+        raise ConfigFileError(path, f"cannot be read ({exc.strerror})") from None
     try:
         return loads(text)
     except json.JSONDecodeError as exc:
         position = f"line {exc.lineno}, column {exc.colno}"
-        raise error(path, f"is not valid JSON ({position}): {exc.msg}") from None
+        raise ConfigFileError(path, f"is not valid JSON ({position}): {exc.msg}") from None
 
 
 _JSON_TYPES = {
@@ -143,15 +139,10 @@ _JSON_TYPES = {
 }
 
 
-def expect(
-    kind: type,
-    value: Any,
-    path: str | Path,
-    where: str,
-    error: type[ConfigFileError] = ConfigFileError,
-) -> Any:
-    """``value`` if it is a ``kind``; else ``error`` says where in the file it is not."""
+def expect(kind: type, value: Any, path: str | Path, where: str) -> Any:
+    """``value`` if it is a ``kind``; else a ``ConfigFileError`` says where in the file it is
+    not."""
     if not isinstance(value, kind):
         wrong = f"{where} should be {_JSON_TYPES[kind]}, not {_JSON_TYPES[type(value)]}"
-        raise error(path, f"has the wrong shape: {wrong}")
+        raise ConfigFileError(path, f"has the wrong shape: {wrong}")
     return value

@@ -1,18 +1,21 @@
 """Error types of kosmo-lua.
 
-    KosmoError                  anything this package raises on purpose
+    KosmoError                  anything this package raises on purpose: exit 1
     ├── UsageError              bad input before a run starts (no code, missing file): exit 2
-    │   └── ConfigFileError     a settings file is unreadable or of the wrong shape; also a
-    │                           HostError (kind "configuration") when a run reads it
+    ├── Failed                  a command failed and its output already says so: exit 1, or
+    │                           128 + the signal that stopped a run
     └── HostError               a host function refused a call; it becomes a Lua error
         ├── UnknownFunction     app.<path> names no function
         ├── ArgumentError       missing, unknown or mistyped arguments (no request was sent)
-        ├── ConfigError         no such account, or no token for it
+        ├── ConfigError         the configuration cannot serve: no such account, no token
+        │   └── ConfigFileError a settings file (integrations.json, an MCP file) is unreadable
+        │                       or of the wrong shape: exit 2
         ├── PermissionDenied    the permission policy refused a call (no request was sent)
         ├── ConnectionFailed    the API could not be reached
         └── ApiError            the API answered with a non-2xx status
 
-The command line gives every error that reaches it one exit code (``kosmo_lua.cli.exit_code``).
+Each error carries the command line's exit status, ``exit_code``; the one place in the CLI
+that catches errors (``kosmo_lua.cli.LazyGroup.invoke``) exits with it.
 
 A ``HostError`` never reaches Python callers of a run: the sandbox turns it into a Lua error
 that scripts catch with ``pcall``, and the run's ``error`` field reports it when uncaught.
@@ -29,9 +32,24 @@ from typing import Any
 class KosmoError(Exception):
     """Base of every error kosmo-lua raises deliberately."""
 
+    exit_code = 1  # the command line's exit status when this error ends a command
+
 
 class UsageError(KosmoError):
     """The command line or its input cannot start a run."""
+
+    exit_code = 2
+
+
+class Failed(KosmoError):
+    """A command failed and its output already says how (a script's error or envelope, a
+    page that is not there): the command line only exits, with 1, or with 128 + the signal
+    that stopped a run (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), as a shell reports it."""
+
+    def __init__(self, message: str, *, signal: int | None = None) -> None:
+        super().__init__(message)
+        if signal:
+            self.exit_code = 128 + signal
 
 
 class HostError(KosmoError):
@@ -77,7 +95,7 @@ class ArgumentError(HostError):
 
 
 class ConfigError(HostError):
-    """An account is unknown or has no token."""
+    """The configuration cannot serve a call: an account is unknown or has no token."""
 
     kind = "configuration"
 
@@ -104,12 +122,13 @@ class ApiError(HostError):
         super().__init__(text, tool=tool, status=status, detail=message)
 
 
-class ConfigFileError(UsageError, HostError):
+class ConfigFileError(ConfigError):
     """A settings file (``integrations.json``, an MCP file) cannot be read or has the wrong
-    shape. The command line checks the files before a run, so this is a usage error there;
-    a run that reads a file broken since then gets it as a Lua error."""
+    shape. Every command that reads one checks it before it does anything, so this is a
+    usage error there (exit 2); a run that reads a file broken since then gets it as a Lua
+    error (kind "configuration")."""
 
-    kind = "configuration"
+    exit_code = 2
 
     def __init__(self, path: object, problem: str) -> None:
         super().__init__(f"{path} {problem}. Fix or remove it.")

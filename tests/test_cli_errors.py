@@ -1,15 +1,21 @@
 """Errors on the command line: broken settings files, --json usage errors, mistyped names.
 
 Every command that reads a settings file says which file is broken in one line and exits 2,
-never with a traceback; ``LazyGroup.invoke`` maps errors to exit codes for all of them.
+never with a traceback; each error carries its exit code, and ``LazyGroup.invoke`` shows it
+and exits with it for all of them.
 """
 
 from __future__ import annotations
 
+import re
+import signal
+from pathlib import Path
+
+import click
 import pytest
 
-from kosmo_lua.cli import exit_code
-from kosmo_lua.errors import ConfigFileError, HostError, UsageError
+from kosmo_lua.cli.output import StdoutFailed
+from kosmo_lua.errors import ConfigError, ConfigFileError, Failed, HostError, UsageError
 from kosmo_lua.mcp.errors import McpConfigError
 
 BROKEN_SETTINGS = {
@@ -158,20 +164,47 @@ def test_mcp_file_with_comments_and_trailing_commas_reads(kosmo, tmp_path, monke
     assert done.json()[0]["target"] == "echo a // b"
 
 
-def test_an_mcp_file_error_is_still_an_mcp_config_error(tmp_path):
+def test_an_mcp_file_error_is_the_settings_file_error(tmp_path):
+    """One family for every broken file: code that catches configuration errors (and Lua's
+    ``err.kind == "configuration"``) catches a broken MCP file too."""
     from kosmo_lua.mcp.servers import load_servers
 
     (tmp_path / ".mcp.json").write_text("[]")
     with pytest.raises(ConfigFileError) as raised:
         load_servers(tmp_path, tmp_path / "home")
-    assert isinstance(raised.value, McpConfigError)
+    assert isinstance(raised.value, ConfigError)
+    assert raised.value.kind == "configuration"
     assert raised.value.path == str(tmp_path / ".mcp.json")
 
 
-def test_exit_codes_come_from_one_mapping():
-    assert exit_code(UsageError("no code")) == 2
-    assert exit_code(ConfigFileError("/x.json", "is broken")) == 2
-    assert exit_code(HostError("refused")) == 1
+def test_every_error_carries_its_exit_code():
+    assert UsageError("no code").exit_code == 2
+    assert ConfigFileError("/x.json", "is broken").exit_code == 2
+    assert McpConfigError("Invalid MCP server name").exit_code == 2
+    assert HostError("refused").exit_code == 1
+    assert ConfigError("no token").exit_code == 1
+    assert Failed("eval:1: boom").exit_code == 1
+    assert Failed("Interrupted (SIGTERM)", signal=signal.SIGTERM).exit_code == 143
+    assert Failed("Interrupted (Ctrl-C)", signal=signal.SIGINT).exit_code == 130
+    assert StdoutFailed(BrokenPipeError(32, "Broken pipe")).exit_code == 141
+    assert StdoutFailed(OSError(28, "No space left on device")).exit_code == 1
+    assert click.UsageError("bad option").exit_code == 2  # click's own, read the same way
+
+
+def test_commands_never_exit_on_their_own():
+    """Commands raise or return; only ``kosmo_lua.cli`` itself (``LazyGroup.invoke`` and the
+    console script) ends the process."""
+    package = Path(__file__).resolve().parents[1] / "kosmo_lua"
+    exits = re.compile(r"sys\.exit\(|SystemExit\(|\.exit\(|os\._exit\(")
+    modules = [*(package / "cli").glob("*.py"), *(package / "mcp").glob("*.py")]
+    found = [
+        f"{path.name}:{number}"
+        for path in modules
+        if path != package / "cli" / "__init__.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if exits.search(line)
+    ]
+    assert found == []
 
 
 def test_a_refused_mcp_change_is_one_line(kosmo):

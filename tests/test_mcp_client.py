@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kosmo_lua.errors import HostError
+from kosmo_lua.errors import ConfigFileError, HostError
 from kosmo_lua.mcp.errors import McpConfigError, McpError, McpServerFailed, McpToolError
 from kosmo_lua.mcp.servers import (
     ServerConfig,
@@ -254,7 +254,7 @@ def test_add_and_remove_servers(project: Path, kosmo_home: Path):
 
 def test_a_broken_file_names_itself(project: Path, kosmo_home: Path):
     write(project / ".mcp.json", "{not json")
-    with pytest.raises(McpConfigError, match=r"\.mcp\.json"):
+    with pytest.raises(ConfigFileError, match=r"\.mcp\.json"):
         load_servers(project, kosmo_home)
 
 

@@ -4,8 +4,9 @@ Start-up time is a tracked figure, so ``kosmo integrations:lua`` imports the Lua
 nothing else: every command lives in its own module, named in ``COMMANDS``. Completing a
 command's name loads none of them.
 
-Commands raise errors; ``LazyGroup.invoke`` turns them into exit codes (``exit_code``) and
-one ``Error: …`` line, so no command catches an error only to exit.
+Commands raise errors and never exit: ``LazyGroup.invoke`` is the one place that catches
+them, shows each once (``Error: …`` on stderr, or the command's JSON envelope under
+``--json``) and exits with the error's ``exit_code``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any  # noqa: E402
 import click  # noqa: E402
 
 from .. import __version__  # noqa: E402
-from ..errors import KosmoError, UsageError  # noqa: E402
+from ..errors import KosmoError  # noqa: E402
 
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
@@ -52,11 +53,9 @@ COMMANDS = {
 
 
 COMPLETE_VARIABLE = "_KOSMO_COMPLETE"  # click's shell completion protocol for prog "kosmo"
-
-
-def exit_code(error: Exception) -> int:
-    """The exit status of a command that failed: 2 when it could not start, else 1."""
-    return 2 if isinstance(error, click.UsageError | UsageError) else 1
+# ctx.meta key: how the running command shows an error as JSON (None: as text). Set by
+# ``JsonAwareCommand`` when ``--json`` is given; read by ``LazyGroup.invoke``.
+ERROR_ENVELOPE = "kosmo.error_envelope"
 
 
 class LazyGroup(click.Group):
@@ -90,13 +89,19 @@ class LazyGroup(click.Group):
         return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Every error a command lets through: ``Error: message`` and its exit code."""
+        """Every error a command lets through, shown once; the process exits with its code.
+
+        A click usage error without ``--json`` is left to click, which adds the usage line.
+        """
         try:
             return super().invoke(ctx)
-        except KosmoError as exc:
-            failure = click.ClickException(str(exc))
-            failure.exit_code = exit_code(exc)
-            raise failure from None
+        except (KosmoError, click.UsageError) as exc:
+            error_envelope = ctx.meta.get(ERROR_ENVELOPE)
+            if isinstance(exc, click.UsageError) and error_envelope is None:
+                raise
+            from .failure import fail
+
+            ctx.exit(fail(exc, error_envelope))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)

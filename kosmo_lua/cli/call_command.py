@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
 
 from ..config import DEFAULT_ACCOUNT
 from ..dispatch import run_invoker
-from ..errors import HostError
+from ..errors import Failed, HostError
 from ..tools import Param
 from .catalog_commands import find_tool
 from .json_command import JsonAwareCommand
@@ -74,12 +73,11 @@ def integrations_call(
             _print(invoker.describe(path, [named]))
             return
         data, meta = invoker.invoke(path, [named])
-    except HostError as exc:
-        if as_json:
-            _print(_envelope(False, None, None, str(exc), events))
-        else:
-            click.echo(f"Error: {exc}", err=True)
-        sys.exit(1)
+    except HostError as exc:  # the call failed: with --json, its envelope says so
+        if not as_json:
+            raise
+        _print(_envelope(False, None, None, str(exc), events))
+        raise Failed(str(exc)) from exc
     _print(_envelope(True, data, meta, None, events) if as_json else data)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ..config import Config
+from ..errors import Failed
 from ..integrations import load
 from ..reference import load_reference
 from ..reference.render import reference_document
@@ -69,7 +70,7 @@ def integrations_docs(page: str | None, full: bool, as_json: bool) -> None:
     else:  # a page ends in a newline, the line that says there is none does not
         click.echo(reference.read(page), nl=name is None)
     if name is None:
-        raise SystemExit(1)
+        raise Failed(f"No page {page!r}")
 
 
 def _page_data(reference: Any, page: str, name: str | None) -> dict[str, Any]:
@@ -147,7 +148,7 @@ def integrations_search(query: str, as_json: bool) -> None:
         click.echo("\n".join(lines))
     else:
         click.echo(f"No functions match '{query}'.", err=True)
-        raise SystemExit(1)
+        raise Failed(f"No functions match '{query}'.")
 
 
 @click.command(

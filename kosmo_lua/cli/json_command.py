@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
-from ..errors import KosmoError
 from ..result import ExecutionResult
-from . import exit_code, output
+from . import ERROR_ENVELOPE
 
 
 def run_failure(message: str) -> dict[str, Any]:
@@ -22,7 +19,8 @@ def run_failure(message: str) -> dict[str, Any]:
 class JsonAwareCommand(click.Command):
     """With ``--json``, even a usage error (bad option, no code, a broken settings file) or
     another error the command lets through prints a JSON envelope, made by ``error_envelope``;
-    the exit code is the one it would have without ``--json``."""
+    the exit code is the one it would have without ``--json``. ``LazyGroup.invoke`` prints
+    it: this command only says, in ``ctx.meta``, which envelope a failure gets."""
 
     def __init__(
         self,
@@ -40,24 +38,8 @@ class JsonAwareCommand(click.Command):
         parent: click.Context | None = None,
         **extra: Any,
     ) -> click.Context:
-        wants_json = "--json" in args  # parsing consumes args, so look first
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as exc:
-            if not wants_json:
-                raise
-            self._fail(exc)
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (click.UsageError, KosmoError) as exc:  # raised by the command, after parsing
-            if not ctx.params.get("as_json"):
-                raise
-            self._fail(exc)
-
-    def _fail(self, error: click.UsageError | KosmoError) -> NoReturn:
-        message = error.format_message() if isinstance(error, click.UsageError) else str(error)
-        with output.exit_when_stdout_fails():
-            output.echo(json.dumps(self.error_envelope(message), indent=2, ensure_ascii=False))
-        sys.exit(exit_code(error))
+        if parent is not None:  # until parsing succeeds, --json is a word among the args
+            parent.meta[ERROR_ENVELOPE] = self.error_envelope if "--json" in args else None
+        ctx = super().make_context(info_name, args, parent, **extra)
+        ctx.meta[ERROR_ENVELOPE] = self.error_envelope if ctx.params.get("as_json") else None
+        return ctx

@@ -13,9 +13,8 @@ from typing import Any
 import click
 
 from ..dispatch import AppDispatcher
-from ..errors import UsageError
+from ..errors import Failed, UsageError
 from ..limits import MIB, Limits
-from ..result import ExecutionResult
 from ..runtime.supervisor import Worker, terminations_interrupt
 from . import output
 from .json_command import JsonAwareCommand
@@ -198,33 +197,25 @@ def integrations_lua(
 
 
 def run_script(worker: Worker, options: dict[str, Any], meta: dict[str, Any]) -> None:
-    """Runs the code the options name, prints it as asked and exits with the contract's code.
+    """Runs the code the options name and prints its result as asked; a run that failed
+    raises ``Failed`` once its output is out.
 
-    Ctrl-C, SIGTERM and SIGHUP stop the script and exit with 128 + the signal; output that
-    cannot be written (a closed pipe, a full disk) stops it too.
+    Ctrl-C, SIGTERM and SIGHUP stop the script (exit 128 + the signal); output that cannot
+    be written (a closed pipe, a full disk) stops it too (``StdoutFailed``).
     """
     as_json = options["as_json"]
-    with output.exit_when_stdout_fails():
-        try:
-            code, name = read_code(options["code"], options["file"])
-        except UsageError as exc:
-            if as_json:
-                output.print_envelope(ExecutionResult(success=False, error=str(exc)))
-            else:
-                click.echo(f"Error: {exc}", err=True)
-            sys.exit(2)
-        with worker, terminations_interrupt():
-            result = worker.run(code, name, on_output=None if as_json else output.echo)
-        result.meta.update(meta)
-        if as_json:
-            output.print_envelope(result)
-        elif worker.interrupted:
-            click.echo("Interrupted.", err=True)
-        else:
-            output.print_plain(result)
-    if worker.interrupted:
-        sys.exit(128 + worker.interrupted)
-    sys.exit(0 if result.success else 1)
+    code, name = read_code(options["code"], options["file"])
+    with worker, terminations_interrupt():
+        result = worker.run(code, name, on_output=None if as_json else output.echo)
+    result.meta.update(meta)
+    if as_json:
+        output.print_envelope(result)
+    elif worker.interrupted:
+        click.echo("Interrupted.", err=True)
+    else:
+        output.print_plain(result)
+    if not result.success:
+        raise Failed(result.error or "", signal=worker.interrupted)
 
 
 def read_code(code: str | None, file: str | None) -> tuple[str, str]:
@@ -295,7 +286,7 @@ def run_repl(worker: Worker) -> None:
         import readline  # noqa: F401  (line editing and history where available)
     click.echo("Lua 5.4 sandbox. Type :help for help, :quit to leave.", err=True)
     pending = ""
-    with output.exit_when_stdout_fails(), worker, terminations_interrupt():
+    with worker, terminations_interrupt():
         while True:
             try:
                 line = input(">> " if pending else "lua> ")
@@ -320,7 +311,7 @@ def run_repl(worker: Worker) -> None:
                 click.echo("\nInterrupted; state starts afresh.", err=True)
                 continue
             if worker.interrupted:
-                sys.exit(128 + worker.interrupted)
+                raise Failed(result.error or "", signal=worker.interrupted)
             if not result.success and (result.error or "").endswith("<eof>"):
                 pending = code  # an unfinished statement: read more lines
                 continue

@@ -10,7 +10,6 @@ import click
 
 from ..config import check_settings, kosmo_home
 from ..dispatch import AppDispatcher
-from ..errors import HostError, UsageError
 from ..runtime.supervisor import Worker
 from .json_command import JsonAwareCommand
 from .lua_command import limits_from, run_options, run_script
@@ -200,20 +199,17 @@ def mcp_add(
 
     if bool(command) == bool(url):
         raise click.UsageError("Give either a command after -- or --url, not both.")
-    try:
-        path = add_server(
-            name,
-            scope=scope,
-            project_dir=Path.cwd(),
-            home=kosmo_home(),
-            command=command[0] if command else None,
-            args=command[1:],
-            env=_pairs(env, "--env"),
-            url=url,
-            headers=_pairs(headers, "--header"),
-        )
-    except HostError as exc:  # a name or file the change cannot use: the user's input
-        raise UsageError(str(exc)) from None
+    path = add_server(
+        name,
+        scope=scope,
+        project_dir=Path.cwd(),
+        home=kosmo_home(),
+        command=command[0] if command else None,
+        args=command[1:],
+        env=_pairs(env, "--env"),
+        url=url,
+        headers=_pairs(headers, "--header"),
+    )
     click.echo(f"Added MCP server '{name}' to {path}")
     if scope == "project":
         click.echo(f"Project servers start only when trusted: kosmo mcp:trust {name}")
@@ -235,10 +231,7 @@ def mcp_remove(name: str) -> None:
     """Remove an MCP server from the file that defines it."""
     from ..mcp.servers import remove_server, untrust
 
-    try:
-        path = remove_server(name, Path.cwd(), kosmo_home())
-    except HostError as exc:  # no such server: the user's input
-        raise UsageError(str(exc)) from None
+    path = remove_server(name, Path.cwd(), kosmo_home())
     untrust(name, kosmo_home())
     click.echo(f"Removed MCP server '{name}' from {path}")
 

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sys
-from collections.abc import Iterator
 
 import click
 
+from ..errors import KosmoError
 from ..result import ExecutionResult
 
 # A closed stdout (`| head -1`) exits as a shell's SIGPIPE death would: 128 + 13.
 EXIT_STDOUT_CLOSED = 141
 
 
-class StdoutFailed(Exception):
-    """stdout takes no more output: its reader left (EPIPE) or the disk is full."""
+class StdoutFailed(KosmoError):
+    """stdout takes no more output: its reader left (EPIPE: exit 141, and nothing to say,
+    as ``| head`` is no error) or the disk is full (exit 1)."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(f"cannot write output: {error.strerror}")
+        self.closed = isinstance(error, BrokenPipeError)
+        if self.closed:
+            self.exit_code = EXIT_STDOUT_CLOSED
 
 
 def echo(text: str) -> None:
@@ -25,20 +30,7 @@ def echo(text: str) -> None:
     try:
         click.echo(text)
     except OSError as exc:
-        raise StdoutFailed(exc.strerror) from exc
-
-
-@contextlib.contextmanager
-def exit_when_stdout_fails() -> Iterator[None]:
-    """Exits on ``StdoutFailed``: silently with 141 for a reader that left (as ``| head``
-    does, not an error), else with 1 and one line on stderr."""
-    try:
-        yield
-    except StdoutFailed as exc:
-        if isinstance(exc.__cause__, BrokenPipeError):
-            sys.exit(EXIT_STDOUT_CLOSED)
-        click.echo(f"kosmo: cannot write output: {exc}", err=True)
-        sys.exit(1)
+        raise StdoutFailed(exc) from exc
 
 
 def print_envelope(result: ExecutionResult) -> None:

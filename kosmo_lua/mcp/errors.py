@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import HostError
+from ..errors import ConfigError, HostError
 
 
 class McpError(HostError):
@@ -11,10 +11,13 @@ class McpError(HostError):
     kind = "mcp"
 
 
-class McpConfigError(McpError):
-    """An MCP configuration file cannot be read or written as asked."""
+class McpConfigError(McpError, ConfigError):
+    """A change to the MCP configuration cannot be made as asked (a bad name, a server that
+    is already there or is not): the user's input, so exit 2. A broken MCP file is a
+    ``ConfigFileError``, as a broken settings file is."""
 
     kind = "configuration"
+    exit_code = 2
 
 
 class McpUntrusted(McpError):

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..config import expect, read_json
-from ..errors import ConfigFileError
 from .errors import McpConfigError
 
 PROJECT_FILES = (".mcp.json", ".vscode/mcp.json", ".cursor/mcp.json")
@@ -40,11 +39,6 @@ _VARIABLE = re.compile(r"\$\{(env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _COMMENT = r"//[^\n]*|/\*.*?\*/"
 _JSONC_NOISE = re.compile(rf'"(?:\\.|[^"\\])*"|{_COMMENT}|,(?=(?:\s|{_COMMENT})*[}}\]])', re.S)
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-class McpFileError(ConfigFileError, McpConfigError):
-    """An MCP file that cannot be read or has the wrong shape: a usage error on the command
-    line, an ``McpConfigError`` to code that catches those (kind "configuration" in Lua)."""
 
 
 @dataclass
@@ -168,7 +162,7 @@ def add_server(
     path = project_dir / PROJECT_FILES[0] if scope == "project" else home / GLOBAL_FILE
     data = _read_json(path)
     key = "servers" if "servers" in data and "mcpServers" not in data else "mcpServers"
-    servers = expect(dict, data.setdefault(key, {}), path, key, McpFileError)
+    servers = expect(dict, data.setdefault(key, {}), path, key)
     if name in servers and not replace:
         raise McpConfigError(f"MCP server '{name}' is already defined in {path}")
     servers[name] = entry
@@ -182,7 +176,7 @@ def remove_server(name: str, project_dir: Path, home: Path) -> Path:
     for path, _ in files:
         data = _read_json(path)
         for key in ("mcpServers", "servers"):
-            servers = expect(dict, data.get(key, {}), path, key, McpFileError)
+            servers = expect(dict, data.get(key, {}), path, key)
             if name in servers:
                 del servers[name]
                 _write_json(path, data, private=path == home / GLOBAL_FILE)
@@ -201,14 +195,14 @@ def _config_files(project_dir: Path, home: Path) -> list[tuple[Path, bool]]:
 def _servers_in(path: Path) -> dict[str, Any]:
     data = _read_json(path)
     key = "mcpServers" if "mcpServers" in data else "servers"
-    return expect(dict, data.get(key, {}), path, key, McpFileError)
+    return expect(dict, data.get(key, {}), path, key)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
     """The JSON object in ``path``, {} when there is no file; JSON with comments and trailing
     commas (VS Code's) too."""
-    data = read_json(path, _loads_jsonc, McpFileError)
-    return {} if data is None else expect(dict, data, path, "the top level", McpFileError)
+    data = read_json(path, _loads_jsonc)
+    return {} if data is None else expect(dict, data, path, "the top level")
 
 
 def _loads_jsonc(text: str) -> Any:
@@ -297,9 +291,9 @@ def _read_trust(home: Path) -> dict[str, dict[str, Any]]:
 def _read_trust_file(path: Path) -> dict[str, Any]:
     """``{"trusted": {name: {fingerprint: {...}}}}``, its shape checked."""
     data = _read_json(path)
-    trusted = expect(dict, data.get("trusted", {}), path, "trusted", McpFileError)
+    trusted = expect(dict, data.get("trusted", {}), path, "trusted")
     for name, entries in trusted.items():
-        expect(dict, entries, path, f"trusted.{name}", McpFileError)
+        expect(dict, entries, path, f"trusted.{name}")
     return data
 
 
