@@ -205,7 +205,7 @@ def test_configure_checks_its_input(kosmo):
     bad_url = kosmo("integrations:configure", "buildkite", "--set", "url=ftp://x")
     assert bad_url.returncode == 2 and "is not an http(s) URL" in bad_url.stderr
     no_value = kosmo("integrations:configure", "buildkite", "--set", "access_token")
-    assert no_value.returncode == 2 and "is not KEY=VALUE" in no_value.stderr
+    assert no_value.returncode == 2 and "is not NAME=VALUE" in no_value.stderr
 
 
 def test_help_shows_examples(kosmo):

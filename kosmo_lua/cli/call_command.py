@@ -10,9 +10,9 @@ import click
 from ..config import DEFAULT_ACCOUNT
 from ..dispatch import run_invoker
 from ..errors import Failed, HostError
-from ..tools import Param
 from .catalog_commands import find_tool
 from .json_command import JsonAwareCommand
+from .name_value import NAME_VALUE, typed_arguments
 
 
 def _call_failure(message: str) -> dict[str, Any]:
@@ -35,9 +35,7 @@ Examples:
 Values are typed from the function's schema: numbers, true/false, and JSON for tables.""",
 )
 @click.argument("function")
-@click.option(
-    "--arg", "arguments", multiple=True, metavar="NAME=VALUE", help="An argument; repeatable."
-)
+@click.option("--arg", "arguments", type=NAME_VALUE, multiple=True, help="An argument; repeatable.")
 @click.option("--account", default=DEFAULT_ACCOUNT, show_default=True, help="Account to use.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON envelope.")
 @click.option("--force", is_flag=True, help="Bypass the permission policy for this call.")
@@ -45,7 +43,7 @@ Values are typed from the function's schema: numbers, true/false, and JSON for t
 @click.option("--emulate", is_flag=True, help="Call the built-in emulator instead of the API.")
 def integrations_call(
     function: str,
-    arguments: tuple[str, ...],
+    arguments: tuple[tuple[str, str], ...],
     account: str,
     as_json: bool,
     force: bool,
@@ -54,13 +52,7 @@ def integrations_call(
 ) -> None:
     """Call one integration function and print its result as JSON."""
     tool = find_tool(function)
-    named: dict[str, Any] = {}
-    for argument in arguments:
-        name, sep, raw = argument.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{argument!r} is not NAME=VALUE", param_hint="--arg")
-        param = tool.param(name)
-        named[name] = typed(param, raw) if param else raw
+    named = typed_arguments(arguments, tool.schema())
     events: list[tuple[str, Any]] = []
     invoker = run_invoker(
         report=lambda kind, value: events.append((kind, value)), force=force, emulate=emulate
@@ -79,25 +71,6 @@ def integrations_call(
         _print(_envelope(False, None, None, str(exc), events))
         raise Failed(str(exc)) from exc
     _print(_envelope(True, data, meta, None, events) if as_json else data)
-
-
-def typed(param: Param, raw: str) -> Any:
-    """A command-line string as the parameter's type; left as is when it does not parse,
-    so validation reports it the same way as from Lua."""
-    try:
-        if param.type == "integer":
-            return int(raw)
-        if param.type == "number":
-            return float(raw)
-        if param.type == "boolean":
-            return {"true": True, "false": False, "1": True, "0": False}.get(raw.lower(), raw)
-        if param.type in ("object", "array") or (
-            param.type == "string|array" and raw.startswith("[")
-        ):
-            return json.loads(raw)
-    except ValueError:
-        return raw
-    return raw
 
 
 def _envelope(

@@ -11,6 +11,7 @@ import click
 from ..config import DEFAULT_ACCOUNT, POLICIES, Config
 from ..integrations import load
 from ..tools import Integration
+from .name_value import NAME_VALUE
 
 
 def find_integration(name: str) -> Integration:
@@ -40,8 +41,8 @@ Without a stored token, the default account uses BUILDKITE_API_TOKEN.""",
 @click.option(
     "--set",
     "settings",
+    type=NAME_VALUE,
     multiple=True,
-    metavar="KEY=VALUE",
     help="A credential field, e.g. access_token=… or url=…. Repeatable.",
 )
 @click.option(
@@ -55,7 +56,7 @@ Without a stored token, the default account uses BUILDKITE_API_TOKEN.""",
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def integrations_configure(
     name: str,
-    settings: tuple[str, ...],
+    settings: tuple[tuple[str, str], ...],
     account: str,
     read: str | None,
     write: str | None,
@@ -65,10 +66,7 @@ def integrations_configure(
     integration = find_integration(name)
     fields = {f.name: f for f in integration.credentials}
     values: dict[str, str] = {}
-    for setting in settings:
-        key, sep, value = setting.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{setting!r} is not KEY=VALUE", param_hint="--set")
+    for key, value in settings:
         if key not in fields:
             raise click.BadParameter(
                 f"{key!r} is not a {integration.title} setting; use one of"
@@ -82,7 +80,7 @@ def integrations_configure(
             )
         values[key] = value
     if not values and not read and not write:
-        raise click.UsageError("Nothing to change: give --set KEY=VALUE, --read or --write.")
+        raise click.UsageError("Nothing to change: give --set NAME=VALUE, --read or --write.")
     config = Config.load()
     if values:
         config.set_account(name, account, values)

@@ -13,6 +13,7 @@ from ..dispatch import AppDispatcher
 from ..runtime.supervisor import Worker
 from .json_command import JsonAwareCommand
 from .lua_command import limits_from, run_options, run_script
+from .name_value import NAME_VALUE, typed_arguments
 
 
 def _echo_json(value: Any) -> None:
@@ -123,32 +124,14 @@ Examples:
 Values are typed from the tool's input schema: numbers, booleans and JSON for objects.""",
 )
 @click.argument("tool")
-@click.option(
-    "--arg", "arguments", multiple=True, metavar="NAME=VALUE", help="An argument; repeatable."
-)
+@click.option("--arg", "arguments", type=NAME_VALUE, multiple=True, help="An argument; repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON envelope.")
 @click.option("--force", is_flag=True, help="Start an untrusted project server too.")
-def mcp_call(tool: str, arguments: tuple[str, ...], as_json: bool, force: bool) -> None:
+def mcp_call(tool: str, arguments: tuple[tuple[str, str], ...], as_json: bool, force: bool) -> None:
     """Call one MCP tool ("server.tool") and print its result as JSON."""
     with _hub(force) as hub:
-        properties = hub.schema(tool).get("properties", {})
-        args = {}
-        for argument in arguments:
-            name, sep, raw = argument.partition("=")
-            if not sep:
-                raise click.BadParameter(f"{argument!r} is not NAME=VALUE", param_hint="--arg")
-            args[name] = _typed(properties.get(name, {}), raw)
-        result = hub.call(tool, args)
+        result = hub.call(tool, typed_arguments(arguments, hub.schema(tool)))
     _echo_json({"success": True, "result": result, "error": None} if as_json else result)
-
-
-def _typed(schema: dict[str, Any], raw: str) -> Any:
-    if schema.get("type") == "string":
-        return raw
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
 
 
 @click.command(
@@ -177,13 +160,13 @@ Examples:
 )
 @click.option("--url", help="A streamable HTTP server instead of a command.")
 @click.option(
-    "--header", "headers", multiple=True, metavar="NAME=VALUE", help="HTTP header; ${VAR} expands."
+    "--header", "headers", type=NAME_VALUE, multiple=True, help="HTTP header; ${VAR} expands."
 )
 @click.option(
     "--env",
     "env",
+    type=NAME_VALUE,
     multiple=True,
-    metavar="NAME=VALUE",
     help="Environment for a stdio server; ${VAR} expands.",
 )
 def mcp_add(
@@ -191,8 +174,8 @@ def mcp_add(
     command: tuple[str, ...],
     scope: str,
     url: str | None,
-    headers: tuple[str, ...],
-    env: tuple[str, ...],
+    headers: tuple[tuple[str, str], ...],
+    env: tuple[tuple[str, str], ...],
 ) -> None:
     """Add an MCP server: a command after --, or --url."""
     from ..mcp.servers import add_server
@@ -206,23 +189,13 @@ def mcp_add(
         home=kosmo_home(),
         command=command[0] if command else None,
         args=command[1:],
-        env=_pairs(env, "--env"),
+        env=dict(env),
         url=url,
-        headers=_pairs(headers, "--header"),
+        headers=dict(headers),
     )
     click.echo(f"Added MCP server '{name}' to {path}")
     if scope == "project":
         click.echo(f"Project servers start only when trusted: kosmo mcp:trust {name}")
-
-
-def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
-    pairs = {}
-    for value in values:
-        key, sep, rest = value.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{value!r} is not NAME=VALUE", param_hint=option)
-        pairs[key] = rest
-    return pairs
 
 
 @click.command("mcp:remove", epilog="\b\nExample:\n  kosmo mcp:remove files")
