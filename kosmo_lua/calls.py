@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from .errors import HostError
-
-Report = Callable[[str, Any], None]
+from .result import Report
 
 
 @contextmanager

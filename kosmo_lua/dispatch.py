@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import ArgumentError, UnknownFunction
-from .runtime.supervisor import DispatchFactory, Report
+from .result import Report
+from .runtime.supervisor import DispatchFactory
 
 if TYPE_CHECKING:
     from .invoker import Invoker

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
+
+Report = Callable[[str, Any], None]
+"""How the host side of a run adds to its result: ``report("call", entry)`` appends an
+``integration_calls`` entry, ``report("meta", fields)`` adds fields to ``meta``."""
 
 _POSITION = re.compile(r"^([^\n]*?):(\d+): ")
 

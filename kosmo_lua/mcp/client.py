@@ -24,10 +24,9 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import IO, Any
 
 from ..calls import recorded
+from ..result import Report
 from .errors import McpError, McpServerFailed, McpToolError, McpUntrusted
 from .servers import ServerConfig, lua_name
-
-Report = Callable[[str, Any], None]
 
 # Extra time the calling thread waits past an operation's own timeout before giving up on the
 # event loop itself.

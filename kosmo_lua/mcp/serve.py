@@ -25,8 +25,7 @@ from typing import Any
 from ..calls import recorded
 from ..errors import HostError, PermissionDenied, UsageError
 from ..limits import Limits
-
-Report = Callable[[str, Any], None]
+from ..result import Report
 
 EXECUTE_LUA_DESCRIPTION = """\
 Run Lua 5.4 code in a sandbox and return a JSON envelope: success, output (printed lines), \

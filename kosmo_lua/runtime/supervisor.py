@@ -28,7 +28,7 @@ from typing import Any
 
 from ..limits import Limits
 from ..redact import redact
-from ..result import ExecutionResult
+from ..result import ExecutionResult, Report
 from .engine import Dispatcher, LuaEngine
 
 # How far past a limit the supervisor waits for the worker's own clean error before killing.
@@ -49,7 +49,6 @@ _HEADER_SIZE = 4
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 OutputHandler = Callable[[str], None]
-Report = Callable[[str, Any], None]
 DispatchFactory = Callable[[Report], Dispatcher]
 
 
