@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ArgumentError, UnknownFunction
 from .result import Report
-from .runtime.supervisor import DispatchFactory
 
 if TYPE_CHECKING:
     from .invoker import Invoker
+    from .runtime.supervisor import DispatchFactory
 
 # mcp.<name>(...) → (the Lua signature for errors, each argument's kind: "s" a string,
-# "s?" an optional string, "t?" an optional table). Each is the McpHub method of that name.
+# "s?" an optional string, "t?" an optional table). Each is the McpHub method of that name;
+# the sandbox's mcp table is made from these names (runtime/engine.py, prelude.lua).
 MCP_FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "servers": ("mcp.servers()", ()),
     "tools": ("mcp.tools([server])", ("s?",)),

@@ -30,7 +30,8 @@ BINARY_REFUSED = "attempt to load a binary chunk (mode is 't')"
 WORKER_DIED = "The Lua worker stopped unexpectedly"
 
 # The sandbox's global names, read off prelude.lua: the whitelist copied from the real _G plus
-# every `env.<name> =` the prelude assigns. Anything else is an escape route.
+# every `env.<name> =` the prelude assigns and the libraries it makes (json, regex, docs).
+# Anything else is an escape route.
 GLOBALS = {
     "assert", "error", "ipairs", "next", "pairs", "rawequal", "rawget", "rawlen", "rawset",
     "select", "tonumber", "tostring", "type", "getmetatable", "_VERSION", "unpack", "_G",
@@ -114,6 +115,30 @@ def test_library_tables_hold_exactly_the_expected_names(lua, library):
     """No library table carries extra members (string.dump, os.execute, ...)."""
     code = f"local names = {{}} for k in next, {library} do names[#names + 1] = k end return names"
     assert sorted(returns(lua, code)[0]) == LIBRARIES[library].split()
+
+
+def test_library_functions_are_declared_once():
+    """The prelude makes json, regex and docs from the engine's LIBRARIES, each function
+    backed by runtime/library.py's of that name, and mcp from dispatch.py's MCP_FUNCTIONS:
+    with json's own null, array and object, those are exactly the tables checked above."""
+    from kosmo_lua.dispatch import MCP_FUNCTIONS
+    from kosmo_lua.runtime import library
+    from kosmo_lua.runtime.engine import LIBRARIES as DECLARED
+
+    declared = {**DECLARED, "mcp": tuple(MCP_FUNCTIONS)}
+    declared["json"] += ("null", "array", "object")
+    assert {name: sorted(names) for name, names in declared.items()} == {
+        name: LIBRARIES[name].split() for name in declared
+    }
+    for name, functions in DECLARED.items():
+        for function in functions:
+            assert callable(getattr(library, f"{name}_{function}"))
+
+
+def test_library_functions_ignore_extra_arguments(lua):
+    """As a Lua function with that many parameters would."""
+    code = 'return json.decode("[1]", nil, 0), docs.list(5) ~= nil, regex.gsub("a", "a", "b", 1, 2)'
+    assert returns(lua, code) == [[1], True, "b", 1]
 
 
 def test_no_reachable_value_is_userdata(lua):

@@ -12,12 +12,13 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import lupa.lua54 as lupa
 
+from ..dispatch import MCP_FUNCTIONS
 from ..errors import HostError
 from ..limits import Limits
 from ..result import error_info
@@ -30,17 +31,17 @@ PRELUDE = os.path.join(os.path.dirname(__file__), "prelude.lua")  # no importlib
 OPAQUE_MARKER = "<{}>"
 CYCLE_MARKER = "<cycle>"
 
+# The Lua libraries whose functions are runtime/library.py's: json.decode is
+# library.json_decode. The prelude makes each library's functions from this table.
+LIBRARIES: dict[str, tuple[str, ...]] = {
+    "json": ("decode", "encode"),
+    "regex": ("match", "match_all", "gsub"),
+    "docs": ("read", "list", "search"),
+}
 # Host functions of the prelude backed by runtime/library.py, by their name in both.
 LIBRARY_FUNCTIONS = (
     "render_table",
-    "json_decode",
-    "json_encode",
-    "regex_match",
-    "regex_match_all",
-    "regex_gsub",
-    "docs_read",
-    "docs_list",
-    "docs_search",
+    *(f"{library}_{name}" for library, names in LIBRARIES.items() for name in names),
 )
 
 Outcome = tuple[str | None, list[Any] | None, str | None, dict[str, Any] | None]
@@ -246,7 +247,17 @@ class LuaEngine:
             callbacks[name.encode()] = _guarded(self._library_function(name))
         for name in (b"call", *(n.encode() for n in LIBRARY_FUNCTIONS)):
             callbacks[name] = self._with_unbounded_memory(callbacks[name])
-        return self._lua.table_from(callbacks)
+        host = self._lua.table_from(callbacks)
+        # What the prelude makes Lua functions of: the libraries, and mcp.* (host calls).
+        host[b"libraries"] = self._lua.table_from(
+            {library.encode(): self._names(names) for library, names in LIBRARIES.items()}
+        )
+        host[b"mcp_functions"] = self._names(MCP_FUNCTIONS)
+        return host
+
+    def _names(self, names: Iterable[str]) -> Any:
+        """A Lua array of names."""
+        return self._lua.table(*(name.encode() for name in names))
 
     def _with_unbounded_memory(self, callback: Callable[..., Any]) -> Callable[..., Any]:
         def bounded_after(*args: Any) -> Any:
@@ -262,12 +273,14 @@ class LuaEngine:
         return bounded_after
 
     def _library_function(self, name: str) -> Callable[..., Any]:
-        """Imports the library on first use: `return 1` should not pay for it."""
+        """Imports the library on first use: `return 1` should not pay for it. Arguments
+        past the function's parameters are dropped, as Lua drops them."""
 
         def call(*args: Any) -> Any:
             from . import library
 
-            return getattr(library, name)(self, *args)
+            function = getattr(library, name)
+            return function(self, *args[: function.__code__.co_argcount - 1])
 
         return call
 

@@ -292,16 +292,13 @@ env.dump = function(...)
   return ...
 end
 
--- json ---------------------------------------------------------------------------------------
+-- json, regex, docs ---------------------------------------------------------------------------
 
+-- Their functions are the host's (runtime/library.py; json.decode is host.json_decode),
+-- named in host.libraries; the reference is read at run time. Each wrapper tail-calls
+-- host_call, so an error names the script's line.
 env.json = {
   null = null,
-  decode = function(text, options)
-    return host_call(host.json_decode, text, options)
-  end,
-  encode = function(value, options)
-    return host_call(host.json_encode, value, options)
-  end,
   array = function(t)
     t = t or {}
     kinds[t] = "array"
@@ -314,40 +311,25 @@ env.json = {
   end,
 }
 
--- regex --------------------------------------------------------------------------------------
+local function library_function(fn)
+  return function(...)
+    return host_call(fn, ...)
+  end
+end
 
-env.regex = {
-  match = function(subject, pattern, flags)
-    return host_call(host.regex_match, subject, pattern, flags)
-  end,
-  match_all = function(subject, pattern, flags)
-    return host_call(host.regex_match_all, subject, pattern, flags)
-  end,
-  gsub = function(subject, pattern, replacement, limit)
-    return host_call(host.regex_gsub, subject, pattern, replacement, limit)
-  end,
-}
-
--- docs: the reference, read at run time ------------------------------------------------------
-
-env.docs = {
-  read = function(page)
-    return host_call(host.docs_read, page)
-  end,
-  list = function()
-    return host_call(host.docs_list)
-  end,
-  search = function(query)
-    return host_call(host.docs_search, query)
-  end,
-}
+for library, names in pairs(host.libraries) do
+  local functions = env[library] or {}
+  for _, name in ipairs(names) do
+    functions[name] = library_function(host[library .. "_" .. name])
+  end
+  env[library] = functions
+end
 
 -- mcp: servers, tools, resources and prompts of configured MCP servers ---------------------
 
+-- The names are dispatch.py's MCP_FUNCTIONS, as host.mcp_functions; it checks the arguments.
 env.mcp = {}
-for _, name in ipairs({
-  "servers", "tools", "schema", "call", "resources", "read_resource", "prompts", "get_prompt",
-}) do
+for _, name in ipairs(host.mcp_functions) do
   local path = "mcp." .. name
   env.mcp[name] = function(...)
     return host_call(host.call, path, pack(...))
