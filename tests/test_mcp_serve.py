@@ -209,3 +209,40 @@ def test_serves_streamable_http():
         server.wait(10)
     assert "execute_lua" in names
     assert result.structured_content["result"] == ["over http"]
+
+
+def test_integration_tools_share_one_invoker_per_session(monkeypatch):
+    """Every exposed-tool call used to build an invoker, and HTTP clients nobody closed."""
+    from kosmo_lua import dispatch
+    from kosmo_lua.config import Config
+    from kosmo_lua.emulation import serve
+    from kosmo_lua.integrations.buildkite.emulator import Emulator
+    from kosmo_lua.mcp.serve import HostTools
+
+    built, closed = [], []
+
+    def run_invoker(**options: Any) -> Any:
+        invoker = build(**options)
+        built.append(invoker)
+        close = invoker.close
+        monkeypatch.setattr(invoker, "close", lambda: closed.append(close()))
+        return invoker
+
+    build = dispatch.run_invoker
+    monkeypatch.setattr(dispatch, "run_invoker", run_invoker)
+    emulator = Emulator(token="bk-session-token")
+    with serve(emulator) as served:
+        config = Config.load()
+        config.set_account(
+            "buildkite", "default", {"url": served.base_url, "access_token": emulator.token}
+        )
+        config.save()
+        tools = HostTools(expose_integrations=True)
+        first, _ = tools.call("buildkite_get_current_user", {})
+        second, _ = tools.call("buildkite_list_pipelines", {"organization": "acme-inc"})
+        tools.close()
+    assert json.loads(first)["name"] == "Ada Lovelace"
+    assert "web" in second
+    assert len(built) == 1
+    assert len(closed) == 1
+    assert len(emulator.requests) == 2

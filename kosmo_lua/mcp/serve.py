@@ -20,12 +20,15 @@ import functools
 import json
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..calls import recorded
 from ..errors import HostError, PermissionDenied, UsageError
 from ..limits import Limits
 from ..result import Report
+
+if TYPE_CHECKING:
+    from ..invoker import Invoker
 
 EXECUTE_LUA_DESCRIPTION = """\
 Run Lua 5.4 code in a sandbox and return a JSON envelope: success, output (printed lines), \
@@ -51,7 +54,11 @@ class ToolFailed(Exception):
 
 
 class HostTools:
-    """The tools this server offers, as plain data and plain calls (no SDK types)."""
+    """The tools this server offers, as plain data and plain calls (no SDK types).
+
+    Integration tools share one invoker for the session, so HTTP connections and rate-limit
+    state carry over between calls; ``close()`` ends it.
+    """
 
     def __init__(
         self,
@@ -67,6 +74,9 @@ class HostTools:
         # or pipe bookkeeping under way in this process.
         self._run_lock = threading.Lock()
         self._integration_tools: dict[str, Any] | None = None
+        self._invoker: Invoker | None = None
+        # Calls run in threads; the invoker's per-account clients are not made for that.
+        self._invoker_lock = threading.Lock()
 
     # Listing -------------------------------------------------------------------------------
 
@@ -197,17 +207,26 @@ class HostTools:
         return result.envelope()
 
     def call_integration(self, tool: Any, args: dict[str, Any]) -> Any:
-        """One integration function, through the same invoker (and policy) as the CLI."""
-        from ..dispatch import run_invoker
-
+        """One integration function, through the same invoker (and policy) as the CLI. The
+        session's invoker reads the settings on its first call."""
+        path = f"app.integrations.{tool.integration}.default.{tool.name}"
         try:
-            invoker = run_invoker(report=lambda kind, value: None, force=self.force)
-            data, _meta = invoker.invoke(
-                f"app.integrations.{tool.integration}.default.{tool.name}", [args]
-            )
+            with self._invoker_lock:
+                if self._invoker is None:
+                    from ..dispatch import run_invoker
+
+                    self._invoker = run_invoker(report=lambda kind, value: None, force=self.force)
+                data, _meta = self._invoker.invoke(path, [args])
         except (HostError, ValueError) as exc:
             raise ToolFailed(str(exc)) from None
         return data
+
+    def close(self) -> None:
+        """Ends the session: closes the integration tools' HTTP clients."""
+        with self._invoker_lock:
+            if self._invoker is not None:
+                self._invoker.close()
+                self._invoker = None
 
     def _integrations(self) -> dict[str, Any]:
         """MCP name (``buildkite_get_build``) → tool, when integrations are exposed."""
@@ -257,10 +276,8 @@ class ReadOnlyDispatch:
             return None  # the invoker reports unknown functions in its own words
 
 
-def build_server(
-    *, read_only: bool = False, expose_integrations: bool = False, force: bool = False
-) -> Any:
-    """The SDK's low-level ``Server`` over ``HostTools``: raw JSON Schemas, dynamic list."""
+def build_server(tools: HostTools) -> Any:
+    """The SDK's low-level ``Server`` over ``tools``: raw JSON Schemas, dynamic list."""
     import anyio.to_thread
     from mcp import MCPError
     from mcp.server.lowlevel import Server
@@ -275,7 +292,6 @@ def build_server(
 
     from .. import __version__
 
-    tools = HostTools(read_only=read_only, expose_integrations=expose_integrations, force=force)
     listing = [
         Tool(
             name=row["name"],
@@ -328,12 +344,16 @@ def serve(
         raise UsageError(f"Unknown MCP transport {transport!r}: use stdio or http")
     import anyio
 
-    server = build_server(read_only=read_only, expose_integrations=expose_integrations, force=force)
+    tools = HostTools(read_only=read_only, expose_integrations=expose_integrations, force=force)
+    server = build_server(tools)
     _kill_workers_on_termination()
-    if transport == "stdio":
-        anyio.run(_serve_stdio, server)
-    else:
-        anyio.run(_serve_http, server, host, port)
+    try:
+        if transport == "stdio":
+            anyio.run(_serve_stdio, server)
+        else:
+            anyio.run(_serve_http, server, host, port)
+    finally:
+        tools.close()
 
 
 async def _serve_stdio(server: Any) -> None:
