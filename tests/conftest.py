@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import kosmo_path
 
 from kosmo_lua.dispatch import AppDispatcher
 from kosmo_lua.limits import Limits
@@ -41,18 +40,29 @@ def kosmo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def lua() -> Iterator[Callable[..., ExecutionResult]]:
-    """Runs Lua in a supervised worker, as the CLI does: ``lua(code, cpu_seconds=1)``."""
+def new_worker() -> Iterator[Callable[..., Worker]]:
+    """Makes supervised workers, as the CLI does (``new_worker(cpu_seconds=1)``), and closes
+    them after the test."""
     workers: list[Worker] = []
 
-    def run(code: str, **limits: Any) -> ExecutionResult:
+    def make(**limits: Any) -> Worker:
         worker = Worker(Limits(**limits), AppDispatcher.factory())
         workers.append(worker)
-        return worker.run(code, "test")
+        return worker
 
-    yield run
+    yield make
     for worker in workers:
         worker.close()
+
+
+@pytest.fixture
+def lua(new_worker: Callable[..., Worker]) -> Callable[..., ExecutionResult]:
+    """Runs Lua in a supervised worker of its own: ``lua(code, cpu_seconds=1)``."""
+
+    def run(code: str, **limits: Any) -> ExecutionResult:
+        return new_worker(**limits).run(code, "test")
+
+    return run
 
 
 @dataclass
@@ -65,17 +75,10 @@ class Completed:
         return json.loads(self.stdout)
 
 
-def _kosmo_path() -> str:
-    """The console script installed next to this interpreter, as a user would run it."""
-    found = shutil.which("kosmo", path=str(Path(sys.executable).parent))
-    assert found, "the kosmo command is not installed in this environment (pip install -e .)"
-    return found
-
-
 @pytest.fixture
 def kosmo(kosmo_home: Path) -> Callable[..., Completed]:
     """Runs the installed ``kosmo`` in a subprocess: ``kosmo("integrations:lua", "-e", ...)``."""
-    executable = _kosmo_path()
+    executable = kosmo_path()
 
     def run(*args: str, input: str | None = None, timeout: float = 60, **env: str) -> Completed:
         proc = subprocess.run(

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from conftest import ENVELOPE_KEYS, REPO
+from helpers import kosmo_path
 
 
 def test_eval_prints_output_then_results(kosmo):
@@ -234,9 +233,8 @@ def test_version(kosmo):
 
 
 def test_ctrl_c_in_the_repl_stops_the_script_not_the_repl(kosmo_home):
-    kosmo = shutil.which("kosmo", path=str(Path(sys.executable).parent))
     repl = subprocess.Popen(
-        [kosmo, "integrations:lua", "--repl"],
+        [kosmo_path(), "integrations:lua", "--repl"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

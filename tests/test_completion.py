@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
+from helpers import kosmo_path
 
 from kosmo_lua.cli import COMMANDS
 
 BASH = shutil.which("bash")
-KOSMO = shutil.which("kosmo", path=str(Path(sys.executable).parent))
+KOSMO = kosmo_path()
 
 
 def test_the_protocol_completes_command_names(kosmo):

@@ -8,14 +8,12 @@ no output of any test may contain it.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
+from helpers import kosmo_path
 from hostile import HOSTILE_PATHS
 
 from kosmo_lua.emulation import serve
@@ -279,9 +277,8 @@ def test_token_is_absent_from_dumps_and_errors(run):
 
 
 def test_emulate_command_serves_on_loopback(kosmo_home):
-    kosmo = shutil.which("kosmo", path=str(Path(sys.executable).parent))
     server = subprocess.Popen(
-        [kosmo, "integrations:emulate", "buildkite"],
+        [kosmo_path(), "integrations:emulate", "buildkite"],
         stdout=subprocess.PIPE,
         text=True,
         stdin=subprocess.DEVNULL,

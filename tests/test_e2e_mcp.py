@@ -6,12 +6,11 @@ The server is tests/mcp_fixtures/fake_server.py, a real MCP server spoken to ove
 from __future__ import annotations
 
 import json
-import os
 import sys
-import time
 
 import pytest
 from conftest import REPO
+from helpers import gone
 
 pytest.importorskip("mcp")
 
@@ -36,17 +35,6 @@ def trusted(kosmo) -> None:
 def lua(kosmo, code: str, *options: str, command: str = "integrations:lua") -> dict:
     done = kosmo(command, "-e", code, "--json", *options)
     return done.json()
-
-
-def gone(pid: int) -> bool:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_untrusted_project_server_needs_trust_or_force(project, kosmo):

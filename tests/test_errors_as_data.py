@@ -3,18 +3,14 @@ what kind of failure ended the run (runs in process through click's runner)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
-
-from kosmo_lua.cli import main
+from helpers import envelope_of
 
 
 def run(code: str, *options: str) -> tuple[int, dict[str, Any]]:
-    done = CliRunner().invoke(main, ["integrations:lua", "--json", "-e", code, *options])
-    return done.exit_code, json.loads(done.stdout)
+    return envelope_of("integrations:lua", "--json", "-e", code, *options)
 
 
 @pytest.mark.parametrize(
@@ -98,9 +94,9 @@ def test_the_envelope_says_what_failed(code, options, error, meta_error):
 
 
 def test_a_usage_error_is_data_too():
-    done = CliRunner().invoke(main, ["integrations:lua", "--json", "missing.lua"])
-    assert done.exit_code == 2
-    assert json.loads(done.stdout)["meta"]["error"]["kind"] == "usage"
+    code, envelope = envelope_of("integrations:lua", "--json", "missing.lua")
+    assert code == 2
+    assert envelope["meta"]["error"]["kind"] == "usage"
 
 
 def test_success_has_no_error_data():

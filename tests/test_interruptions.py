@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import free_port, kosmo_path
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="finds processes through Linux's /proc"
@@ -30,9 +30,7 @@ LOOP = "--cpu-limit=1000", "-e", "print('marker') while true do end"
 
 
 def kosmo_command(*args: str) -> list[str]:
-    kosmo = shutil.which("kosmo", path=str(Path(sys.executable).parent))
-    assert kosmo, "the kosmo command is not installed next to this interpreter"
-    return [kosmo, *args]
+    return [kosmo_path(), *args]
 
 
 def children(pid: int) -> list[int]:
@@ -249,9 +247,7 @@ def test_sigterm_stops_an_http_mcp_server_mid_run():
     import anyio
     from mcp import Client
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     with started("mcp:serve", "--http", "--port", str(port)) as server:
         wait_for(lambda: listening(port), "the HTTP server to start")
 

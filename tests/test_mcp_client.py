@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 import sys
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import gone
 
 from kosmo_lua.errors import ConfigFileError, HostError
 from kosmo_lua.mcp.errors import McpConfigError, McpError, McpServerFailed, McpToolError
@@ -41,18 +41,6 @@ def write(path: Path, data: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
     return path
-
-
-def gone(pid: int, wait: float = 3.0) -> bool:
-    """True once no process has this id (a reaped child), polling a little."""
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.02)
-    return False
 
 
 # Configuration files ---------------------------------------------------------------------------

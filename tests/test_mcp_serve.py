@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import free_port, kosmo_path
 
 pytest.importorskip("mcp")
 
@@ -32,9 +30,7 @@ def serve_command(**options: Any) -> list[str]:
         "expose_integrations": "--expose-integrations",
         "force": "--force",
     }
-    kosmo = shutil.which("kosmo", path=str(Path(sys.executable).parent))
-    assert kosmo, "the kosmo command is not installed next to this interpreter"
-    return [kosmo, "mcp:serve", *(flags[key] for key, on in options.items() if on)]
+    return [kosmo_path(), "mcp:serve", *(flags[key] for key, on in options.items() if on)]
 
 
 def against(scenario: Scenario, **options: Any) -> Any:
@@ -182,9 +178,7 @@ def test_an_unknown_tool_is_a_protocol_error():
 
 
 def test_serves_streamable_http():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen([*serve_command(), "--http", "--port", str(port)])
     try:
         deadline = time.monotonic() + 20

@@ -7,15 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner
-
-from kosmo_lua.cli import main
+from helpers import envelope_of
 
 
 def run(*args: str) -> dict[str, Any]:
-    done = CliRunner().invoke(main, [*args, "--emulate", "--json"])
-    envelope = json.loads(done.stdout)
-    assert done.exit_code == 0, envelope["error"]
+    code, envelope = envelope_of(*args, "--emulate", "--json")
+    assert code == 0, envelope["error"]
     assert all(call["status"] == "ok" for call in envelope["integration_calls"])
     return envelope
 
@@ -59,9 +56,9 @@ def test_workflow_file(tmp_path: Path):
 
 
 def test_mcp_only_lua():
-    done = CliRunner().invoke(main, ["mcp:lua", "--eval", "dump(mcp.servers())", "--json"])
-    assert done.exit_code == 0, done.output
-    assert json.loads(json.loads(done.stdout)["output"]) == []
+    code, envelope = envelope_of("mcp:lua", "--eval", "dump(mcp.servers())", "--json")
+    assert code == 0, envelope["error"]
+    assert json.loads(envelope["output"]) == []
 
 
 def test_common_workflow():

@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from kosmo_lua.dispatch import AppDispatcher
 from kosmo_lua.limits import Limits
 from kosmo_lua.runtime.supervisor import Worker
 
@@ -63,19 +62,14 @@ def returns(lua: Callable[..., Any], code: str, **limits: Any) -> list[Any]:
 
 
 @pytest.fixture
-def supervised() -> Iterator[Callable[..., tuple[Any, bool]]]:
+def supervised(new_worker: Callable[..., Worker]) -> Callable[..., tuple[Any, bool]]:
     """Like ``lua`` but also says whether the supervisor had to kill the worker."""
-    workers: list[Worker] = []
 
     def run(code: str, **limits: Any) -> tuple[Any, bool]:
-        worker = Worker(Limits(**limits), AppDispatcher.factory())
-        workers.append(worker)
-        result = worker.run(code, "test")
-        return result, worker.restarted
+        worker = new_worker(**limits)
+        return worker.run(code, "test"), worker.restarted
 
-    yield run
-    for worker in workers:
-        worker.close()
+    return run
 
 
 # --------------------------------------------------------------------------- what exists

@@ -1,0 +1,49 @@
+"""Helpers that several test modules share (their fixtures are in conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from kosmo_lua.cli import main
+
+
+def kosmo_path() -> str:
+    """The console script installed next to this interpreter, as a user would run it."""
+    found = shutil.which("kosmo", path=str(Path(sys.executable).parent))
+    assert found, "the kosmo command is not installed in this environment (pip install -e .)"
+    return found
+
+
+def envelope_of(*args: str) -> tuple[int, dict[str, Any]]:
+    """``kosmo ARGS`` in this process (click's runner): its exit code and the JSON envelope
+    it printed."""
+    done = CliRunner().invoke(main, list(args))
+    return done.exit_code, json.loads(done.stdout)
+
+
+def gone(pid: int, wait: float = 5.0) -> bool:
+    """True once no process has this id (a reaped child), polling a little."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def free_port() -> int:
+    """A loopback port that nothing listened on a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
