@@ -44,7 +44,31 @@ _EXPORTS = {
     "DroppedConnection": "emulation",
 }
 
-__all__ = [*sorted(_EXPORTS), "__version__", "run"]
+__all__ = [
+    "ApiError",
+    "ArgumentError",
+    "Auth",
+    "Call",
+    "ConfigError",
+    "CredentialField",
+    "DroppedConnection",
+    "EmulatorApp",
+    "ExecutionResult",
+    "HostError",
+    "Integration",
+    "KosmoError",
+    "Limits",
+    "Mistake",
+    "Pagination",
+    "Param",
+    "RateLimit",
+    "Response",
+    "Tool",
+    "UsageError",
+    "Worker",
+    "__version__",
+    "run",
+]
 
 if TYPE_CHECKING:
     from .emulation import DroppedConnection

@@ -30,3 +30,14 @@ def test_return_1_imports_nothing_heavy():
     assert json.loads("\n".join(envelope))["result"] == [1]
     loaded = {name.split(".")[0] for name in json.loads(modules_line)}
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+def test_the_public_surface_is_what_the_package_exports():
+    """Every name in __all__ resolves, and __all__ lists every lazy export."""
+    import kosmo_lua
+
+    assert {name for name in kosmo_lua.__all__ if name not in ("__version__", "run")} == set(
+        kosmo_lua._EXPORTS
+    )
+    for name in kosmo_lua.__all__:
+        assert getattr(kosmo_lua, name) is not None
