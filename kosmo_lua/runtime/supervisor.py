@@ -7,9 +7,10 @@ enforces them hard: it watches the worker's CPU time and the wall clock, and kil
 moment after a limit passes. The worker streams printed lines as they happen, so a killed
 run still reports everything it printed.
 
-The worker never outlives this process: on Linux the kernel kills it when its parent dies
-(even by SIGKILL); everywhere, Ctrl-C and (under ``terminations_interrupt``) SIGTERM and
-SIGHUP kill it with what it started, and an idle worker leaves when its request pipe closes.
+The worker never outlives this process: it holds the read end of a lifeline pipe whose only
+write end is this process's, and a thread of its own kills it when that end closes, which the
+kernel does however this process dies (even by SIGKILL). Ctrl-C and (under
+``terminations_interrupt``) SIGTERM and SIGHUP kill it with what it started.
 
 Frames on the pipes are a 4-byte big-endian length and a JSON object.
 """
@@ -22,6 +23,7 @@ import os
 import select
 import signal  # close() needs it on every run anyway
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -44,7 +46,6 @@ _PARENT_FDS: set[int] = set()
 _LIVE: set[Worker] = set()
 # The signals that end the CLI as Ctrl-C does (see terminations_interrupt).
 TERMINATIONS = (signal.SIGTERM, signal.SIGHUP)
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _HEADER_SIZE = 4
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -153,9 +154,7 @@ class Worker:
         if not exited:  # stuck: no longer our problem to be polite about
             _sigkill(self._pid)
         os.waitpid(self._pid, 0)
-        _release(self._replies)
-        self._pid = None
-        _LIVE.discard(self)
+        self._forget()
         self._kill_children()
 
     def kill(self) -> None:
@@ -203,19 +202,20 @@ class Worker:
     def _start(self) -> None:
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
-        parent = os.getpid()
+        lifeline_read, lifeline_write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the worker
-            _bind_to_parent(parent)
             # Other workers' pipe ends too: holding them would keep those workers from ever
-            # seeing end of input.
-            for fd in (request_write, reply_read, *_PARENT_FDS):
+            # seeing end of input, or their parent's death.
+            for fd in (request_write, reply_read, lifeline_write, *_PARENT_FDS):
                 os.close(fd)
+            _bind_to_parent(lifeline_read)
             _serve(request_read, reply_write, self.limits, self._make_dispatch, self._hide)
-        os.close(request_read)
-        os.close(reply_write)
+        for fd in (request_read, reply_write, lifeline_read):
+            os.close(fd)
         self._pid, self._requests, self._replies = pid, request_write, reply_read
-        _PARENT_FDS.update((request_write, reply_read))
+        self._lifeline = lifeline_write
+        _PARENT_FDS.update((request_write, reply_read, lifeline_write))
         _LIVE.add(self)
 
     def _check_limits(self, started: float, cpu_at_start: float) -> str | None:
@@ -285,8 +285,9 @@ class Worker:
         self._children.clear()
 
     def _forget(self) -> None:
-        _release(self._requests)
-        _release(self._replies)
+        """After the worker is reaped: its pipes' ends, the lifeline last."""
+        for fd in (self._requests, self._replies, self._lifeline):
+            _release(fd)
         self._pid = None
         _LIVE.discard(self)
 
@@ -298,8 +299,10 @@ def _interruption_message(signum: int) -> str:
 
 
 def _release(fd: int) -> None:
-    os.close(fd)
-    _PARENT_FDS.discard(fd)
+    """Closes one of the parent's pipe ends, once (close() ends input before the rest)."""
+    if fd in _PARENT_FDS:
+        _PARENT_FDS.discard(fd)
+        os.close(fd)
 
 
 def _sigkill(pid: int) -> None:
@@ -307,35 +310,24 @@ def _sigkill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def _bind_to_parent(parent: int) -> None:
+def _bind_to_parent(lifeline: int) -> None:
     """In a new worker: dies with the parent, whatever kills it.
 
-    On Linux the kernel sends SIGKILL when the parent dies; if the parent died before that was
-    asked for, the worker already has another parent and leaves. Strictly, the kernel watches
-    the parent *thread* that forked: a Worker must not outlive the thread that started it.
-    SIGTERM and SIGHUP get their default action back: the parent's handlers (which raise
+    The parent holds the lifeline's only write end and never writes, so a read returns only
+    when the kernel closes that end: when the parent is gone. A thread waits for that (lupa
+    lets it run while Lua runs) and kills the worker, on every POSIX system. SIGTERM and
+    SIGHUP get their default action back: the parent's handlers (which raise
     ``Interrupted`` or kill workers) mean nothing here.
     """
     for number in TERMINATIONS:
         signal.signal(number, signal.SIG_DFL)
-    if sys.platform == "linux":
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(0)
 
+    def watch() -> None:
+        with contextlib.suppress(OSError):
+            os.read(lifeline, 1)
+        os.kill(os.getpid(), signal.SIGKILL)
 
-def _prctl(option: int, value: int) -> None:
-    """prctl(2) through ctypes' C core: the ctypes package would add 1.5 ms to every run.
-
-    Where the C library cannot be reached, the getppid check and the parent's handlers remain.
-    """
-    with contextlib.suppress(ImportError, AttributeError, OSError):
-        import _ctypes
-
-        class Function(_ctypes.CFuncPtr):
-            _flags_ = _ctypes.FUNCFLAG_CDECL  # takes and returns C ints, as prctl does
-
-        Function(_ctypes.dlsym(_ctypes.dlopen(None, os.RTLD_NOW), "prctl"))(option, value)
+    threading.Thread(target=watch, name="lifeline", daemon=True).start()
 
 
 def _serve(
