@@ -22,7 +22,6 @@ import json
 import os
 import select
 import signal  # close() needs it on every run anyway
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
