@@ -59,6 +59,12 @@ class Invoker:
             client.close()
         self._clients.clear()
 
+    def __enter__(self) -> Invoker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __call__(self, path: str, args: list[Any]) -> tuple[Any, ...]:
         """A call from Lua: one value, as in the original; ``with_meta = true`` adds the
         response's metadata as a second."""

@@ -54,17 +54,17 @@ def integrations_call(
     tool = find_tool(function)
     named = typed_arguments(arguments, tool.schema())
     events: list[tuple[str, Any]] = []
-    invoker = run_invoker(
-        report=lambda kind, value: events.append((kind, value)), force=force, emulate=emulate
-    )
     if emulate:
         events.append(("meta", {"emulated": True}))
     path = f"app.integrations.{tool.integration}.{account}.{tool.name}"
     try:
-        if dry_run:
-            _print(invoker.describe(path, [named]))
-            return
-        data, meta = invoker.invoke(path, [named])
+        with run_invoker(
+            report=lambda kind, value: events.append((kind, value)), force=force, emulate=emulate
+        ) as invoker:
+            if dry_run:
+                _print(invoker.describe(path, [named]))
+                return
+            data, meta = invoker.invoke(path, [named])
     except HostError as exc:  # the call failed: with --json, its envelope says so
         if not as_json:
             raise
