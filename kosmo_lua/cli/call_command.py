@@ -57,10 +57,11 @@ def integrations_call(
     if emulate:
         events.append(("meta", {"emulated": True}))
     path = f"app.integrations.{tool.integration}.{account}.{tool.name}"
+    invoker = run_invoker(  # a broken settings file stops here, as a usage error
+        report=lambda kind, value: events.append((kind, value)), force=force, emulate=emulate
+    )
     try:
-        with run_invoker(
-            report=lambda kind, value: events.append((kind, value)), force=force, emulate=emulate
-        ) as invoker:
+        with invoker:
             if dry_run:
                 _print(invoker.describe(path, [named]))
                 return
