@@ -35,10 +35,6 @@ MAX_MESSAGE = 500
 _LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?([a-z]+)"?')
 
 
-META_KEYS = ("status", "next_page", "last_page", "rate_limit", "pages")
-"""What ``with_meta = true`` returns as a second value (``pages`` only after following)."""
-
-
 @dataclass
 class Response:
     status: int

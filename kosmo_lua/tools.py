@@ -91,11 +91,13 @@ PAYLOAD = Param(
     " both ways with different values is an error); keys no parameter names are sent as given.",
     location="body",
 )
+META_KEYS = ("status", "next_page", "last_page", "rate_limit", "pages")
+"""What ``with_meta = true`` returns as a second value (``pages`` only after following)."""
+
 WITH_META = Param(
     "with_meta",
     "boolean",
-    "Also return the response's metadata as a second value: `{status, next_page, last_page,"
-    " rate_limit, pages}`.",
+    f"Also return the response's metadata as a second value: `{{{', '.join(META_KEYS)}}}`.",
     location="option",
     keyword_only=True,
 )

@@ -208,3 +208,24 @@ def test_every_example_runs_against_the_emulator(tool):
         result = worker.run(tool.example, tool.name)
     assert result.success, f"{tool.name}: {result.error}"
     assert any(call["tool"] == tool.full_name for call in result.integration_calls)
+
+
+def test_prose_quotes_the_meta_keys_as_the_host_declares_them():
+    """Hand-written docs that list with_meta's keys list exactly tools.META_KEYS."""
+    import re
+
+    from kosmo_lua.tools import META_KEYS
+
+    sources = [
+        *REPO.glob("docs/*.md"),
+        REPO / "README.md",
+        *(REPO / "kosmo_lua").rglob("*.md"),
+    ]
+    quoted = 0
+    for source in sources:
+        for found in re.findall(r"\{status, next_page[^`]*\}", source.read_text()):
+            keys = re.sub(r"\{[^{}]*\}", "", found[1:-1])  # rate_limit = {...} → rate_limit
+            names = [k.split("=")[0].strip() for k in keys.split(",")]
+            assert tuple(names) == META_KEYS, f"{source.name}: {found}"
+            quoted += 1
+    assert quoted >= 4

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ..tools import Integration, Param, Tool
+from ..tools import META_KEYS, Integration, Param, Tool
 
 ACCESS = {"read": "Read", "write": "Write"}
 WHERE = {
@@ -91,7 +91,7 @@ def tool_page(integration: Integration, tool: Tool) -> str:
             "",
             "One value, as in the original: one page, or every page as one list with"
             " `all_pages = true`. With `with_meta = true` a second value carries"
-            " `{status, next_page, last_page, rate_limit, pages}`:",
+            f" `{{{', '.join(META_KEYS)}}}`:",
             "",
             "```lua",
             f"local items, meta = {tool.lua_path}{{{_example_args(tool)}with_meta = true}}",
