@@ -74,6 +74,7 @@ def test_docs_and_schemas_come_from_its_table():
     page = lua('return docs.read("github")')["result"][0]
     assert page.startswith("# GitHub")
     assert "up to 100 pages" in page  # the host's fact, filled in from its constant
+    assert "### Read" in page and "### Write" not in page  # it has no writes
     function = lua('return docs.read("github.list_repos")')["result"][0]
     assert "| `per_page` | integer | no | query | Items per page (default 30, at most 100). |" in (
         function

@@ -32,6 +32,8 @@ def integration_page(integration: Integration) -> str:
     lines = [overview(integration).rstrip(), "", "## Functions"]
     for access in ("read", "write"):
         tools = [t for t in integration.tools if t.access == access]
+        if not tools:
+            continue
         lines += ["", f"### {ACCESS[access]}", ""]
         for tool in tools:
             aliases = f" (alias: {', '.join(tool.aliases)})" if tool.aliases else ""
