@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .errors import ConfigFileError
 
@@ -28,6 +28,8 @@ POLICIES: tuple[Policy, ...] = ("allow", "ask", "deny")
 DEFAULT_PERMISSIONS: dict[str, Policy] = {"read": "allow", "write": "ask"}
 DEFAULT_ACCOUNT = "default"
 SETTINGS_FILE = "integrations.json"
+
+_T = TypeVar("_T")
 
 
 def kosmo_home() -> Path:
@@ -61,7 +63,8 @@ class Config:
         return cls(path, _read_settings(str(path)))
 
     def _integration(self, name: str) -> dict[str, Any]:
-        return self._data.setdefault("integrations", {}).setdefault(name, {})
+        integrations: dict[str, dict[str, Any]] = self._data.setdefault("integrations", {})
+        return integrations.setdefault(name, {})
 
     def permission(self, integration: str, access: str) -> Policy:
         stored = self._integration(integration).get("permissions", {}).get(access)
@@ -71,7 +74,8 @@ class Config:
         self._integration(integration).setdefault("permissions", {})[access] = policy
 
     def account(self, integration: str, name: str) -> dict[str, str] | None:
-        return self._integration(integration).get("accounts", {}).get(name)
+        accounts: dict[str, dict[str, str]] = self._integration(integration).get("accounts", {})
+        return accounts.get(name)
 
     def accounts(self, integration: str) -> list[str]:
         return sorted(self._integration(integration).get("accounts", {}))
@@ -96,7 +100,7 @@ def _read_settings(path: str) -> dict[str, Any]:
     data = read_json(path)
     if data is None:
         return {}
-    expect(dict, data, path, "the top level")
+    data = expect(dict, data, path, "the top level")
     integrations = expect(dict, data.get("integrations", {}), path, "integrations")
     for name, integration in integrations.items():
         where = f"integrations.{name}"
@@ -139,7 +143,7 @@ _JSON_TYPES = {
 }
 
 
-def expect(kind: type, value: Any, path: str | Path, where: str) -> Any:
+def expect(kind: type[_T], value: object, path: str | Path, where: str) -> _T:
     """``value`` if it is a ``kind``; else a ``ConfigFileError`` says where in the file it is
     not."""
     if not isinstance(value, kind):

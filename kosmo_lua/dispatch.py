@@ -16,6 +16,7 @@ from .result import Report
 
 if TYPE_CHECKING:
     from .invoker import Invoker
+    from .mcp.client import McpHub
     from .runtime.supervisor import DispatchFactory
 
 # mcp.<name>(...) → (the Lua signature for errors, each argument's kind: "s" a string,
@@ -51,7 +52,7 @@ class AppDispatcher:
         self._emulate_data = emulate_data
         self._integrations = integrations
         self._invoker: Invoker | None = None
-        self._hub: Any = None
+        self._hub: McpHub | None = None
 
     @classmethod
     def factory(
@@ -115,7 +116,7 @@ class AppDispatcher:
         signature, kinds = MCP_FUNCTIONS[name]
         return (getattr(hub, name)(*_checked(signature, kinds, args)),)
 
-    def _mcp_hub(self) -> Any:
+    def _mcp_hub(self) -> McpHub:
         if self._hub is None:
             from pathlib import Path
 

@@ -140,7 +140,12 @@ class _RequestHandler(WSGIRequestHandler):
         if not self.parse_request():
             return
         handler = _Handler(
-            self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=True
+            self.rfile,
+            # wsgiref's own handle() passes wfile too; typeshed wants an IO[bytes] there.
+            self.wfile,  # type: ignore[arg-type]
+            self.get_stderr(),
+            self.get_environ(),
+            multithread=True,
         )
         handler.request_handler = self  # type: ignore[attr-defined]
         handler.run(self.server.get_app())  # type: ignore[attr-defined]
@@ -192,5 +197,5 @@ def serve(app: EmulatorApp, host: str = "127.0.0.1", port: int = 0) -> Served:
     if not ipaddress.ip_address(address).is_loopback:
         raise ValueError(f"emulators serve on loopback only, not {host!r}")
     server = _Server((address, port), _RequestHandler)
-    server.set_app(app)  # type: ignore[arg-type]
+    server.set_app(app)
     return Served(app, server)

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from . import redact
 from .arguments import bind
-from .calls import Report, recorded
+from .calls import recorded
 from .catalog import Catalog, closest
 from .config import DEFAULT_ACCOUNT, Config
 from .errors import ConfigError, PermissionDenied
 from .request import Call, build_request, rest_call
 from .rest import RestClient
+from .result import Report
 from .tools import Integration, Tool
 
 if TYPE_CHECKING:

@@ -117,7 +117,7 @@ class RestClient:
         import httpx
 
         url = self.url_for(bare_path)
-        params = urllib.parse.parse_qsl(existing, keep_blank_values=True) + (query or [])
+        params = (*urllib.parse.parse_qsl(existing, keep_blank_values=True), *(query or ()))
         waited = 0.0
         attempt = 0
         while True:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
-Report = Callable[[str, Any], None]
+ReportKind = Literal["call", "meta", "child"]
+Report = Callable[[ReportKind, Any], None]
 """How the host side of a run adds to its result: ``report("call", entry)`` appends an
-``integration_calls`` entry, ``report("meta", fields)`` adds fields to ``meta``."""
+``integration_calls`` entry, ``report("meta", fields)`` adds fields to ``meta``, and
+``report("child", pid)`` names a process group the worker started (MCP servers), so
+the parent can kill it with the worker."""
 
 _POSITION = re.compile(r"^([^\n]*?):(\d+): ")
 

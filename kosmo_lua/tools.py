@@ -11,9 +11,14 @@ with one name) fail when the ``Integration`` is made, not when a script calls it
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
+    from .request import Call
 
 Access = Literal["read", "write"]
 Location = Literal["path", "query", "body", "auto", "option"]
@@ -105,7 +110,7 @@ WITH_META = Param(
 them: ``payload`` on tools that send a body, ``with_meta`` on all (see ``host_params``)."""
 
 
-Handler = Callable[..., Any]
+Handler = Callable[["Call"], tuple[Any, dict[str, Any]]]
 """A handler for a tool a path template cannot express: ``handler(call) -> (data, meta)``."""
 
 
@@ -299,7 +304,9 @@ class EmulatorApp(Protocol):
     token: str
     base_path: str
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any: ...
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]: ...
 
 
 @dataclass

@@ -11,7 +11,7 @@ import click
 from ..config import Config
 from ..errors import Failed
 from ..integrations import load
-from ..reference import load_reference
+from ..reference import Reference, load_reference
 from ..reference.render import reference_document
 from ..tools import Tool
 from .configure_command import find_integration, status
@@ -73,7 +73,7 @@ def integrations_docs(page: str | None, full: bool, as_json: bool) -> None:
         raise Failed(f"No page {page!r}")
 
 
-def _page_data(reference: Any, page: str, name: str | None) -> dict[str, Any]:
+def _page_data(reference: Reference, page: str, name: str | None) -> dict[str, Any]:
     if name is None:
         return {"page": page, "found": False, "text": reference.read(page)}
     data: dict[str, Any] = {"page": name, "found": True, "markdown": reference.read(name)}
@@ -203,7 +203,7 @@ def integrations_status(as_json: bool) -> None:
         _echo_json(report)
         return
     click.echo(f"Settings: {config.path}" + ("" if config.path.exists() else " (not created yet)"))
-    for entry in report["integrations"]:
+    for entry in entries:
         permissions = entry["permissions"]
         click.echo(
             f"\n{entry['integration']}: read {permissions['read']}, write {permissions['write']}"

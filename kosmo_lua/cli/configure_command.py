@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ..config import DEFAULT_ACCOUNT, POLICIES, Config
+from ..config import DEFAULT_ACCOUNT, POLICIES, Config, Policy
 from ..integrations import load
 from ..tools import Integration
 from .name_value import NAME_VALUE
@@ -58,8 +58,8 @@ def integrations_configure(
     name: str,
     settings: tuple[tuple[str, str], ...],
     account: str,
-    read: str | None,
-    write: str | None,
+    read: Policy | None,
+    write: Policy | None,
     as_json: bool,
 ) -> None:
     """Store credentials of an integration account, and its read/write permissions."""

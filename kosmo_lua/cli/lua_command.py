@@ -36,7 +36,7 @@ _SIZE_UNITS = {
 }
 
 
-class ByteSize(click.ParamType):
+class ByteSize(click.ParamType[int]):
     """A byte count: ``33554432``, ``32M`` or ``32MiB``, at least ``minimum``."""
 
     name = "BYTES"
@@ -59,7 +59,7 @@ class ByteSize(click.ParamType):
         return size
 
 
-class Seconds(click.ParamType):
+class Seconds(click.ParamType[float]):
     """A positive, finite number of seconds (``nan`` and ``inf`` are not time limits)."""
 
     name = "SECONDS"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,18 +15,22 @@ from .json_command import JsonAwareCommand
 from .lua_command import limits_from, run_options, run_script
 from .name_value import NAME_VALUE, typed_arguments
 
+if TYPE_CHECKING:
+    from ..mcp.client import McpHub
+    from ..mcp.servers import Scope, ServerConfig
+
 
 def _echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def _servers() -> list[Any]:
+def _servers() -> list[ServerConfig]:
     from ..mcp.servers import load_servers
 
     return load_servers(Path.cwd(), kosmo_home())
 
 
-def _hub(force: bool) -> Any:
+def _hub(force: bool) -> McpHub:
     from ..mcp.client import McpHub
 
     return McpHub(_servers(), force=force)
@@ -60,7 +64,7 @@ def mcp_lua(**options: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def mcp_list(as_json: bool) -> None:
     """List configured MCP servers, where each is defined, and whether it is trusted."""
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": s.name,
             "type": s.type,
@@ -172,7 +176,7 @@ Examples:
 def mcp_add(
     name: str,
     command: tuple[str, ...],
-    scope: str,
+    scope: Scope,
     url: str | None,
     headers: tuple[tuple[str, str], ...],
     env: tuple[tuple[str, str], ...],

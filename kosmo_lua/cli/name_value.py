@@ -13,7 +13,7 @@ _BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", dict: "object", list: "array"}
 
 
-class NameValue(click.ParamType):
+class NameValue(click.ParamType[tuple[str, str]]):
     """``NAME=VALUE`` as ``(name, value)``; the value is text, and may hold ``=`` itself."""
 
     name = "NAME=VALUE"

@@ -21,12 +21,20 @@ import signal
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from ..calls import recorded
 from ..result import Report
 from .errors import McpError, McpServerFailed, McpToolError, McpUntrusted
 from .servers import ServerConfig, lua_name
+
+if TYPE_CHECKING:  # the SDK loads with the first server, not with this module
+    from mcp import Client
+    from mcp.client import Transport
+    from mcp.types import CallToolResult, ListToolsResult, Tool
+    from pydantic import BaseModel
+
+_T = TypeVar("_T")
 
 # Extra time the calling thread waits past an operation's own timeout before giving up on the
 # event loop itself.
@@ -121,7 +129,8 @@ class McpHub:
     def schema(self, qualified: str) -> dict[str, Any]:
         """The JSON Schema of a tool's arguments (``server.tool``)."""
         name, tool = self._split(qualified)
-        return self._run(self._find_tool(name, tool))["input_schema"]
+        schema: dict[str, Any] = self._run(self._find_tool(name, tool))["input_schema"]
+        return schema
 
     def call(self, qualified: str, args: dict[str, Any] | None = None) -> Any:
         """Calls ``server.tool``: structured content, else decoded text, else content blocks."""
@@ -138,7 +147,8 @@ class McpHub:
         rows = self._run(self._tool_rows(config.name))
         for row in rows:
             if tool_lua_name in (row["lua_name"], row["name"]):
-                return row["qualified"]
+                qualified: str = row["qualified"]
+                return qualified
         raise _unknown(
             f"MCP server '{config.name}' has no tool '{tool_lua_name}'",
             tool_lua_name,
@@ -263,7 +273,7 @@ class McpHub:
 
     # Running on the loop ---------------------------------------------------------------------
 
-    def _run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
+    def _run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
         """Runs one operation on the hub's loop; the operation enforces its own timeout."""
         try:
             loop = self._ensure_loop()
@@ -290,7 +300,7 @@ class McpHub:
                 self._loop, self._thread = loop, thread
             return self._loop
 
-    def _reported(self, path: str, operation: Callable[[], Any], **extra: Any) -> Any:
+    def _reported(self, path: str, operation: Callable[[], _T], **extra: Any) -> _T:
         with recorded(self._report, path, **extra):
             return operation()
 
@@ -375,10 +385,10 @@ class McpHub:
         result = await connection.request(
             f"prompt {prompt}", lambda client: client.get_prompt(prompt, arguments)
         )
-        messages = []
+        messages: list[dict[str, Any]] = []
         for message in result.messages:
             content = message.content
-            if getattr(content, "type", None) == "text":
+            if content.type == "text":
                 messages.append({"role": message.role, "text": content.text})
             else:
                 messages.append({"role": message.role, "content": _plain(content)})
@@ -403,9 +413,9 @@ class _Connection:
         self.timeout = timeout
         self._on_spawn = on_spawn
         self.pid: int | None = None
-        self.client: Any = None
+        self.client: Client | None = None
         self.failure: McpError | None = None
-        self._tools: list[Any] | None = None
+        self._tools: list[Tool] | None = None
         self._errlog: IO[str] | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -428,14 +438,12 @@ class _Connection:
         if self.failure is not None:
             raise self.failure
 
-    async def tools(self) -> list[Any]:
+    async def tools(self) -> list[Tool]:
         if self._tools is None:
-            tools: list[Any] = []
+            tools: list[Tool] = []
             cursor = None
             while True:
-                page = await self.request(
-                    "tools/list", lambda client, c=cursor: client.list_tools(cursor=c)
-                )
+                page = await self.request("tools/list", _tools_page(cursor))
                 tools.extend(page.tools)
                 cursor = page.next_cursor
                 if not cursor:
@@ -443,7 +451,7 @@ class _Connection:
             self._tools = tools
         return self._tools
 
-    async def request(self, what: str, send: Callable[[Any], Awaitable[Any]]) -> Any:
+    async def request(self, what: str, send: Callable[[Client], Awaitable[_T]]) -> _T:
         """Sends one request with the timeout; a lost connection fails the server for good."""
         from mcp import MCPError
         from mcp.types import CONNECTION_CLOSED
@@ -451,6 +459,7 @@ class _Connection:
         if self.failure is not None:
             raise self.failure
         name = self.config.name
+        assert self.client is not None  # started() raised unless the session is open
         try:
             return await asyncio.wait_for(send(self.client), self.timeout)
         except TimeoutError:
@@ -592,7 +601,7 @@ class _Opened:
         return None
 
 
-def _client(transport: Any) -> Any:
+def _client(transport: Transport) -> Client:
     from mcp import Client
     from mcp.types import Implementation
 
@@ -605,6 +614,10 @@ def _client(transport: Any) -> Any:
     )
 
 
+def _tools_page(cursor: str | None) -> Callable[[Client], Awaitable[ListToolsResult]]:
+    return lambda client: client.list_tools(cursor=cursor)
+
+
 def _children(thread_id: int) -> set[int]:
     """Processes the given thread of this process started (Linux); empty where unknown."""
     try:
@@ -614,8 +627,8 @@ def _children(thread_id: int) -> set[int]:
         return set()
 
 
-def _tool_row(server: str, tool: Any) -> dict[str, Any]:
-    row = {
+def _tool_row(server: str, tool: Tool) -> dict[str, Any]:
+    row: dict[str, Any] = {
         "server": server,
         "name": tool.name,
         "lua_name": lua_name(tool.name),
@@ -628,10 +641,10 @@ def _tool_row(server: str, tool: Any) -> dict[str, Any]:
     return row
 
 
-def _tool_result(result: Any, qualified: str) -> Any:
+def _tool_result(result: CallToolResult, qualified: str) -> Any:
     """Structured content, else one text block (JSON-decoded when it parses), else blocks."""
     if result.is_error:
-        text = "\n".join(b.text for b in result.content if getattr(b, "type", None) == "text")
+        text = "\n".join(b.text for b in result.content if b.type == "text")
         text = text or "the tool reported an error"
         raise McpToolError(
             f"MCP tool {qualified} failed: {text}", tool=f"mcp.{qualified}", detail=text
@@ -639,7 +652,7 @@ def _tool_result(result: Any, qualified: str) -> Any:
     if result.structured_content is not None:
         return result.structured_content
     content = result.content
-    if len(content) == 1 and getattr(content[0], "type", None) == "text":
+    if len(content) == 1 and content[0].type == "text":
         text = content[0].text
         try:
             return json.loads(text)
@@ -648,7 +661,7 @@ def _tool_result(result: Any, qualified: str) -> Any:
     return [_plain(block) for block in content]
 
 
-def _plain(model: Any) -> dict[str, Any]:
+def _plain(model: BaseModel) -> dict[str, Any]:
     """An SDK model as the JSON the protocol uses (camelCase, nothing unset)."""
     plain: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
     return plain

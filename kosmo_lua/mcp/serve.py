@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..calls import recorded
@@ -28,7 +27,13 @@ from ..limits import Limits
 from ..result import Report
 
 if TYPE_CHECKING:
+    from mcp.server import Server, ServerRequestContext
+
+    from ..catalog import Catalog
     from ..invoker import Invoker
+    from ..reference import Reference
+    from ..runtime.engine import Dispatcher
+    from ..tools import Tool
 
 EXECUTE_LUA_DESCRIPTION = """\
 Run Lua 5.4 code in a sandbox and return a JSON envelope: success, output (printed lines), \
@@ -73,7 +78,7 @@ class HostTools:
         # One Lua worker at a time: each run forks, and a fork is safest with no other fork
         # or pipe bookkeeping under way in this process.
         self._run_lock = threading.Lock()
-        self._integration_tools: dict[str, Any] | None = None
+        self._integration_tools: dict[str, Tool] | None = None
         self._invoker: Invoker | None = None
         # Calls run in threads; the invoker's per-account clients are not made for that.
         self._invoker_lock = threading.Lock()
@@ -199,14 +204,14 @@ class HostTools:
         if self.read_only:
             inner_factory = factory
 
-            def factory(report: Report) -> Any:
+            def factory(report: Report) -> Dispatcher:
                 return ReadOnlyDispatch(inner_factory(report), report)
 
         with self._run_lock, Worker(Limits(memory_bytes=memory, cpu_seconds=cpu), factory) as w:
             result = w.run(code, "execute_lua")
         return result.envelope()
 
-    def call_integration(self, tool: Any, args: dict[str, Any]) -> Any:
+    def call_integration(self, tool: Tool, args: dict[str, Any]) -> Any:
         """One integration function, through the same invoker (and policy) as the CLI. The
         session's invoker reads the settings on its first call."""
         path = f"app.integrations.{tool.integration}.default.{tool.name}"
@@ -228,7 +233,7 @@ class HostTools:
                 self._invoker.close()
                 self._invoker = None
 
-    def _integrations(self) -> dict[str, Any]:
+    def _integrations(self) -> dict[str, Tool]:
         """MCP name (``buildkite_get_build``) → tool, when integrations are exposed."""
         if not self.expose_integrations:
             return {}
@@ -246,10 +251,10 @@ class HostTools:
 class ReadOnlyDispatch:
     """Refuses every write function before it reaches the invoker, whatever the policy."""
 
-    def __init__(self, inner: Callable[[str, list[Any]], tuple[Any, ...]], report: Report) -> None:
+    def __init__(self, inner: Dispatcher, report: Report) -> None:
         self._inner = inner
         self._report = report
-        self._catalog: Any = None
+        self._catalog: Catalog | None = None
 
     def __call__(self, path: str, args: list[Any]) -> tuple[Any, ...]:
         tool = self._tool(path)
@@ -262,7 +267,7 @@ class ReadOnlyDispatch:
                 )
         return self._inner(path, args)
 
-    def _tool(self, path: str) -> Any:
+    def _tool(self, path: str) -> Tool | None:
         if not path.startswith("app.integrations."):
             return None
         if self._catalog is None:
@@ -276,15 +281,17 @@ class ReadOnlyDispatch:
             return None  # the invoker reports unknown functions in its own words
 
 
-def build_server(tools: HostTools) -> Any:
+def build_server(tools: HostTools) -> Server[Any]:
     """The SDK's low-level ``Server`` over ``tools``: raw JSON Schemas, dynamic list."""
     import anyio.to_thread
     from mcp import MCPError
     from mcp.server.lowlevel import Server
     from mcp.types import (
         INVALID_PARAMS,
+        CallToolRequestParams,
         CallToolResult,
         ListToolsResult,
+        PaginatedRequestParams,
         TextContent,
         Tool,
         ToolAnnotations,
@@ -303,10 +310,14 @@ def build_server(tools: HostTools) -> Any:
     ]
     names = {tool.name for tool in listing}
 
-    async def list_tools(ctx: Any, params: Any) -> ListToolsResult:
+    async def list_tools(
+        ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None
+    ) -> ListToolsResult:
         return ListToolsResult(tools=listing)
 
-    async def call_tool(ctx: Any, params: Any) -> CallToolResult:
+    async def call_tool(
+        ctx: ServerRequestContext[Any], params: CallToolRequestParams
+    ) -> CallToolResult:
         if params.name not in names:
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {params.name}")
         try:
@@ -356,14 +367,14 @@ def serve(
         tools.close()
 
 
-async def _serve_stdio(server: Any) -> None:
+async def _serve_stdio(server: Server[Any]) -> None:
     from mcp.server.stdio import stdio_server
 
     async with stdio_server() as (read_stream, write_stream):
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
-async def _serve_http(server: Any, host: str, port: int) -> None:
+async def _serve_http(server: Server[Any], host: str, port: int) -> None:
     import uvicorn
 
     from ..runtime.supervisor import kill_all
@@ -414,7 +425,7 @@ def _string(args: dict[str, Any], name: str) -> str:
 
 
 @functools.cache
-def _reference() -> Any:
+def _reference() -> Reference:
     from ..reference import load_reference
 
     return load_reference()

@@ -51,7 +51,8 @@ class ServerConfig:
     """
 
     name: str
-    type: ServerType
+    type: str
+    """A ``ServerType``; another type is kept as written, and ``problem`` says so."""
     command: str | None = None
     args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
@@ -285,7 +286,8 @@ def _mapping(value: Any) -> dict[str, Any]:
 
 
 def _read_trust(home: Path) -> dict[str, dict[str, Any]]:
-    return _read_trust_file(home / TRUST_FILE).get("trusted", {})
+    trusted: dict[str, dict[str, Any]] = _read_trust_file(home / TRUST_FILE).get("trusted", {})
+    return trusted
 
 
 def _read_trust_file(path: Path) -> dict[str, Any]:

@@ -49,7 +49,7 @@ Outcome = tuple[str | None, list[Any] | None, str | None, dict[str, Any] | None]
 
 Dispatcher = Callable[[str, list[Any]], tuple[Any, ...]]
 """Runs ``app.<path>(args...)``: gets the dotted path and the converted arguments, returns
-the values the Lua call returns."""
+the values the Lua call returns. The worker calls its ``close()``, if it has one, on exit."""
 
 
 class ConversionError(HostError):
@@ -245,8 +245,8 @@ class LuaEngine:
         }
         for name in LIBRARY_FUNCTIONS:
             callbacks[name.encode()] = _guarded(self._library_function(name))
-        for name in (b"call", *(n.encode() for n in LIBRARY_FUNCTIONS)):
-            callbacks[name] = self._with_unbounded_memory(callbacks[name])
+        for key in (b"call", *(n.encode() for n in LIBRARY_FUNCTIONS)):
+            callbacks[key] = self._with_unbounded_memory(callbacks[key])
         host = self._lua.table_from(callbacks)
         # What the prelude makes Lua functions of: the libraries, and mcp.* (host calls).
         host[b"libraries"] = self._lua.table_from(

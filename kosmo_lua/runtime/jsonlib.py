@@ -11,6 +11,7 @@ import itertools
 import json
 import math
 import re
+from collections.abc import Iterable
 
 __all__ = ["MAX_DEPTH", "JsonError", "decode", "encode"]
 
@@ -136,18 +137,20 @@ def _encode(value: object, out: list[str], depth: int, pretty: bool) -> None:
     elif isinstance(value, list | tuple | dict):
         if depth >= MAX_DEPTH:
             raise JsonError(f"json.encode: nesting deeper than {MAX_DEPTH} levels")
-        is_dict = isinstance(value, dict)
-        opener, closer = "{}" if is_dict else "[]"
+        opener, closer = "{}" if isinstance(value, dict) else "[]"
         if not value:
             out.append(opener + closer)
             return
         inner = "\n" + _INDENT * (depth + 1) if pretty else ""
-        items = _sorted_items(value) if is_dict else enumerate(value)
+        # An array's items have no key.
+        items: Iterable[tuple[str | None, object]] = (
+            _sorted_items(value) if isinstance(value, dict) else ((None, v) for v in value)
+        )
         colon = ": " if pretty else ":"
         out.append(opener)
         for i, (key, item) in enumerate(items):
             out.append(("," if i else "") + inner)
-            if is_dict:
+            if key is not None:
                 out.append(_quote(key) + colon)
             _encode(item, out, depth + 1, pretty)
         out.append(("\n" + _INDENT * depth if pretty else "") + closer)
@@ -155,7 +158,7 @@ def _encode(value: object, out: list[str], depth: int, pretty: bool) -> None:
         raise JsonError(f"json.encode: cannot encode value of type {type(value).__name__}")
 
 
-def _sorted_items(d: dict) -> list[tuple[str, object]]:
+def _sorted_items(d: dict[object, object]) -> list[tuple[str, object]]:
     items = sorted(((_key(k), v) for k, v in d.items()), key=lambda kv: kv[0])
     for (a, _), (b, _) in itertools.pairwise(items):
         if a == b:

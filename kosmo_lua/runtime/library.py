@@ -16,6 +16,7 @@ from ..errors import HostError
 from . import jsonlib
 
 if TYPE_CHECKING:
+    from ..reference import Reference
     from .engine import LuaEngine
 
 
@@ -142,7 +143,7 @@ def docs_search(engine: LuaEngine, query: Any = None) -> bytes:
 
 
 @functools.cache
-def _reference() -> Any:
+def _reference() -> Reference:
     from ..reference import load_reference
 
     return load_reference()

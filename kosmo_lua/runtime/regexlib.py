@@ -73,7 +73,7 @@ def _split_delimited(pattern: str) -> tuple[str, str]:
 
 
 @lru_cache(maxsize=256)
-def compile_pattern(pattern: str, flags: str = "") -> regex.Pattern:
+def compile_pattern(pattern: str, flags: str = "") -> regex.Pattern[str]:
     """Compile a PHP-style delimited pattern plus extra modifier letters from ``flags``."""
     body, modifiers = _split_delimited(pattern)
     compiled_flags = regex.V0
@@ -91,7 +91,7 @@ def compile_pattern(pattern: str, flags: str = "") -> regex.Pattern:
         raise RegexError(f"regex: invalid pattern '{pattern}': {e}") from None
 
 
-def _captures(m: regex.Match) -> Captures:
+def _captures(m: regex.Match[str]) -> Captures:
     """PHP's match array: numbered groups, then named groups again by name; unset → ""."""
     caps: Captures = {i: m.group(i) or "" for i in range(m.re.groups + 1)}
     for name, index in m.re.groupindex.items():
@@ -101,7 +101,7 @@ def _captures(m: regex.Match) -> Captures:
 
 def _finditer(
     subject: str, pattern: str, flags: str, timeout: float | None, limit: int = -1
-) -> Iterator[regex.Match]:
+) -> Iterator[regex.Match[str]]:
     """Yield matches, bounding the whole scan (not just each step) by the timeout."""
     seconds = TIMEOUT_SECONDS if timeout is None else timeout
     compiled = compile_pattern(pattern, flags)

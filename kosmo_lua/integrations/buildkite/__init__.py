@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ...tools import CredentialField, Integration, Pagination
+from ...tools import CredentialField, EmulatorApp, Integration, Pagination
 from .tools import TOOLS
 
 _HERE = os.path.dirname(__file__)
@@ -14,11 +14,12 @@ DEFAULT_URL = "https://api.buildkite.com/v2"
 EMULATED_STEP_SECONDS = 1.0
 
 
-def _emulator(data_file: str | None) -> object:
+def _emulator(data_file: str | None) -> EmulatorApp:
     from .emulator import Emulator
 
-    options = {"auto_advance": EMULATED_STEP_SECONDS}
-    return Emulator.from_file(data_file, **options) if data_file else Emulator(**options)
+    if data_file:
+        return Emulator.from_file(data_file, auto_advance=EMULATED_STEP_SECONDS)
+    return Emulator(auto_advance=EMULATED_STEP_SECONDS)
 
 
 def _overview() -> str:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ....emulation import DroppedConnection
 from . import ratelimit, routes
@@ -26,6 +26,9 @@ from .model import iso
 from .payloads import Renderer
 from .state import ApiError
 from .wsgi import RecordedRequest, Request, Response
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment
 
 API_PREFIX = "/v2"
 CONTROL_PREFIX = "/_emulator"
@@ -104,9 +107,7 @@ class Emulator:
 
     # WSGI.
 
-    def __call__(
-        self, environ: dict[str, Any], start_response: Callable[..., Any]
-    ) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request.from_environ(environ)
         if _under(request.path, CONTROL_PREFIX):
             with self._lock:

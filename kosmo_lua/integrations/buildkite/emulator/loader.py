@@ -410,7 +410,7 @@ def _creator(world: World, spec: Mapping[str, Any], where: str) -> User:
 
 
 def _replay(
-    world: World, build: Build, state: str, job_specs: list[Mapping] | None, where: str
+    world: World, build: Build, state: str, job_specs: list[Mapping[str, Any]] | None, where: str
 ) -> None:
     plan = (
         _explicit_jobs(world, build, job_specs, where)

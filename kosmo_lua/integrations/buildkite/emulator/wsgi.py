@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
 from .state import ApiError
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment
 
 DEFAULT_PER_PAGE, MAX_PER_PAGE = 30, 100
 JSON_TYPE = "application/json; charset=utf-8"
@@ -40,7 +43,7 @@ class Request:
         self.query = parse_qsl(self.query_string, keep_blank_values=True)
 
     @classmethod
-    def from_environ(cls, environ: dict[str, Any]) -> Request:
+    def from_environ(cls, environ: WSGIEnvironment) -> Request:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         headers = {
             key[5:].replace("_", "-").lower(): value
@@ -103,7 +106,7 @@ class Response:
             payload["errors"] = error.errors
         return cls.json(error.status, payload)
 
-    def send(self, start_response: Callable[..., Any], head_only: bool = False) -> list[bytes]:
+    def send(self, start_response: StartResponse, head_only: bool = False) -> list[bytes]:
         status = f"{self.status} {HTTPStatus(self.status).phrase}"
         start_response(status, [*self.headers, ("Content-Length", str(len(self.body)))])
         return [] if head_only else [self.body]
