@@ -167,3 +167,23 @@ def test_the_engine_imports_lupa_lua54():
     import kosmo_lua.runtime.engine as engine
 
     assert engine.lupa is lupa.lua54
+
+
+# Script code never runs with the memory cap lifted (each entry point where the host might
+# run it: a comparison while converting, an error object's __tostring, ...).
+
+HOG = "local s = {} for i = 1, 200 do s[i] = string.rep('x', 1024 * 1024) end"
+
+
+def test_an_eq_metamethod_never_runs_while_values_are_converted(lua):
+    """Return values are read raw: a script's __eq is not called (it would allocate freely)."""
+    code = f"return {{setmetatable({{}}, {{__eq = function() {HOG} return false end}})}}"
+    result = lua(code, memory_bytes=8 * 1024 * 1024)
+    assert result.success, result.error
+    assert result.memory_usage < 8 * 1024 * 1024
+
+
+def test_an_error_objects_tostring_runs_under_the_cap(lua):
+    code = f"error(setmetatable({{}}, {{__tostring = function() {HOG} return 'x' end}}))"
+    result = lua(code, memory_bytes=8 * 1024 * 1024)
+    assert result.meta.get("limit") == "memory", result.error

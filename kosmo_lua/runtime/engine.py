@@ -165,20 +165,17 @@ class LuaEngine:
         return None, [self.to_python(v, strict=False) for v in values], None, None
 
     def _error_text(self, value: Any) -> str:
-        """The message of an error object; its own __tostring may fail or return junk."""
+        """The message of an error value. A table with ``__tostring`` was already turned
+        into text by the prelude's message handler, under the script's limits (it is script
+        code); one without is shown as JSON, read raw. Other values have no metamethods a
+        script can set."""
         if isinstance(value, bytes):
             return _text(value)
         if value is None:
             return "nil"
-        try:
-            rendered = self._lua.globals().tostring(value)
-        except lupa.LuaError as exc:
-            return f"(error object whose __tostring failed: {_text(exc.args[0])})"
-        if not isinstance(rendered, bytes):
-            return f"(error object whose __tostring returned {lupa.lua_type(rendered)})"
-        if lupa.lua_type(value) == "table" and rendered.startswith(b"table: 0x"):
+        if lupa.lua_type(value) == "table":
             return _json_text(self.to_python(value, strict=False))
-        return _text(rendered)
+        return _text(self._lua.globals().tostring(value))
 
     @contextmanager
     def unbounded_memory(self) -> Iterator[None]:

@@ -142,8 +142,10 @@ local null = setmetatable({}, {
   __metatable = false,
 })
 
+-- Raw throughout (rawequal, no __eq): the host converts script values with the memory cap
+-- lifted, so it must never run script code while it does.
 local function describe(t)
-  if t == null then
+  if rawequal(t, null) then
     return "null", nil
   end
   return kinds[t], format("%p", t)
@@ -356,12 +358,39 @@ env.app = proxy("app")
 
 -- Running a chunk ----------------------------------------------------------------------------
 
+-- An error object's __tostring is script code: it runs here, under the script's own limits,
+-- never in the host (so does tostring's use of __name). A table with neither stays a table
+-- (the host shows it as JSON).
+local function error_text(e)
+  local mt = debug_getmetatable(e)
+  if not (mt and (rawget(mt, "__tostring") ~= nil or rawget(mt, "__name") ~= nil)) then
+    return e
+  end
+  local ok, text = pcall(tostring, e)
+  if ok and type(text) == "string" then
+    return text
+  elseif ok then
+    return "(error object whose __tostring returned " .. type(text) .. ")"
+  elseif text == MEMORY_ERROR then
+    tripped_kind, tripped_message = "memory", limit_messages.memory
+    return e
+  end
+  return "(error object whose __tostring failed: "
+    .. (type(text) == "string" and text or type(text)) .. ")"
+end
+
 -- The message handler of a run: a string error raised in a C function (`for _ in ipairs(nil)`)
 -- carries no position; give it the script's, as errors raised in Lua code have. What `error`
 -- raised is left as the script gave it (level 0 means "no position").
 local has_position = "^[^\n]-:%d+: "
 locate = function(e)
-  if tripped_kind or type(e) ~= "string" or error_fields[e] or find(e, has_position) then
+  if tripped_kind then
+    return e
+  end
+  if type(e) == "table" then
+    return error_text(e)
+  end
+  if type(e) ~= "string" or error_fields[e] or find(e, has_position) then
     return e
   end
   if debug_getinfo(2, "f").func == error then
