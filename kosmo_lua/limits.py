@@ -4,6 +4,13 @@ from __future__ import annotations
 
 MIB = 1024 * 1024
 
+# The backstop under every other limit: the worker process's data (heap and private
+# mappings) may not pass DATA_FACTOR x --memory-limit + DATA_ALLOWANCE. The allowance covers
+# Python itself, httpx and the MCP SDK once loaded (about 60 MiB) and their threads' stacks;
+# the factor, the copies the host makes of a script's values (JSON text, HTTP bodies).
+DATA_FACTOR = 3
+DATA_ALLOWANCE = 384 * MIB
+
 
 class Limits:
     """What a run may use before it is stopped.
@@ -25,6 +32,11 @@ class Limits:
         self.cpu_seconds = cpu_seconds
         self.timeout_seconds = timeout_seconds
         self.output_bytes = output_bytes
+
+    @property
+    def data_bytes(self) -> int:
+        """The worker process's data limit (see ``DATA_ALLOWANCE``)."""
+        return DATA_FACTOR * self.memory_bytes + DATA_ALLOWANCE
 
     def message(self, kind: str) -> str:
         """The error text of a run stopped by limit ``kind``; scripts and CI jobs match on it."""

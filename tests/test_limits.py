@@ -11,6 +11,8 @@ import time
 import lupa.lua54
 import pytest
 
+from kosmo_lua.limits import MIB
+
 CPU = 1.0
 SLACK = 1.5  # seconds allowed past the limit before a case counts as hung
 
@@ -187,3 +189,61 @@ def test_an_error_objects_tostring_runs_under_the_cap(lua):
     code = f"error(setmetatable({{}}, {{__tostring = function() {HOG} return 'x' end}}))"
     result = lua(code, memory_bytes=8 * 1024 * 1024)
     assert result.meta.get("limit") == "memory", result.error
+
+
+def test_a_host_side_blow_up_nobody_foresaw_ends_as_the_memory_limit():
+    """The backstop: the worker's data limit turns an unforeseen host allocation (here a
+    dispatcher that builds 4 GiB) into the memory-limit error, not an out-of-memory machine."""
+    from kosmo_lua.limits import DATA_ALLOWANCE, Limits
+    from kosmo_lua.runtime.supervisor import Worker
+
+    def greedy(report):
+        def dispatch(path, args):
+            hog = b"x" * (4096 * MIB)  # nothing bounds this but the backstop
+            return (len(hog),)
+
+        return dispatch
+
+    limits = Limits(memory_bytes=8 * MIB)
+    assert limits.data_bytes == 3 * 8 * MIB + DATA_ALLOWANCE
+    with Worker(limits, greedy) as worker:
+        result = worker.run("local ok = pcall(app.anything) return ok", "test")
+    assert result.meta.get("limit") == "memory", result.error
+    assert result.error.startswith("Memory limit exceeded")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        # A gsub replacement function allocating freely (it ran with the cap off).
+        f"regex.gsub(string.rep('a', 2000), '/a/', function() {HOG} return 'b' end)",
+        # An __index on an options table (it ran in the host with the cap off).
+        f"json.encode({{1}}, setmetatable({{}}, {{__index = function() {HOG} end}}))",
+    ],
+    ids=["gsub-callback", "options-index"],
+)
+def test_script_callbacks_run_under_the_scripts_cap(lua, code):
+    result = lua(f"local ok = pcall(function() {code} end) return ok", memory_bytes=8 * MIB)
+    assert result.meta.get("limit") == "memory" or result.result == [True], result.error
+    assert result.memory_usage < 8 * MIB
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        # Pretty text of a deep table that shares one leaf: the indentation is the cost.
+        "local t = 'v' for i = 1, 400 do t = {t} end local row = {}"
+        " for i = 1, 3000 do row[i] = t end return json.encode(row)",
+        # A 4 KB replacement over 300 KB: 1.2 GB of result.
+        "return regex.gsub(string.rep('a', 300000), '/a/', string.rep('R', 4096))",
+    ],
+    ids=["pretty-json", "gsub-output"],
+)
+def test_host_side_output_is_charged_before_it_is_built(lua, code):
+    result = lua(code)
+    assert result.meta.get("limit") == "memory", result.error
+
+
+def test_a_pattern_that_unrolls_to_gigabytes_is_refused_before_compiling(lua):
+    result = lua("local ok, err = pcall(regex.match, 'aaa', '/a{1000000000}/') return err")
+    assert "repeats too much to compile" in result.result[0]

@@ -93,6 +93,7 @@ class LuaEngine:
         with open(PRELUDE, "rb") as prelude:
             # Loaded under its own name, so a position inside it reads "prelude:12:".
             chunk = self._lua.globals().load(prelude.read(), b"=prelude")
+        self._rawget = self._lua.globals().rawget
         control = chunk(self._host_table())
         self._run = control[b"run"]
         self._describe = control[b"describe"]
@@ -131,7 +132,7 @@ class LuaEngine:
                 expression_first,
             )
         except lupa.LuaMemoryError:
-            return _limit("memory", self.limits)
+            return limit_outcome("memory", self.limits)
         except lupa.LuaError as exc:  # raised outside the script's pcall, e.g. by the hook
             message = _text(exc.args[0] if exc.args else str(exc))
             return None, None, message, error_info("runtime", message)
@@ -149,13 +150,13 @@ class LuaEngine:
         count = packed[b"n"]
         values = [packed[i] for i in range(2, count + 1)]
         if kind:
-            return _limit(kind, self.limits)
+            return limit_outcome(kind, self.limits)
         if not packed[1]:
             message = self._error_text(values[0] if values else None)
             if "stack overflow" in message:
-                return _limit("recursion", self.limits)
+                return limit_outcome("recursion", self.limits)
             if message == "not enough memory":
-                return _limit("memory", self.limits)
+                return limit_outcome("memory", self.limits)
             if lupa.lua_type(fields) != "table":
                 return None, None, message, error_info("runtime", message)
             found = self.to_python(fields, strict=False)
@@ -192,17 +193,36 @@ class LuaEngine:
 
     # Conversion ------------------------------------------------------------------------------
 
-    def to_python(self, value: Any, *, strict: bool, budget: int | None = None) -> Any:
-        """Converts a Lua value to JSON-shaped Python.
+    def to_python(
+        self, value: Any, *, strict: bool, budget: int | None = None, indent: int = 0
+    ) -> Any:
+        """Converts a Lua value to JSON-shaped Python, reading tables raw (no script code
+        runs: the cap is lifted while the host works).
 
         ``strict`` (json.encode, API arguments) raises on functions and cycles; otherwise
         (print, return values) they become markers, so printing never fails. ``budget``
-        bounds the size of the result (default: the memory limit when strict, the output
-        limit otherwise), since a table can hold one big string many times over.
+        bounds what the result will cost as JSON text (default: the memory limit when
+        strict, the output limit otherwise), charged as it is built: a table can hold one
+        big string many times over, and pretty text repeats ``indent`` spaces per level on
+        every line.
         """
         if budget is None:
             budget = self.limits.memory_bytes if strict else self.limits.output_bytes
-        return _Converter(self._describe, strict, budget).convert(value, 0)
+        return _Converter(self._describe, strict, budget, indent).convert(value, 0)
+
+    def option(self, options: Any, key: str) -> Any:
+        """``options[key]`` of a script's options table, read raw: a script's ``__index``
+        never runs in the host."""
+        return self._rawget(options, key.encode())
+
+    def call_script(self, function: Any, *args: Any) -> Any:
+        """Calls a script's function from host code (a ``regex.gsub`` replacement) under
+        the script's own memory cap; its count hook is the running script's."""
+        self._lua.set_max_memory(self.limits.memory_bytes)
+        try:
+            return function(*args)
+        finally:
+            self._lua.set_max_memory(0)
 
     def to_lua(self, value: Any, *, keep_null: bool = False) -> Any:
         """Converts JSON-shaped Python to Lua; nulls in objects vanish unless ``keep_null``."""
@@ -307,7 +327,7 @@ def _limit_error(kind: str, limits: Limits) -> tuple[str, dict[str, Any]]:
     return message, error_info("limit", message, limit=kind)
 
 
-def _limit(kind: str, limits: Limits) -> Outcome:
+def limit_outcome(kind: str, limits: Limits) -> Outcome:
     return kind, None, *_limit_error(kind, limits)
 
 
@@ -320,15 +340,19 @@ class _Converter:
 
     NODE_COST = 8  # bytes charged for every value besides a string's own length
 
-    def __init__(self, describe: Callable[[Any], Any], strict: bool, budget: int) -> None:
+    def __init__(
+        self, describe: Callable[[Any], Any], strict: bool, budget: int, indent: int = 0
+    ) -> None:
         self._describe = describe
         self._strict = strict
         self._left = budget
         self._budget = budget
+        self._indent = indent
         self._seen: set[bytes] = set()
 
     def convert(self, value: Any, depth: int) -> Any:
-        self._charge(len(value) if isinstance(value, bytes) else 0)
+        own = len(value) if isinstance(value, bytes) else 0
+        self._charge(own + depth * self._indent)  # its line's indentation, when pretty
         if isinstance(value, float):
             if value.is_integer() and abs(value) <= 2**53:
                 return int(value)
@@ -368,6 +392,7 @@ class _Converter:
         result: dict[str, Any] = {}
         for key, value in sorted(items, key=lambda kv: _key_sort(kv[0])):
             text = _key_text(key)
+            self._charge(len(text))
             if text in result:
                 if self._strict:
                     raise ConversionError(
@@ -404,10 +429,14 @@ def _guarded(
         except HostError as exc:
             message = str(exc).encode("utf-8", "replace")
             return (False, message, error_fields(exc)) if error_fields else (False, message)
+        except lupa.LuaMemoryError:  # a script callback (gsub's) passed the cap
+            return False, MEMORY_ERROR
         except lupa.LuaError as exc:
             return False, _text(exc.args[0] if exc.args else str(exc)).encode()
         except RecursionError:
             return False, b"nesting too deep"
+        except MemoryError:  # the worker's data limit (supervisor.py): the memory limit
+            return False, MEMORY_ERROR
         except Exception as exc:  # a bug of ours; say so rather than crash the run
             return False, f"internal error in host function: {type(exc).__name__}: {exc}".encode()
 

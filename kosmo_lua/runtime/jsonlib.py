@@ -22,7 +22,8 @@ _DEPTH_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\Z)|[\[\]{}]', re.S)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _INT_LIMIT = 2**53
-_INDENT = "    "
+INDENT_WIDTH = 4  # spaces per level in pretty text (the converter charges for them)
+_INDENT = " " * INDENT_WIDTH
 
 
 class JsonError(ValueError):

@@ -28,7 +28,9 @@ def render_table(engine: LuaEngine, table: Any) -> bytes | bool:
     from .engine import TooLarge
 
     try:
-        value = engine.to_python(table, strict=False, budget=engine.output_left)
+        value = engine.to_python(
+            table, strict=False, budget=engine.output_left, indent=jsonlib.INDENT_WIDTH
+        )
     except TooLarge:
         return False
     return jsonlib.encode(value).encode()
@@ -38,7 +40,7 @@ def json_decode(engine: LuaEngine, text: Any = None, options: Any = None) -> Any
     """``json.decode(s[, {keep_null = true}])``: nulls in objects vanish unless kept."""
     if not isinstance(text, bytes):
         raise HostError(f"json.decode: expected a string, got {_lua_type(text)}")
-    keep_null = bool(_option(options, "keep_null", "json.decode"))
+    keep_null = bool(_option(engine, options, "keep_null", "json.decode"))
     try:
         value = jsonlib.decode(text)
     except jsonlib.JsonError as exc:
@@ -50,10 +52,11 @@ def json_encode(engine: LuaEngine, value: Any = None, options: Any = None) -> by
     """``json.encode(v[, {pretty = false}])``: pretty by default, as the original."""
     from .engine import TooLarge
 
-    pretty = _option(options, "pretty", "json.encode")
+    pretty = _option(engine, options, "pretty", "json.encode") in (None, True)
     try:
-        plain = engine.to_python(value, strict=True)
-        return jsonlib.encode(plain, pretty=pretty is None or bool(pretty)).encode()
+        indent = jsonlib.INDENT_WIDTH if pretty else 0
+        plain = engine.to_python(value, strict=True, indent=indent)
+        return jsonlib.encode(plain, pretty=pretty).encode()
     except TooLarge:
         raise  # "not enough memory": the prelude trips the memory limit
     except (jsonlib.JsonError, HostError) as exc:
@@ -99,7 +102,7 @@ def regex_gsub(
         lua_function = replacement
 
         def replacement(captures: dict[Any, str]) -> str:
-            value = lua_function(engine.to_lua(captures))
+            value = engine.call_script(lua_function, engine.to_lua(captures))
             if isinstance(value, int | float) and not isinstance(value, bool):
                 return str(value)
             if not isinstance(value, bytes):
@@ -117,7 +120,10 @@ def regex_gsub(
         )
     if limit is not None and not isinstance(limit, int):
         raise HostError(f"regex.gsub: limit must be an integer, got {_lua_type(limit)}")
-    text, count = _regex(regexlib.gsub, "regex.gsub", subject, pattern, None, replacement, limit)
+    room = engine.limits.memory_bytes - engine.memory_used
+    text, count = _regex(
+        regexlib.gsub, "regex.gsub", subject, pattern, None, replacement, limit, max_size=room
+    )
     return text.encode("utf-8", "surrogateescape"), count
 
 
@@ -149,8 +155,17 @@ def _reference() -> Reference:
     return load_reference()
 
 
-def _regex(function: Any, name: str, subject: Any, pattern: Any, flags: Any, *rest: Any) -> Any:
+def _regex(
+    function: Any,
+    name: str,
+    subject: Any,
+    pattern: Any,
+    flags: Any,
+    *rest: Any,
+    **options: Any,
+) -> Any:
     from . import regexlib
+    from .engine import TooLarge
 
     if not isinstance(subject, bytes | int | float) or isinstance(subject, bool):
         raise HostError(f"{name}: subject must be a string, got {_lua_type(subject)}")
@@ -162,7 +177,9 @@ def _regex(function: Any, name: str, subject: Any, pattern: Any, flags: Any, *re
     if flags is not None:
         args.append(flags.decode())
     try:
-        return function(*args, *rest)
+        return function(*args, *rest, **options)
+    except regexlib.OutputTooLarge:
+        raise TooLarge("not enough memory") from None  # the prelude trips the memory limit
     except regexlib.RegexError as exc:
         raise HostError(str(exc)) from None
 
@@ -173,12 +190,12 @@ def _subject_text(value: bytes | int | float) -> str:
     return str(value)
 
 
-def _option(options: Any, key: str, function: str) -> Any:
+def _option(engine: LuaEngine, options: Any, key: str, function: str) -> Any:
     if options is None:
         return None
     if lupa.lua_type(options) != "table":
         raise HostError(f"{function}: options must be a table, got {_lua_type(options)}")
-    return options[key.encode()]
+    return engine.option(options, key)
 
 
 def _lua_type(value: Any) -> str:

@@ -43,6 +43,61 @@ class RegexError(ValueError):
     """A user-facing error; the message starts with "regex: " and is shown to script authors."""
 
 
+class OutputTooLarge(RegexError):
+    """``gsub``'s result would pass the size it was allowed (the run's memory left)."""
+
+
+# Counted repetition is compiled by unrolling: /a{1000000000}/ would take gigabytes. A pattern
+# whose unrolled size (repeats multiplied through nested groups) passes this is refused.
+MAX_UNROLLED = 50_000
+MATCH_COST = 200  # bytes a found match costs while gsub holds it, besides its text
+_COUNT = regex.compile(r"\{(\d+)(?:,(\d*))?\}")
+
+
+def unrolled_size(body: str) -> int:
+    """How many steps the compiled pattern takes once counted repeats are unrolled, found by
+    one pass over the pattern (stopping as soon as it passes ``MAX_UNROLLED``)."""
+    stack: list[int] = []
+    size = last = 0  # the size so far at this group level; the size of the last atom
+    i = 0
+    while i < len(body) and size <= MAX_UNROLLED:
+        c = body[i]
+        if c == "\\":
+            i, last = i + 2, 1
+        elif c == "[":
+            i, last = _class_end(body, i), 1
+        elif c == "(":
+            stack.append(size)
+            size, last, i = 0, 0, i + 1
+            continue
+        elif c == ")" and stack:
+            last = size
+            size, i = stack.pop(), i + 1
+        elif c == "{" and (count := _COUNT.match(body, i)):
+            low, high = count.groups()
+            times = max(int(low), int(high) if high else int(low))
+            size += last * (times - 1)
+            last *= times
+            i = count.end()
+            continue
+        else:
+            i, last = i + 1, 1
+        size += last
+    return size + sum(stack)
+
+
+def _class_end(body: str, start: int) -> int:
+    """The index after the ``]`` that closes the character class opened at ``start``."""
+    i = start + 1
+    if i < len(body) and body[i] == "^":
+        i += 1
+    if i < len(body) and body[i] == "]":
+        i += 1
+    while i < len(body) and body[i] != "]":
+        i += 2 if body[i] == "\\" else 1
+    return i + 1
+
+
 def _split_delimited(pattern: str) -> tuple[str, str]:
     """Split ``/body/mods`` into (body, mods) the way PHP's pcre_get_compiled_regex does.
 
@@ -85,6 +140,11 @@ def compile_pattern(pattern: str, flags: str = "") -> regex.Pattern[str]:
         compiled_flags |= _MODIFIERS[mod]
     if not compiled_flags & regex.UNICODE:
         compiled_flags |= regex.ASCII
+    if unrolled_size(body) > MAX_UNROLLED:
+        raise RegexError(
+            f"regex: pattern '{pattern}' repeats too much to compile (more than"
+            f" {MAX_UNROLLED} steps once counted repeats like {{n}} are unrolled)"
+        )
     try:
         return regex.compile(body, compiled_flags)
     except regex.error as e:
@@ -168,17 +228,23 @@ def gsub(
     limit: int | None = -1,
     *,
     timeout: float | None = None,
+    max_size: int | None = None,
 ) -> tuple[str, int]:
     """Like ``preg_replace`` / ``preg_replace_callback``; returns (new subject, replacements).
 
     All matches are collected before a callable replacement runs, so time spent in the
-    (Lua) callback does not count against the regex timeout.
+    (Lua) callback does not count against the regex timeout. ``max_size`` bounds what the
+    matches and the result cost, counted as they are made: ``OutputTooLarge`` past it.
     """
     if limit is None:
         limit = -1
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < -1:
         raise RegexError(f"regex: limit must be an integer >= -1, got {limit!r}")
-    matches = list(_finditer(subject, pattern, "", timeout, limit))
+    budget = _Budget(max_size)
+    matches = []
+    for m in _finditer(subject, pattern, "", timeout, limit):
+        budget.charge(MATCH_COST + m.end() - m.start())
+        matches.append(m)
     out, pos = [], 0
     for m in matches:
         if isinstance(replacement, str):
@@ -189,7 +255,19 @@ def gsub(
                 raise RegexError(
                     f"regex: replacement function must return a string, got {type(new).__name__}"
                 )
+        budget.charge(m.start() - pos + len(new))
         out += [subject[pos : m.start()], new]
         pos = m.end()
     out.append(subject[pos:])
     return "".join(out), len(matches)
+
+
+class _Budget:
+    def __init__(self, size: int | None) -> None:
+        self._left = size
+
+    def charge(self, size: int) -> None:
+        if self._left is not None:
+            self._left -= size
+            if self._left < 0:
+                raise OutputTooLarge("regex: the result is too large")

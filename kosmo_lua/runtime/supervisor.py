@@ -30,7 +30,7 @@ from typing import Any
 from ..limits import Limits
 from ..redact import redact
 from ..result import ExecutionResult, Report
-from .engine import Dispatcher, LuaEngine
+from .engine import Dispatcher, LuaEngine, Outcome, limit_outcome
 
 # How far past a limit the supervisor waits for the worker's own clean error before killing.
 GRACE_SECONDS = 0.25
@@ -209,6 +209,7 @@ class Worker:
             for fd in (request_write, reply_read, lifeline_write, *_PARENT_FDS):
                 os.close(fd)
             _bind_to_parent(lifeline_read)
+            _cap_data(self.limits.data_bytes)
             _serve(request_read, reply_write, self.limits, self._make_dispatch, self._hide)
         for fd in (request_read, reply_write, lifeline_read):
             os.close(fd)
@@ -329,6 +330,16 @@ def _bind_to_parent(lifeline: int) -> None:
     threading.Thread(target=watch, name="lifeline", daemon=True).start()
 
 
+def _cap_data(size: int) -> None:
+    """The backstop: past ``size`` bytes of data the worker's allocations fail (Python raises
+    MemoryError, which ends the run as the memory limit), so a host-side blow-up nobody
+    foresaw stops the run, not the machine."""
+    import resource
+
+    with contextlib.suppress(ValueError, OSError):  # a platform without RLIMIT_DATA
+        resource.setrlimit(resource.RLIMIT_DATA, (size, size))
+
+
 def _serve(
     requests: int,
     replies: int,
@@ -353,11 +364,14 @@ def _serve(
             if messages is None:
                 break
             for request in messages:
-                kind, values, error, info = engine.run(
-                    request["code"], request["name"], expression_first=request["repl"]
-                )
-                done = {"limit": kind, "result": values, "error": error, "error_info": info}
-                _write_frame(replies, {"done": {**done, "memory": engine.memory_used}})
+                try:
+                    outcome = engine.run(
+                        request["code"], request["name"], expression_first=request["repl"]
+                    )
+                    frame = _done_frame(outcome, engine.memory_used)
+                except MemoryError:  # the data backstop (_cap_data), past every other check
+                    frame = _done_frame(limit_outcome("memory", limits), engine.memory_used)
+                _write(replies, frame)
     except KeyboardInterrupt:
         status = 130
     except BaseException:  # a bug of ours: say where, without any secret, and stop
@@ -398,9 +412,23 @@ class _FrameReader:
         return frames
 
 
+def _done_frame(outcome: Outcome, memory: int) -> bytes:
+    kind, values, error, info = outcome
+    done = {"limit": kind, "result": values, "error": error, "error_info": info}
+    return _frame({"done": {**done, "memory": memory}})
+
+
 def _write_frame(fd: int, message: dict[str, Any]) -> None:
+    _write(fd, _frame(message))
+
+
+def _frame(message: dict[str, Any]) -> bytes:
     body = redact(json.dumps(message)).encode()
-    view = memoryview(len(body).to_bytes(_HEADER_SIZE, "big") + body)
+    return len(body).to_bytes(_HEADER_SIZE, "big") + body
+
+
+def _write(fd: int, frame: bytes) -> None:
+    view = memoryview(frame)
     while view:
         view = view[os.write(fd, view) :]
 
