@@ -259,7 +259,7 @@ env.coroutine = coroutine_lib
 
 -- Tables print as JSON (so CI jobs can parse what a script dumped); other values as tostring.
 local function render(v)
-  if type(v) == "table" and v ~= null then
+  if type(v) == "table" and not rawequal(v, null) then
     local mt = debug_getmetatable(v) -- the real one, also when __metatable hides it
     if not (mt and rawget(mt, "__tostring")) then
       local text = host_call(host.render_table, v)

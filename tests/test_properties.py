@@ -1,0 +1,144 @@
+"""Properties that hold for every generated input (Hypothesis), where examples cannot cover
+the space: JSON round trips, Lua ⇄ Python conversion, argument binding, and that no value a
+script can build makes the host run script code while it converts it."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kosmo_lua.arguments import bind
+from kosmo_lua.errors import ArgumentError, HostError
+from kosmo_lua.integrations import load
+from kosmo_lua.limits import MIB, Limits
+from kosmo_lua.runtime import jsonlib
+from kosmo_lua.runtime.engine import LuaEngine
+
+FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53), max_value=2**53)
+    | st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: not f.is_integer())
+    | st.text(max_size=20)
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+@pytest.fixture(scope="module")
+def engine() -> LuaEngine:
+    return LuaEngine(Limits(memory_bytes=16 * MIB), emit=lambda line: None, dispatch=_no_calls)
+
+
+def _no_calls(path: str, args: list[Any]) -> tuple[Any, ...]:
+    raise HostError("no calls here")
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=0, abs_tol=0) or a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b and type(a) is type(b)
+
+
+@FAST
+@given(json_values)
+def test_json_text_round_trips(value):
+    for pretty in (True, False):
+        assert _same(jsonlib.decode(jsonlib.encode(value, pretty=pretty).encode()), value)
+
+
+@FAST
+@given(json_values)
+def test_lua_values_round_trip_through_the_host(engine, value):
+    """Python → Lua → Python keeps every value and its JSON kind (nulls kept as json.null)."""
+    back = engine.to_python(engine.to_lua(value, keep_null=True), strict=True)
+    assert _same(back, value)
+
+
+def _lua_string(text: str) -> str:
+    """``text`` as a Lua long-bracket literal that nothing inside can close."""
+    level = "=" * next(n for n in range(100) if f"]{'=' * n}]" not in text)
+    return f"[{level}[\n{text}\n]{level}]"  # the newlines: no "]" touches the closer
+
+
+@FAST
+@given(json_values)
+def test_json_in_lua_round_trips(engine, value):
+    literal = _lua_string(jsonlib.encode(value))
+    code = f"return json.encode(json.decode({literal}, {{keep_null = true}}))"
+    kind, values, error, _ = engine.run(code, "t")
+    assert error is None and kind is None, error
+    assert _same(jsonlib.decode(values[0].encode()), value)
+
+
+# Metamethods a script could hang on any table it hands the host. Each bumps a counter and
+# allocates 64 MiB: the host must run none of them while it converts, prints or encodes.
+# (__tostring is left out: print honours it, in Lua and under the script's own limits.)
+EVIL = """
+calls = 0
+local function evil() calls = calls + 1 local s = string.rep("x", 64 * 1024 * 1024) return s end
+evil_mt = {__index = evil, __eq = evil, __len = evil, __pairs = evil, __lt = evil,
+           __le = evil, __concat = evil, __newindex = evil}
+"""
+
+
+@FAST
+@given(json_values.filter(lambda v: isinstance(v, list | dict)), st.booleans())
+def test_no_value_makes_the_host_run_script_code(engine, value, arm):
+    engine.run(EVIL, "evil")
+    literal = _lua_string(jsonlib.encode(value))
+    code = (
+        f"local t, arm = json.decode({literal}), {'true' if arm else 'false'}\n"
+        "local function walk(x) if type(x) == 'table' and not rawequal(x, json.null) then\n"
+        "  for _, v in next, x do walk(v) end if arm then setmetatable(x, evil_mt) end end end\n"
+        "walk(t) print(t) print({t, t}) local ok = pcall(json.encode, t) return t, {t}"
+    )
+    kind, _, error, _ = engine.run(code, "t")
+    assert kind is None and error is None, error
+    assert engine.run("return calls", "t")[1] == [0]
+    assert engine.memory_used < 16 * MIB
+
+
+BUILDKITE = load()[0]
+argument_values = json_values | st.lists(st.text(max_size=5), max_size=3)
+
+
+@FAST
+@given(
+    st.sampled_from(BUILDKITE.tools),
+    st.dictionaries(
+        st.sampled_from(["organization", "pipeline", "number", "payload", "branch", "x"])
+        | st.text(max_size=6),
+        argument_values,
+        max_size=6,
+    ),
+)
+def test_binding_accepts_only_declared_checked_arguments_or_says_why(tool, args):
+    """Whatever a script passes, bind returns declared parameters only, or ArgumentError."""
+    try:
+        bound = bind(tool, [args])
+    except ArgumentError:
+        return
+    assert set(bound) <= {p.name for p in tool.params}
+    for name, value in bound.items():
+        param = tool.param(name)
+        assert param is not None
+        if param.type == "integer":
+            assert isinstance(value, int) and not isinstance(value, bool)
+        if param.type == "string":
+            assert isinstance(value, str)
