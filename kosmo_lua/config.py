@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .errors import ConfigFileError
@@ -62,6 +63,20 @@ class Config:
         path = (home or kosmo_home()) / SETTINGS_FILE
         return cls(path, _read_settings(str(path)))
 
+    @classmethod
+    @contextmanager
+    def edit(cls, home: Path | None = None) -> Iterator[Config]:
+        """The settings to change, saved when the block ends without an error.
+
+        The file is read and written under its lock, so two ``configure`` runs at once each
+        see the other's change instead of overwriting it.
+        """
+        path = (home or kosmo_home()) / SETTINGS_FILE
+        with locked(path):
+            config = cls(path, _read_settings(str(path)))
+            yield config
+            config.save()
+
     def _integration(self, name: str) -> dict[str, Any]:
         integrations: dict[str, dict[str, Any]] = self._data.setdefault("integrations", {})
         return integrations.setdefault(name, {})
@@ -85,14 +100,51 @@ class Config:
         accounts.setdefault(name, {}).update(values)
 
     def save(self) -> None:
-        """Writes the file owner-only, replacing it atomically."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temporary = self.path.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        """Writes the file owner-only, replacing it atomically (``write_json``)."""
+        write_json(self.path, self._data, sort_keys=True)
+
+
+def write_json(path: Path, data: Any, *, private: bool = True, sort_keys: bool = False) -> None:
+    """Replaces ``path`` with ``data`` as JSON, atomically; ``private`` files are owner-only.
+
+    The new text goes to a temporary file that ``mkstemp`` creates exclusively under a random
+    name beside ``path`` (``O_EXCL``, ``O_NOFOLLOW``): nothing planted there, a symlink
+    included, can redirect the write. ``os.replace`` then swaps the name itself, so a symlink
+    at ``path`` is replaced, not followed.
+    """
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700 if private else 0o777)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(self._data, handle, indent=2, sort_keys=True)
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, self.path)
+            os.fchmod(handle.fileno(), 0o600 if private else 0o644)
+            json.dump(data, handle, indent=2, sort_keys=sort_keys)
+            handle.write("\n")
+        os.replace(temporary, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Holds the lock for changing ``path``: read it, change it and write it inside.
+
+    The lock is ``flock`` on ``<path>.lock`` beside it, which is never replaced (``path``
+    itself is, by every write, so it cannot carry a lock).
+    """
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path.with_name(path.name + ".lock"), flags, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _read_settings(path: str) -> dict[str, Any]:

@@ -81,13 +81,12 @@ def integrations_configure(
         values[key] = value
     if not values and not read and not write:
         raise click.UsageError("Nothing to change: give --set NAME=VALUE, --read or --write.")
-    config = Config.load()
-    if values:
-        config.set_account(name, account, values)
-    for access, policy in (("read", read), ("write", write)):
-        if policy:
-            config.set_permission(name, access, policy)
-    config.save()
+    with Config.edit() as config:
+        if values:
+            config.set_account(name, account, values)
+        for access, policy in (("read", read), ("write", write)):
+            if policy:
+                config.set_permission(name, access, policy)
     summary = status(config, integration)
     if as_json:
         click.echo(json.dumps(summary, indent=2))

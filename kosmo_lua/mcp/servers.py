@@ -19,11 +19,12 @@ import os
 import re
 import time
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..config import expect, read_json
+from ..config import expect, locked, read_json, write_json
 from .errors import McpConfigError
 
 PROJECT_FILES = (".mcp.json", ".vscode/mcp.json", ".cursor/mcp.json")
@@ -112,24 +113,26 @@ def fingerprint(entry: Mapping[str, Any]) -> str:
 def trust(name: str, config: ServerConfig, home: Path) -> Path:
     """Records that this definition of ``name`` may run; returns the trust file's path."""
     path = home / TRUST_FILE
-    data = _read_trust_file(path)
-    entries = data.setdefault("trusted", {}).setdefault(name, {})
-    entries[config.fingerprint] = {
-        "source": config.source,
-        "target": config.target(),
-        "trusted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    _write_json(path, data, private=True)
+    with _changing(home):
+        data = _read_trust_file(path)
+        entries = data.setdefault("trusted", {}).setdefault(name, {})
+        entries[config.fingerprint] = {
+            "source": config.source,
+            "target": config.target(),
+            "trusted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        write_json(path, data, private=True)
     return path
 
 
 def untrust(name: str, home: Path) -> bool:
     """Forgets every trusted definition of ``name``; False if there was none."""
     path = home / TRUST_FILE
-    data = _read_trust_file(path)
-    if data.get("trusted", {}).pop(name, None) is None:
-        return False
-    _write_json(path, data, private=True)
+    with _changing(home):
+        data = _read_trust_file(path)
+        if data.get("trusted", {}).pop(name, None) is None:
+            return False
+        write_json(path, data, private=True)
     return True
 
 
@@ -161,27 +164,29 @@ def add_server(
         if headers:
             entry["headers"] = dict(headers)
     path = project_dir / PROJECT_FILES[0] if scope == "project" else home / GLOBAL_FILE
-    data = _read_json(path)
-    key = "servers" if "servers" in data and "mcpServers" not in data else "mcpServers"
-    servers = expect(dict, data.setdefault(key, {}), path, key)
-    if name in servers and not replace:
-        raise McpConfigError(f"MCP server '{name}' is already defined in {path}")
-    servers[name] = entry
-    _write_json(path, data, private=scope == "global")
+    with _changing(home):
+        data = _read_json(path)
+        key = "servers" if "servers" in data and "mcpServers" not in data else "mcpServers"
+        servers = expect(dict, data.setdefault(key, {}), path, key)
+        if name in servers and not replace:
+            raise McpConfigError(f"MCP server '{name}' is already defined in {path}")
+        servers[name] = entry
+        write_json(path, data, private=scope == "global")
     return path
 
 
 def remove_server(name: str, project_dir: Path, home: Path) -> Path:
     """Removes ``name`` from the first file that defines it; returns that file's path."""
     files = _config_files(project_dir, home)
-    for path, _ in files:
-        data = _read_json(path)
-        for key in ("mcpServers", "servers"):
-            servers = expect(dict, data.get(key, {}), path, key)
-            if name in servers:
-                del servers[name]
-                _write_json(path, data, private=path == home / GLOBAL_FILE)
-                return path
+    with _changing(home):
+        for path, _ in files:
+            data = _read_json(path)
+            for key in ("mcpServers", "servers"):
+                servers = expect(dict, data.get(key, {}), path, key)
+                if name in servers:
+                    del servers[name]
+                    write_json(path, data, private=path == home / GLOBAL_FILE)
+                    return path
     looked = ", ".join(str(path) for path, _ in files)
     raise McpConfigError(f"No MCP server named '{name}' (looked in {looked})")
 
@@ -299,18 +304,10 @@ def _read_trust_file(path: Path) -> dict[str, Any]:
     return data
 
 
-# Writing -------------------------------------------------------------------------------------
+# Writing (private files, those in $KOSMO_HOME, may hold tokens in headers) ------------------
 
 
-def _write_json(path: Path, data: dict[str, Any], *, private: bool) -> None:
-    """Replaces the file atomically; ``private`` files (tokens in headers) are owner-only."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700 if private else 0o777)
-    temporary = path.with_name(path.name + ".tmp")
-    mode = 0o600 if private else 0o644
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-        handle.write("\n")
-    if private:
-        os.chmod(temporary, 0o600)
-    os.replace(temporary, path)
+def _changing(home: Path) -> AbstractContextManager[None]:
+    """The lock every change to an MCP file or the trust file holds, read to write: one lock
+    file in ``$KOSMO_HOME``, so a project directory gets no lock file of its own."""
+    return locked(home / GLOBAL_FILE)
