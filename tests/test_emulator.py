@@ -719,7 +719,7 @@ def test_the_control_plane(emulator: Emulator) -> None:
         }  # fmt: skip
         advanced = control.post("/_emulator/advance", json={"seconds": 10})
         assert advanced.json() == {"time": "2026-03-16T12:00:10.000Z"}
-        assert control.post("/_emulator/settle").status_code == 200
+        assert control.post("/_emulator/settle", json={}).status_code == 200
         bad = control.post("/_emulator/faults", json={"path": "/user", "kind": "boom"})
         assert bad.status_code == 400
         assert control.get("/_emulator/nothing").status_code == 404
@@ -787,7 +787,7 @@ def test_served_over_loopback(emulator: Emulator) -> None:
             log = session.get(response.json()[0]["jobs"][2]["raw_log_url"])
             assert "AssertionError" in log.text
             root = served.base_url.removesuffix("/v2")
-            assert httpx.post(f"{root}/_emulator/settle").status_code == 200
+            assert httpx.post(f"{root}/_emulator/settle", json={}).status_code == 200
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{served.base_url}/user", headers=AUTH, timeout=2)
 

@@ -177,6 +177,9 @@ class Emulator:
     # The test-only control plane: no auth, not recorded, not rate limited.
 
     def _control(self, request: Request, path: str) -> Response:
+        refusal = _cross_site(request)
+        if refusal is not None:
+            return refusal
         try:
             body = request.json()
             if request.method == "POST" and path == "/faults":
@@ -192,6 +195,24 @@ class Emulator:
         except ApiError as error:
             return Response.error(error)
         return Response.json(200, {"time": iso(self.build_time())})
+
+
+def _cross_site(request: Request) -> Response | None:
+    """Why a control request may have come from a web page, or None.
+
+    A page can POST a form or text to any address without asking first; an Origin header of
+    another site or a body that is not JSON gives it away. So the control plane answers no
+    origin but the emulator's own, and takes changes (each is a POST) as JSON only.
+    """
+    origin = request.headers.get("origin")
+    if origin is not None and origin != request.root:
+        message = f"Control requests from another site are refused (Origin: {origin})"
+        return Response.json(403, {"message": message})
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if request.method not in ("GET", "HEAD") and content_type != "application/json":
+        message = "Control requests need Content-Type: application/json"
+        return Response.json(415, {"message": message})
+    return None
 
 
 def _under(path: str, prefix: str) -> bool:
