@@ -150,7 +150,7 @@ def _scalar(value: Any) -> str:
 
 
 def _relative(client: RestClient, url: str) -> str:
-    """A Link URL as a path under the client's base URL; anything else is refused."""
+    """A Link URL as a safe path under the client's base URL; anything else is refused."""
     if not url.startswith(client.base_url + "/"):
         raise HostError(f"Refused to follow a pagination link outside the API: {url}")
-    return url[len(client.base_url) :]
+    return safe_path(url[len(client.base_url) :])

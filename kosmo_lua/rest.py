@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import ApiError, ConnectionFailed, HostError
+from .errors import ApiError, ArgumentError, ConnectionFailed
 from .tools import RateLimit
 from .version import __version__
 
@@ -32,6 +33,12 @@ IDEMPOTENT = frozenset({"GET", "HEAD"})
 RETRY_DELAYS = (0.5, 1.0, 2.0)  # backoff before each repeat of an idempotent request
 MAX_WAIT_SECONDS = 60.0  # the most a call waits out throttling, in all
 MAX_MESSAGE = 500
+# The longest raw path accepted: real API paths are far shorter, and a longer URL is refused
+# by httpx (or the server) as an error that names nothing.
+MAX_PATH_LENGTH = 2048
+# RFC 3986 path characters: unreserved, sub-delims, ':', '/' and %XX. '@' is left out: in
+# "user@host" it is how a path turns into somebody else's authority.
+_PATH_SYNTAX = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:/]|%[0-9A-Fa-f]{2})+")
 _LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?([a-z]+)"?')
 
 
@@ -185,37 +192,80 @@ class RestClient:
 def safe_path(path: str) -> str:
     """Checks a caller-supplied relative API path; the request can only reach the base URL.
 
-    Refuses absolute and scheme-relative URLs, ``..`` in any encoding, backslashes, control
-    characters and ``@``, before any request is made.
+    An allow-list, checked before any request: the path holds only RFC 3986 path characters
+    (``@`` aside) and at most ``MAX_PATH_LENGTH`` of them; percent-decoded as often as it
+    decodes, it is UTF-8, and no segment (``;`` parameters dropped) is a dot segment in any
+    disguise (``..``, ``...``, ``. .``, fullwidth or leader dots). Absolute and
+    scheme-relative URLs, backslashes, control characters and fragments are refused too.
     """
     if not isinstance(path, str) or not path.strip():
-        raise HostError("path must be a non-empty relative API path such as /organizations")
+        raise ArgumentError("path must be a non-empty relative API path such as /organizations")
     raw_path, _, query = path.partition("?")
-    decoded = raw_path
-    for _ in range(3):  # %252e%252e is ".." after two rounds
-        decoded = urllib.parse.unquote(decoded)
-    problems = [
-        ("an absolute URL", re.search(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", decoded) is not None),
-        ("a scheme-relative URL", decoded.lstrip().startswith("//")),
-        ("a '.' or '..' segment", any(p in ("..", ".") for p in re.split(r"[/\\]", decoded))),
-        ("a backslash", "\\" in decoded or "\\" in query),
-        ("a control character", _has_control(decoded) or _has_control(urllib.parse.unquote(query))),
-        ("'@'", "@" in decoded),
-        ("whitespace", re.search(r"\s", raw_path) is not None),
-        ("a fragment", "#" in path),
-    ]
-    for what, found in problems:
-        if found:
-            raise HostError(
-                f"Refused API path {path!r}: it contains {what}. Give a path relative to the"
-                " API base URL, such as /organizations/acme-inc/pipelines."
-            )
+    if len(raw_path) > MAX_PATH_LENGTH:
+        raise ArgumentError(
+            f"Refused API path {path[:60]!r}…: it is {len(raw_path)} characters long, more"
+            f" than {MAX_PATH_LENGTH}. Give a shorter path; put filters in the query table."
+        )
+    problem = _path_problem(raw_path, query)
+    if problem:
+        raise ArgumentError(
+            f"Refused API path {path!r}: it contains {problem}. Give a path relative to the"
+            " API base URL, such as /organizations/acme-inc/pipelines."
+        )
     normalized = "/" + raw_path.lstrip("/")
     return normalized + (f"?{query}" if query else "")
 
 
+def _path_problem(raw_path: str, query: str) -> str | None:
+    """What makes a path unsafe, in words, or None."""
+    decoded = _fully_decoded(raw_path)
+    if decoded is None:
+        return "bytes that are not UTF-8"
+    problems = [
+        ("a fragment", "#" in raw_path or "#" in query),
+        ("a backslash", "\\" in decoded or "\\" in query),
+        ("a control character", _has_control(decoded) or _has_control(urllib.parse.unquote(query))),
+        ("an invisible format character", any(unicodedata.category(c) == "Cf" for c in decoded)),
+        ("whitespace", re.search(r"\s", raw_path) is not None),
+        ("'@'", "@" in decoded),
+        ("an absolute URL", re.search(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", decoded) is not None),
+        ("a scheme-relative URL", decoded.startswith("//")),
+        ("a '.' or '..' segment", any(_is_dot_segment(s) for s in decoded.split("/"))),
+    ]
+    for what, found in problems:
+        if found:
+            return what
+    stray = _PATH_SYNTAX.sub("", raw_path)
+    if stray:
+        return f"{stray[0]!r}, which is not an RFC 3986 path character"
+    return None
+
+
+def _fully_decoded(raw_path: str) -> str | None:
+    """The path percent-decoded until nothing changes (``%252e`` is ``.`` after two rounds,
+    as a server that decodes twice would see it), or None when the bytes are not UTF-8."""
+    data = raw_path.encode("utf-8", "surrogatepass")
+    while True:
+        decoded = urllib.parse.unquote_to_bytes(data)
+        if decoded == data:
+            break
+        data = decoded
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _is_dot_segment(segment: str) -> bool:
+    """``.`` or ``..`` as some server may read it: parameters dropped (``..;x``), look-alike
+    dots folded (fullwidth, one-dot leader, ideographic), padding and extra dots ignored
+    (``. .``, ``...``)."""
+    bare = unicodedata.normalize("NFKC", segment.split(";", 1)[0]).replace("\u3002", ".")
+    return "." in bare and not bare.replace(".", "").strip()
+
+
 def _has_control(text: str) -> bool:
-    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+    return any(unicodedata.category(c) == "Cc" for c in text)
 
 
 def _decode(reply: httpx.Response) -> Any:
