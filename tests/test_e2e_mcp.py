@@ -37,10 +37,12 @@ def lua(kosmo, code: str, *options: str, command: str = "integrations:lua") -> d
     return done.json()
 
 
-def test_untrusted_project_server_needs_trust_or_force(project, kosmo):
-    refused = lua(kosmo, 'return app.mcp.fake.echo{text = "hi"}')
-    assert "is not trusted" in refused["error"] and "kosmo mcp:trust fake" in refused["error"]
-    assert lua(kosmo, 'return app.mcp.fake.echo{text = "hi"}', "--force")["result"] == ["hi"]
+def test_untrusted_project_server_needs_trust_and_force_is_not_trust(project, kosmo):
+    for force in ((), ("--force",)):
+        refused = lua(kosmo, 'return app.mcp.fake.echo{text = "hi"}', *force)
+        assert "is not trusted" in refused["error"] and "kosmo mcp:trust fake" in refused["error"]
+    trusted(kosmo)
+    assert lua(kosmo, 'return app.mcp.fake.echo{text = "hi"}')["result"] == ["hi"]
 
 
 def test_lua_reaches_tools_resources_and_prompts(project, kosmo):
@@ -156,10 +158,10 @@ def test_a_server_hanging_at_start_does_not_outlive_a_killed_run(project, kosmo,
         sys.executable,
         FAKE,
     )
+    assert kosmo("mcp:trust", "hang").returncode == 0
     envelope = lua(
         kosmo,
         'return app.mcp.hang.echo{text = "x"}',
-        "--force",
         "--timeout",
         "2",
         command="mcp:lua",

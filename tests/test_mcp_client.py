@@ -53,14 +53,18 @@ def project(tmp_path: Path) -> Path:
     return path
 
 
-def test_reads_all_four_files_with_the_first_definition_winning(project: Path, kosmo_home: Path):
-    write(project / ".mcp.json", {"mcpServers": {"shared": {"command": "from-claude"}}})
+def test_reads_all_four_files_and_the_global_definition_wins(project: Path, kosmo_home: Path):
+    write(
+        project / ".mcp.json",
+        {"mcpServers": {"shared": {"command": "from-claude"}, "both": {"command": "claude"}}},
+    )
     write(
         project / ".vscode" / "mcp.json",
         """{
           // VS Code writes "servers" and allows comments and trailing commas
           "servers": {
             "shared": {"type": "stdio", "command": "from-vscode"},
+            "both": {"command": "vscode"},
             "vscode-only": {"type": "http", "url": "https://example.test/mcp",},
           },
           "inputs": [],
@@ -77,15 +81,16 @@ def test_reads_all_four_files_with_the_first_definition_winning(project: Path, k
 
     servers = {s.name: s for s in load_servers(project, kosmo_home)}
 
-    assert list(servers) == ["shared", "vscode-only", "cursor-only", "global-only"]
-    assert servers["shared"].command == "from-claude"
-    assert servers["shared"].source == str(project / ".mcp.json")
+    assert list(servers) == ["both", "vscode-only", "cursor-only", "shared", "global-only"]
+    assert servers["shared"].command == "from-global"
+    assert servers["shared"].source == str(kosmo_home / "mcp.json")
+    assert servers["both"].command == "claude"  # among project files, the first wins
     assert servers["vscode-only"].type == "http"
     assert servers["vscode-only"].url == "https://example.test/mcp"
     assert servers["cursor-only"].source == str(project / ".cursor" / "mcp.json")
     assert servers["global-only"].project is False
     assert servers["global-only"].trusted is True
-    assert all(servers[n].project for n in ("shared", "vscode-only", "cursor-only"))
+    assert all(servers[n].project for n in ("both", "vscode-only", "cursor-only"))
 
 
 def test_types_are_declared_or_inferred(project: Path, kosmo_home: Path):
@@ -132,7 +137,7 @@ def test_variables_are_expanded_from_the_environment(
             }
         },
     )
-    servers = {s.name: s for s in load_servers(project, kosmo_home)}
+    servers = {s.name: s.launch() for s in load_servers(project, kosmo_home)}
     stdio, web, broken = servers["stdio"], servers["web"], servers["broken"]
     assert stdio.command == "npx"
     assert stdio.args == ["--token=s3cret", "fallback"]
@@ -360,22 +365,23 @@ def test_close_leaves_no_process_behind(tmp_path: Path):
         hub.call("fake.echo", {"text": "late"})
 
 
-def test_untrusted_project_server_is_refused_unless_forced(project: Path, kosmo_home: Path):
+def test_untrusted_project_server_is_refused_even_when_forced(project: Path, kosmo_home: Path):
     write(
         project / ".mcp.json",
         {"mcpServers": {"proj": {"command": sys.executable, "args": [FAKE_SERVER]}}},
     )
     servers = load_servers(project, kosmo_home)
-    with McpHub(servers) as hub:
-        with pytest.raises(McpError) as caught:
-            hub.call("proj.echo", {"text": "x"})
-        assert str(caught.value) == (
-            f"MCP server 'proj' is defined by {project / '.mcp.json'} and is not trusted:"
-            " run `kosmo mcp:trust proj` (or pass --force)"
-        )
-        assert hub.tools() == []  # listing everything skips what may not run
-    with McpHub(servers, force=True, timeout=20) as hub:
-        assert hub.call("proj.echo", {"text": "forced"}) == "forced"
+    for force in (False, True):
+        with McpHub(servers, force=force) as hub:
+            with pytest.raises(McpError) as caught:
+                hub.call("proj.echo", {"text": "x"})
+            assert str(caught.value) == (
+                f"MCP server 'proj' is defined by {project / '.mcp.json'} and is not trusted:"
+                f" check what it runs ({sys.executable} {FAKE_SERVER}), then run"
+                " `kosmo mcp:trust proj`"
+            )
+            assert hub.tools() == []  # listing everything skips what may not run
+            assert hub.pids == {}
     trust("proj", servers[0], kosmo_home)
     with McpHub(load_servers(project, kosmo_home), timeout=20) as hub:
         assert hub.call("proj.echo", {"text": "trusted"}) == "trusted"

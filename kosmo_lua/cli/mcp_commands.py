@@ -48,7 +48,7 @@ def _failure(message: str) -> dict[str, Any]:
 Examples:
   kosmo mcp:lua -e 'print(mcp.tools())'
   kosmo mcp:lua -e 'return app.mcp.github.search_issues{query = "bug"}' --json
-  kosmo mcp:lua workflow.lua --force      (--force also starts untrusted project servers)
+  kosmo mcp:lua workflow.lua --force      (--force approves tools not annotated read-only)
 
 Inside Lua: mcp.*, app.mcp.<server>.<tool>(args), json, regex, print, dump.""",
 )
@@ -64,19 +64,9 @@ def mcp_lua(**options: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def mcp_list(as_json: bool) -> None:
     """List configured MCP servers, where each is defined, and whether it is trusted."""
-    rows: list[dict[str, Any]] = [
-        {
-            "name": s.name,
-            "type": s.type,
-            "enabled": s.enabled,
-            "source": s.source,
-            "target": s.target(),
-            "trusted": s.trusted,
-            "lua": f"app.mcp.{s.lua_name}",
-            **({"problem": s.problem} if s.problem else {}),
-        }
-        for s in _servers()
-    ]
+    from ..mcp.servers import load_definitions
+
+    rows = [_listed(s) for s in load_definitions(Path.cwd(), kosmo_home())]
     if as_json:
         _echo_json(rows)
         return
@@ -84,10 +74,35 @@ def mcp_list(as_json: bool) -> None:
         click.echo("No MCP servers configured. Add one: kosmo mcp:add NAME -- COMMAND ARGS…")
     for row in rows:
         flags = [] if row["enabled"] else ["disabled"]
-        if not row["trusted"]:
+        if row["shadowed_by"]:
+            flags.append(f"not used: shadowed by {row['shadowed_by']}")
+        elif row["trust"] == "changed":
+            flags.append("changed since trusted: check it, then kosmo mcp:trust " + row["name"])
+        elif row["trust"] == "untrusted":
             flags.append("untrusted: kosmo mcp:trust " + row["name"])
         suffix = f"  ({'; '.join(flags)})" if flags else ""
         click.echo(f"{row['name']:<16} {row['type']:<6} {row['target']}  [{row['source']}]{suffix}")
+
+
+def _listed(server: ServerConfig) -> dict[str, Any]:
+    """One ``mcp:list`` row: the definition as written (no environment value), and its state.
+
+    ``trust`` is ``global`` (trusted as the user's own), ``trusted``, ``untrusted`` or
+    ``changed`` (this name in this file was trusted with another definition).
+    """
+    trust = "global" if not server.project else "trusted" if server.trusted else "untrusted"
+    return {
+        "name": server.name,
+        "type": server.type,
+        "enabled": server.enabled,
+        "source": server.source,
+        "target": server.target(),
+        "trusted": server.trusted,
+        "trust": "changed" if server.changed else trust,
+        "shadowed_by": server.shadowed_by,
+        "lua": f"app.mcp.{server.lua_name}",
+        **({"problem": server.problem} if server.problem else {}),
+    }
 
 
 @click.command(
@@ -98,10 +113,9 @@ def mcp_list(as_json: bool) -> None:
 )
 @click.argument("server", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, with input schemas.")
-@click.option("--force", is_flag=True, help="Start untrusted project servers too.")
-def mcp_tools(server: str | None, as_json: bool, force: bool) -> None:
+def mcp_tools(server: str | None, as_json: bool) -> None:
     """List the tools of one server, or of every usable server."""
-    with _hub(force) as hub:
+    with _hub(force=False) as hub:
         tools = hub.tools(server)
     if as_json:
         _echo_json(tools)
@@ -109,8 +123,7 @@ def mcp_tools(server: str | None, as_json: bool, force: bool) -> None:
     untrusted = [s.name for s in _servers() if not s.trusted and s.enabled]
     if untrusted and server is None:
         click.echo(
-            f"Not started, untrusted: {', '.join(untrusted)} (kosmo mcp:trust NAME, or --force)",
-            err=True,
+            f"Not started, untrusted: {', '.join(untrusted)} (kosmo mcp:trust NAME)", err=True
         )
     for tool in tools:
         click.echo(f"{tool['qualified']:<32} {tool.get('description') or ''}".rstrip())
@@ -125,12 +138,16 @@ Examples:
   kosmo mcp:call github.search_issues --arg query=bug --arg limit=5
   kosmo mcp:call fs.read_file --arg path=README.md --json
 
-Values are typed from the tool's input schema: numbers, booleans and JSON for objects.""",
+Values are typed from the tool's input schema: numbers, booleans and JSON for objects.
+A tool not annotated readOnlyHint may write: it needs --force, or for good
+kosmo integrations:configure mcp.SERVER --write allow.""",
 )
 @click.argument("tool")
 @click.option("--arg", "arguments", type=NAME_VALUE, multiple=True, help="An argument; repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON envelope.")
-@click.option("--force", is_flag=True, help="Start an untrusted project server too.")
+@click.option(
+    "--force", is_flag=True, help="Approve a tool not annotated read-only (a write) this once."
+)
 def mcp_call(tool: str, arguments: tuple[tuple[str, str], ...], as_json: bool, force: bool) -> None:
     """Call one MCP tool ("server.tool") and print its result as JSON."""
     with _hub(force) as hub:
@@ -209,7 +226,7 @@ def mcp_remove(name: str) -> None:
     from ..mcp.servers import remove_server, untrust
 
     path = remove_server(name, Path.cwd(), kosmo_home())
-    untrust(name, kosmo_home())
+    untrust(name, str(path), kosmo_home())
     click.echo(f"Removed MCP server '{name}' from {path}")
 
 

@@ -46,7 +46,10 @@ _STDERR_TAIL_LINES = 8
 
 
 class McpHub:
-    """The MCP servers one run may use, started lazily and reused until ``close()``."""
+    """The MCP servers one run may use, started lazily and reused until ``close()``.
+
+    Nothing starts a project's server that is not trusted, ``force`` or not.
+    """
 
     def __init__(
         self,
@@ -134,12 +137,10 @@ class McpHub:
 
     def call(self, qualified: str, args: dict[str, Any] | None = None) -> Any:
         """Calls ``server.tool``: structured content, else decoded text, else content blocks."""
-
-        def call() -> Any:
+        with recorded(self._report, f"mcp.{qualified}"):
             name, tool = self._split(qualified)
+            self._run(self._find_tool(name, tool))
             return self._run(self._call(name, tool, args or {}))
-
-        return self._reported(f"mcp.{qualified}", call)
 
     def resolve_lua(self, server_lua_name: str, tool_lua_name: str) -> str:
         """``app.mcp.<server>.<tool>`` as ``server.tool``, from the names Lua can spell."""
@@ -239,10 +240,11 @@ class McpHub:
                 f"MCP server '{name}' uses the SSE transport, which kosmo does not support;"
                 ' use its streamable HTTP endpoint (type "http")'
             )
-        if config.project and not config.trusted and not self._force:
+        if config.project and not config.trusted:
+            state = "has changed since it was trusted" if config.changed else "is not trusted"
             raise McpUntrusted(
-                f"MCP server '{name}' is defined by {config.source} and is not trusted:"
-                f" run `kosmo mcp:trust {name}` (or pass --force)"
+                f"MCP server '{name}' is defined by {config.source} and {state}: check what it"
+                f" runs ({config.target()}), then run `kosmo mcp:trust {name}`"
             )
         if config.missing:
             variables = ", ".join(config.missing)
@@ -345,7 +347,6 @@ class McpHub:
         )
 
     async def _call(self, name: str, tool: str, args: dict[str, Any]) -> Any:
-        await self._find_tool(name, tool)
         connection = await self._connection(name)
         result = await connection.request(
             f"tool {tool}", lambda client: client.call_tool(tool, args)
@@ -522,7 +523,7 @@ class _Connection:
             self._ready.set()
 
     async def _open(self, stack: Any) -> Any:
-        config = self.config
+        config = self.config.launch()
         if config.type == "http":
             from mcp.client.streamable_http import streamable_http_client
             from mcp.shared._httpx_utils import create_mcp_http_client
@@ -571,7 +572,7 @@ class _Connection:
         """``MCP server 'x' <what> (<command>)`` and the tail of what it wrote to stderr."""
         message = f"MCP server '{self.config.name}' {what} ({self.config.target()})"
         tail = self._stderr_tail()
-        return f"{message}; its stderr ends with:\n{tail}" if tail else message
+        return self.config.conceal(f"{message}; its stderr ends with:\n{tail}" if tail else message)
 
     def _stderr_tail(self) -> str:
         if self._errlog is None:

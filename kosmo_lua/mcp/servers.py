@@ -6,9 +6,14 @@ A project keeps its servers in ``.mcp.json`` (Claude Code; key ``mcpServers``),
 that works with one agent works here without a second copy of its configuration.
 
 A project file can start any program on this machine, so its servers run only once trusted:
-``trust()`` records the definition's fingerprint in ``$KOSMO_HOME/mcp-trust.json``, and a
-changed definition (another command, argument, environment value, directory or URL) needs
-trusting again. The user's global servers are trusted by definition.
+``trust()`` records the definition's fingerprint in ``$KOSMO_HOME/mcp-trust.json``. The
+fingerprint covers the file that defines the server and what it runs, variables expanded, so
+trusting ``tools`` in one project trusts no ``tools`` elsewhere, and a changed definition
+needs trusting again. The user's global servers are trusted by definition, and a project
+cannot replace one: of two definitions of a name, the global one is used.
+
+Definitions stay as written: ``${VAR}`` is expanded only by ``launch()``, when a trusted
+server starts, so listings, ``mcp.servers()`` and error texts never show an environment value.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +33,8 @@ from ..config import expect, locked, read_json, write_json
 from .errors import McpConfigError
 
 PROJECT_FILES = (".mcp.json", ".vscode/mcp.json", ".cursor/mcp.json")
-"""Project files, the first defining a name wins; the global file comes after all of them."""
+"""Project files: of a name they define, the first file's definition is used, unless the global
+file defines it too."""
 GLOBAL_FILE = "mcp.json"
 TRUST_FILE = "mcp-trust.json"
 
@@ -44,7 +50,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 @dataclass
 class ServerConfig:
-    """One server as configured, variables expanded.
+    """One server as its file defines it, ``${VAR}`` left as written.
 
     ``problem`` says why the definition cannot be used (no command or URL, an unknown type);
     ``missing`` lists environment variables it uses that are unset and have no default.
@@ -63,7 +69,13 @@ class ServerConfig:
     enabled: bool = True
     source: str = ""
     project: bool = False
+    workspace: str | None = None
+    """The project directory, for ``${workspaceFolder}`` and a relative ``cwd``."""
     trusted: bool = True
+    changed: bool = False
+    """Not trusted, though an earlier definition of this name in the same file was."""
+    shadowed_by: str | None = None
+    """The file whose definition of this name is used instead of this one."""
     fingerprint: str = ""
     missing: list[str] = field(default_factory=list)
     problem: str | None = None
@@ -73,10 +85,47 @@ class ServerConfig:
         return lua_name(self.name)
 
     def target(self) -> str:
-        """What runs or is reached: the command line, or the URL."""
+        """What runs or is reached, as written: the command line, or the URL."""
         if self.command is not None:
             return " ".join([self.command, *self.args])
         return self.url or ""
+
+    def launch(self) -> ServerConfig:
+        """This definition with its variables expanded, to start the server; the values go
+        nowhere else."""
+        workspace = Path(self.workspace) if self.workspace else None
+
+        def expand(value: str) -> str:
+            return _expand(value, workspace)
+
+        cwd = None
+        if self.cwd is not None:
+            cwd = Path(expand(self.cwd))
+            cwd = workspace / cwd if workspace and not cwd.is_absolute() else cwd
+        return replace(
+            self,
+            command=None if self.command is None else expand(self.command),
+            args=[expand(arg) for arg in self.args],
+            env={key: expand(value) for key, value in self.env.items()},
+            cwd=None if cwd is None else str(cwd),
+            url=None if self.url is None else expand(self.url),
+            headers={key: expand(value) for key, value in self.headers.items()},
+        )
+
+    def conceal(self, text: str) -> str:
+        """``text`` with the value of every variable the definition uses put back as
+        ``${NAME}``: what a failed start says (an OS error, the server's stderr) may quote
+        the expanded command line."""
+        for name in sorted(set(_variables(self._texts())), key=len, reverse=True):
+            value = os.environ.get(name, "")
+            if len(value) >= 4:  # shorter values would mangle every message
+                text = text.replace(value, "${" + name + "}")
+        return text
+
+    def _texts(self) -> list[str]:
+        fixed = [self.command, self.cwd, self.url]
+        values = [*self.args, *self.env.values(), *self.headers.values()]
+        return [text for text in (*fixed, *values) if text is not None]
 
 
 def lua_name(name: str) -> str:
@@ -85,29 +134,51 @@ def lua_name(name: str) -> str:
 
 
 def load_servers(project_dir: Path, home: Path) -> list[ServerConfig]:
-    """Every configured server, project files first; the first definition of a name wins."""
+    """The servers in use: of each name, the global definition, else the first project
+    file's."""
+    return [s for s in load_definitions(project_dir, home) if s.shadowed_by is None]
+
+
+def load_definitions(project_dir: Path, home: Path) -> list[ServerConfig]:
+    """Every definition in every file, in file order (project files first); a definition
+    that another one of its name overrides has ``shadowed_by`` set."""
     trusted = _read_trust(home)
-    servers: dict[str, ServerConfig] = {}
+    found: list[ServerConfig] = []
     for path, project in _config_files(project_dir, home):
         for name, entry in _servers_in(path).items():
-            if name in servers:
-                continue
-            server = _parse(name, entry, path, project, project_dir)
+            server = _parse(name, entry, path, project_dir if project else None)
             if project:
-                server.trusted = server.fingerprint in trusted.get(name, {})
-            servers[name] = server
-    return list(servers.values())
+                _judge_trust(server, trusted.get(name, {}))
+            found.append(server)
+    used: dict[str, ServerConfig] = {}
+    for server in found:
+        if server.name not in used or (used[server.name].project and not server.project):
+            used[server.name] = server
+    for server in found:
+        if used[server.name] is not server:
+            server.shadowed_by = used[server.name].source
+    return found
 
 
-def fingerprint(entry: Mapping[str, Any]) -> str:
-    """A hash of what a definition runs or reaches, before variables are expanded.
+def fingerprint(server: ServerConfig) -> str:
+    """A hash of what trusting a definition approves: the file that defines it and what it
+    runs or reaches, variables expanded (``${workspaceFolder}`` differs between projects).
 
-    The environment and directory count too: ``NODE_OPTIONS`` or a different ``cwd`` can
-    change what the same command does. Headers do not: they cannot run anything.
+    The environment counts by its names (``NODE_OPTIONS`` can change what a command does),
+    not its values, which are often secrets that change on their own. Headers do not count:
+    they cannot run anything.
     """
-    keys = ("type", "command", "args", "env", "cwd", "url")
-    material = json.dumps({k: entry.get(k) for k in keys}, sort_keys=True, default=str)
-    return hashlib.sha256(material.encode()).hexdigest()[:32]
+    launch = server.launch()
+    material = {
+        "source": server.source,
+        "type": server.type,
+        "command": launch.command,
+        "args": launch.args,
+        "cwd": launch.cwd,
+        "url": launch.url,
+        "env": sorted(launch.env),
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def trust(name: str, config: ServerConfig, home: Path) -> Path:
@@ -125,13 +196,20 @@ def trust(name: str, config: ServerConfig, home: Path) -> Path:
     return path
 
 
-def untrust(name: str, home: Path) -> bool:
-    """Forgets every trusted definition of ``name``; False if there was none."""
+def untrust(name: str, source: str, home: Path) -> bool:
+    """Forgets every trusted definition of ``name`` in the file ``source``; False if there
+    was none."""
     path = home / TRUST_FILE
     with _changing(home):
         data = _read_trust_file(path)
-        if data.get("trusted", {}).pop(name, None) is None:
+        entries = data.get("trusted", {}).get(name, {})
+        kept = {key: record for key, record in entries.items() if record.get("source") != source}
+        if len(kept) == len(entries):
             return False
+        if kept:
+            data["trusted"][name] = kept
+        else:
+            del data["trusted"][name]
         write_json(path, data, private=True)
     return True
 
@@ -195,7 +273,9 @@ def remove_server(name: str, project_dir: Path, home: Path) -> Path:
 
 
 def _config_files(project_dir: Path, home: Path) -> list[tuple[Path, bool]]:
-    return [(project_dir / name, True) for name in PROJECT_FILES] + [(home / GLOBAL_FILE, False)]
+    """Each file with whether it is a project's; absolute, since a source names a project."""
+    project = project_dir.absolute()
+    return [(project / name, True) for name in PROJECT_FILES] + [(home / GLOBAL_FILE, False)]
 
 
 def _servers_in(path: Path) -> dict[str, Any]:
@@ -224,18 +304,18 @@ def _blank_unless_string(match: re.Match[str]) -> str:
     return found if found.startswith('"') else re.sub(r"[^\n]", " ", found)
 
 
-def _parse(name: str, entry: Any, path: Path, project: bool, project_dir: Path) -> ServerConfig:
-    server = ServerConfig(name=name, type="stdio", source=str(path), project=project)
+def _parse(name: str, entry: Any, path: Path, workspace: Path | None) -> ServerConfig:
+    server = ServerConfig(
+        name=name,
+        type="stdio",
+        source=str(path),
+        project=workspace is not None,
+        workspace=None if workspace is None else str(workspace),
+    )
     if not isinstance(entry, dict):
         server.problem = f"its definition in {path} is not an object"
         return server
-    server.fingerprint = fingerprint(entry)
     server.enabled = entry.get("enabled", True) is not False and entry.get("disabled") is not True
-    missing: list[str] = []
-
-    def expand(value: Any) -> str:
-        return _expand(str(value), missing, project_dir if project else None)
-
     declared = entry.get("type")
     if declared is None:
         declared = "stdio" if "command" in entry else "http" if "url" in entry else None
@@ -244,16 +324,16 @@ def _parse(name: str, entry: Any, path: Path, project: bool, project_dir: Path) 
         return server
     server.type = _TYPES.get(str(declared), str(declared))
     if entry.get("command") is not None:
-        server.command = expand(entry["command"])
-    server.args = [expand(arg) for arg in _list(entry.get("args"))]
-    server.env = {str(k): expand(v) for k, v in _mapping(entry.get("env")).items()}
+        server.command = str(entry["command"])
+    server.args = [str(arg) for arg in _list(entry.get("args"))]
+    server.env = {str(k): str(v) for k, v in _mapping(entry.get("env")).items()}
     if entry.get("cwd") is not None:
-        cwd = Path(expand(entry["cwd"]))
-        server.cwd = str(cwd if cwd.is_absolute() or not project else project_dir / cwd)
+        server.cwd = str(entry["cwd"])
     if entry.get("url") is not None:
-        server.url = expand(entry["url"])
-    server.headers = {str(k): expand(v) for k, v in _mapping(entry.get("headers")).items()}
-    server.missing = sorted(set(missing))
+        server.url = str(entry["url"])
+    server.headers = {str(k): str(v) for k, v in _mapping(entry.get("headers")).items()}
+    server.missing = sorted(_unset(server._texts(), workspace))
+    server.fingerprint = fingerprint(server)
     if server.type == "stdio" and not server.command:
         server.problem = f"it is a stdio server without a 'command' in {path}"
     elif server.type == "http" and not server.url:
@@ -263,9 +343,20 @@ def _parse(name: str, entry: Any, path: Path, project: bool, project_dir: Path) 
     return server
 
 
-def _expand(value: str, missing: list[str], workspace: Path | None) -> str:
-    """``${VAR}``, ``${VAR:-default}`` and ``${env:VAR}`` from the environment;
-    ``${workspaceFolder}`` is the project directory, as VS Code has it."""
+def _judge_trust(server: ServerConfig, records: dict[str, Any]) -> None:
+    """Trusted when this very definition was; ``changed`` when another definition of the
+    name in the same file was."""
+    server.trusted = bool(server.fingerprint) and server.fingerprint in records
+    server.changed = not server.trusted and any(
+        isinstance(record, dict) and record.get("source") == server.source
+        for record in records.values()
+    )
+
+
+def _expand(value: str, workspace: Path | None) -> str:
+    """``${VAR}``, ``${VAR:-default}`` and ``${env:VAR}`` from the environment (an unset
+    variable without a default is empty); ``${workspaceFolder}`` is the project directory,
+    as VS Code has it."""
 
     def replace(match: re.Match[str]) -> str:
         prefix, variable, default = match.groups()
@@ -274,12 +365,27 @@ def _expand(value: str, missing: list[str], workspace: Path | None) -> str:
         found = os.environ.get(variable)
         if found is not None and (found or default is None):
             return found
-        if default is not None:
-            return default
-        missing.append(variable)
-        return ""
+        return default or ""
 
     return _VARIABLE.sub(replace, value)
+
+
+def _variables(texts: Iterable[str]) -> list[str]:
+    """The environment variables ``texts`` use."""
+    return [m.group(2) for text in texts for m in _VARIABLE.finditer(text)]
+
+
+def _unset(texts: Iterable[str], workspace: Path | None) -> set[str]:
+    """The variables ``texts`` use that are unset and have no default (their names only)."""
+    unset = set()
+    for text in texts:
+        for match in _VARIABLE.finditer(text):
+            prefix, variable, default = match.groups()
+            if variable == "workspaceFolder" and not prefix and workspace is not None:
+                continue
+            if default is None and os.environ.get(variable) is None:
+                unset.add(variable)
+    return unset
 
 
 def _list(value: Any) -> list[Any]:

@@ -4,6 +4,9 @@
 ``hang`` never answers (and ignores the end of its input), anything else serves normally.
 ``FAKE_MCP_PIDFILE`` names a file this process appends its PID to, so a test can check that
 the process is gone after the client closed.
+
+Every tool is annotated read-only except ``note``, which appends its text to the file
+``FAKE_MCP_NOTES`` names: a write, so a test can see whether it reached the server.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ def main() -> None:
             handle.write(f"{os.getpid()}\n")
     mode = os.environ.get("FAKE_MCP_MODE", "")
     if mode == "crash":
-        print("fake server: cannot open the widget database", file=sys.stderr, flush=True)
+        arguments = " ".join(sys.argv[1:])
+        print(f"fake server {arguments}: cannot open the widget database", file=sys.stderr)
+        sys.stderr.flush()
         sys.exit(3)
     if mode == "hang":
         time.sleep(3600)
@@ -33,45 +38,60 @@ def main() -> None:
 
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
+    from mcp.types import ToolAnnotations
 
     server = MCPServer("fake", log_level="WARNING")
+    reads = ToolAnnotations(read_only_hint=True)
 
-    @server.tool(description="Says the text back.", structured_output=False)
+    @server.tool(annotations=reads, description="Says the text back.", structured_output=False)
     def echo(text: str) -> str:
         return text
 
-    @server.tool(description="Adds two numbers.")
+    @server.tool(annotations=reads, description="Adds two numbers.")
     def add(a: float, b: float) -> Sum:
         return {"sum": a + b}
 
-    @server.tool(description="A text block that holds JSON.", structured_output=False)
+    @server.tool(
+        annotations=reads, description="A text block that holds JSON.", structured_output=False
+    )
     def json_text() -> str:
         return '{"items": [1, 2, 3], "ok": true}'
 
-    @server.tool(description="Always fails.", structured_output=False)
+    @server.tool(annotations=reads, description="Always fails.", structured_output=False)
     def fail(reason: str = "the widget is broken") -> str:
         raise ToolError(reason)
 
     @server.tool(
-        name="Weird-Name.Tool", description="A name Lua cannot spell.", structured_output=False
+        name="Weird-Name.Tool",
+        description="A name Lua cannot spell.",
+        annotations=reads,
+        structured_output=False,
     )
     def weird() -> str:
         return "weird"
 
-    @server.tool(description="This server's process id.", structured_output=False)
+    @server.tool(
+        annotations=reads, description="This server's process id.", structured_output=False
+    )
     def pid() -> str:
         return str(os.getpid())
 
-    @server.tool(description="Answers after a while.", structured_output=False)
+    @server.tool(annotations=reads, description="Answers after a while.", structured_output=False)
     async def slow(seconds: float) -> str:
         import anyio
 
         await anyio.sleep(seconds)
         return "done"
 
-    @server.tool(description="Exits without answering.", structured_output=False)
+    @server.tool(annotations=reads, description="Exits without answering.", structured_output=False)
     def die() -> str:
         os._exit(7)
+
+    @server.tool(description="Keeps a note (a write: no annotations).", structured_output=False)
+    def note(text: str) -> str:
+        with open(os.environ["FAKE_MCP_NOTES"], "a", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+        return "noted"
 
     @server.resource("memo://greeting", name="greeting", mime_type="text/plain")
     def greeting() -> str:
