@@ -5,7 +5,11 @@ written owner-only (0600) because it holds tokens::
 
     {"integrations": {"buildkite": {
         "permissions": {"read": "allow", "write": "ask"},
-        "accounts": {"default": {"access_token": "…", "url": "…"}, "work": {…}}}}}
+        "accounts": {"default": {"access_token": "…", "url": "…"}, "work": {…}}}},
+     "mcp": {"files": {"permissions": {"write": "allow"}}}}
+
+MCP servers get the same read/write policy, per server name (``mcp``): a tool annotated
+``readOnlyHint`` reads, any other tool writes.
 
 A file that cannot be read or has another shape is a ``ConfigFileError`` naming it, never a
 traceback; ``read_json`` and ``expect`` serve the MCP files too.
@@ -78,15 +82,24 @@ class Config:
             config.save()
 
     def _integration(self, name: str) -> dict[str, Any]:
-        integrations: dict[str, dict[str, Any]] = self._data.setdefault("integrations", {})
-        return integrations.setdefault(name, {})
+        return self._entry("integrations", name)
+
+    def _entry(self, section: str, name: str) -> dict[str, Any]:
+        entries: dict[str, dict[str, Any]] = self._data.setdefault(section, {})
+        return entries.setdefault(name, {})
 
     def permission(self, integration: str, access: str) -> Policy:
-        stored = self._integration(integration).get("permissions", {}).get(access)
-        return stored if stored in POLICIES else DEFAULT_PERMISSIONS[access]
+        return _policy(self._integration(integration), access)
 
     def set_permission(self, integration: str, access: str, policy: Policy) -> None:
         self._integration(integration).setdefault("permissions", {})[access] = policy
+
+    def mcp_permission(self, server: str, access: str) -> Policy:
+        """The policy for an MCP server's reads or writes (read allow, write ask by default)."""
+        return _policy(self._entry("mcp", server), access)
+
+    def set_mcp_permission(self, server: str, access: str, policy: Policy) -> None:
+        self._entry("mcp", server).setdefault("permissions", {})[access] = policy
 
     def account(self, integration: str, name: str) -> dict[str, str] | None:
         accounts: dict[str, dict[str, str]] = self._integration(integration).get("accounts", {})
@@ -147,6 +160,11 @@ def locked(path: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+def _policy(entry: dict[str, Any], access: str) -> Policy:
+    stored = entry.get("permissions", {}).get(access)
+    return stored if stored in POLICIES else DEFAULT_PERMISSIONS[access]
+
+
 def _read_settings(path: str) -> dict[str, Any]:
     """The settings file's data, in the shape the methods above rely on; {} when absent."""
     data = read_json(path)
@@ -162,6 +180,9 @@ def _read_settings(path: str) -> dict[str, Any]:
         for account, values in accounts.items():
             for key, value in expect(dict, values, path, f"{where}.accounts.{account}").items():
                 expect(str, value, path, f"{where}.accounts.{account}.{key}")
+    for name, server in expect(dict, data.get("mcp", {}), path, "mcp").items():
+        expect(dict, server, path, f"mcp.{name}")
+        expect(dict, server.get("permissions", {}), path, f"mcp.{name}.permissions")
     return data
 
 

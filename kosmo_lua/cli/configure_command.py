@@ -32,6 +32,7 @@ Examples:
   kosmo integrations:configure buildkite --account work --set access_token=bkua_... \\
       --set url=https://api.buildkite.com/v2
   kosmo integrations:configure buildkite --write allow
+  kosmo integrations:configure mcp.files --write allow     (an MCP server's tools)
 
 \b
 Settings live in $KOSMO_HOME/integrations.json (~/.kosmo without KOSMO_HOME), owner-only.
@@ -62,7 +63,15 @@ def integrations_configure(
     write: Policy | None,
     as_json: bool,
 ) -> None:
-    """Store credentials of an integration account, and its read/write permissions."""
+    """Store credentials of an integration account, and its read/write permissions.
+
+    NAME may also be mcp.SERVER: the read/write permissions of an MCP server's tools.
+    """
+    if name.startswith("mcp."):
+        if settings or account != DEFAULT_ACCOUNT:
+            raise click.UsageError(f"{name} takes only --read and --write.")
+        _configure_mcp(name.removeprefix("mcp."), read, write, as_json)
+        return
     integration = find_integration(name)
     fields = {f.name: f for f in integration.credentials}
     values: dict[str, str] = {}
@@ -99,6 +108,25 @@ def integrations_configure(
     for row in summary["accounts"]:
         shown = ", ".join(f"{k}={v}" for k, v in row["settings"].items())
         click.echo(f"  account {row['name']}: {shown}")
+
+
+def _configure_mcp(server: str, read: Policy | None, write: Policy | None, as_json: bool) -> None:
+    """Stores an MCP server's permissions (by name, wherever it is defined: trusting it is
+    what lets it start)."""
+    if not re.match(r"^[A-Za-z0-9_-]+$", server):
+        raise click.BadParameter(f"{server!r} is not an MCP server name", param_hint="NAME")
+    if not read and not write:
+        raise click.UsageError("Nothing to change: give --read or --write.")
+    with Config.edit() as config:
+        for access, policy in (("read", read), ("write", write)):
+            if policy:
+                config.set_mcp_permission(server, access, policy)
+    permissions = {a: config.mcp_permission(server, a) for a in ("read", "write")}
+    if as_json:
+        click.echo(json.dumps({"mcp_server": server, "permissions": permissions}, indent=2))
+        return
+    click.echo(f"Saved MCP server '{server}' permissions to {config.path}")
+    click.echo(f"  permissions: read {permissions['read']}, write {permissions['write']}")
 
 
 def status(config: Config, integration: Integration) -> dict[str, Any]:

@@ -24,6 +24,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from ..calls import recorded
+from ..config import Config
+from ..errors import PermissionDenied
 from ..result import Report
 from .errors import McpError, McpServerFailed, McpToolError, McpUntrusted
 from .servers import ServerConfig, lua_name
@@ -48,7 +50,8 @@ _STDERR_TAIL_LINES = 8
 class McpHub:
     """The MCP servers one run may use, started lazily and reused until ``close()``.
 
-    Nothing starts a project's server that is not trusted, ``force`` or not.
+    Tool calls follow the permission policy (``Config.mcp_permission``); ``force`` lets through
+    the calls it would refuse. Nothing starts a project's server that is not trusted.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class McpHub:
     ) -> None:
         self._configs = {server.name: server for server in servers}
         self._force = force
+        self._settings: Config | None = None  # the permission policy, read on the first call
         self.timeout = timeout
         self._report = report
         self._connections: dict[str, _Connection] = {}
@@ -136,10 +140,15 @@ class McpHub:
         return schema
 
     def call(self, qualified: str, args: dict[str, Any] | None = None) -> Any:
-        """Calls ``server.tool``: structured content, else decoded text, else content blocks."""
-        with recorded(self._report, f"mcp.{qualified}"):
+        """Calls ``server.tool`` as the permission policy allows: structured content, else
+        decoded text, else content blocks."""
+        with recorded(self._report, f"mcp.{qualified}") as entry:
             name, tool = self._split(qualified)
-            self._run(self._find_tool(name, tool))
+            row = self._run(self._find_tool(name, tool))
+            if self._check_permission(name, row):
+                entry["permission_bypassed"] = True
+                if self._report:
+                    self._report("meta", {"permission_bypassed": True})
             return self._run(self._call(name, tool, args or {}))
 
     def resolve_lua(self, server_lua_name: str, tool_lua_name: str) -> str:
@@ -253,6 +262,34 @@ class McpHub:
                 f" (unset and without a default in {config.source})"
             )
         return config
+
+    def _check_permission(self, server: str, row: dict[str, Any]) -> bool:
+        """Raises when the policy refuses the call; True when only ``force`` lets it through.
+
+        A tool reads only when annotated ``readOnlyHint``: without annotations, the MCP
+        specification says a tool may write, and so do we.
+        """
+        access = "read" if row.get("annotations", {}).get("readOnlyHint") is True else "write"
+        if self._settings is None:
+            self._settings = Config.load()
+        policy = self._settings.mcp_permission(server, access)
+        if policy == "allow":
+            return False
+        if self._force:
+            return True
+        qualified = row["qualified"]
+        if policy == "deny":
+            raise PermissionDenied(
+                f"MCP server '{server}' {access} access denied ({qualified})",
+                tool=f"mcp.{qualified}",
+            )
+        what = "reads" if access == "read" else "may write (it is not annotated readOnlyHint)"
+        raise PermissionDenied(
+            f"MCP tool {qualified} {what}, and MCP server '{server}' {access} requires"
+            " approval. Run with --force to allow it for this run, or allow it for good:"
+            f" kosmo integrations:configure mcp.{server} --{access} allow",
+            tool=f"mcp.{qualified}",
+        )
 
     def _listable(self, config: ServerConfig) -> bool:
         try:
