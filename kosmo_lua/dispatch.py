@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import ArgumentError, UnknownFunction
+from .limits import MEMORY_BYTES
 from .result import Report
 
 if TYPE_CHECKING:
@@ -35,7 +36,8 @@ MCP_FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 
 class AppDispatcher:
-    """One run's router. ``integrations=False`` (``kosmo mcp:lua``) offers MCP only."""
+    """One run's router. ``integrations=False`` (``kosmo mcp:lua``) offers MCP only;
+    ``max_body_bytes`` bounds an HTTP reply body (the run's ``Limits.body_bytes``)."""
 
     def __init__(
         self,
@@ -45,12 +47,14 @@ class AppDispatcher:
         emulate: bool = False,
         emulate_data: Mapping[str, str] | None = None,
         integrations: bool = True,
+        max_body_bytes: int = MEMORY_BYTES,
     ) -> None:
         self._report = report
         self._force = force
         self._emulate = emulate
         self._emulate_data = emulate_data
         self._integrations = integrations
+        self._max_body_bytes = max_body_bytes
         self._invoker: Invoker | None = None
         self._hub: McpHub | None = None
 
@@ -62,6 +66,7 @@ class AppDispatcher:
         emulate: bool = False,
         emulate_data: Mapping[str, str] | None = None,
         integrations: bool = True,
+        max_body_bytes: int = MEMORY_BYTES,
     ) -> DispatchFactory:
         return lambda report: cls(
             report,
@@ -69,6 +74,7 @@ class AppDispatcher:
             emulate=emulate,
             emulate_data=emulate_data,
             integrations=integrations,
+            max_body_bytes=max_body_bytes,
         )
 
     def __call__(self, path: str, args: list[Any]) -> tuple[Any, ...]:
@@ -96,6 +102,7 @@ class AppDispatcher:
             force=self._force,
             emulate=self._emulate,
             emulate_data=self._emulate_data,
+            max_body_bytes=self._max_body_bytes,
         )
 
     def _mcp(self, path: str, args: list[Any]) -> tuple[Any, ...]:
@@ -135,9 +142,11 @@ def run_invoker(
     force: bool = False,
     emulate: bool = False,
     emulate_data: Mapping[str, str] | None = None,
+    max_body_bytes: int = MEMORY_BYTES,
 ) -> Invoker:
     """The invoker of one run: the installed integrations, the user's configuration and
-    environment, and under ``--emulate`` the integrations' emulators."""
+    environment, under ``--emulate`` the integrations' emulators, and the run's bound on a
+    reply body (``Limits.body_bytes``)."""
     import os
 
     from .catalog import Catalog
@@ -153,6 +162,7 @@ def run_invoker(
         force=force,
         environ=dict(os.environ),
         emulation=Emulation(emulate_data) if emulate else None,
+        max_body_bytes=max_body_bytes,
     )
 
 

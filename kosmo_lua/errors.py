@@ -12,7 +12,9 @@
         │                       or of the wrong shape: exit 2
         ├── PermissionDenied    the permission policy refused a call (no request was sent)
         ├── ConnectionFailed    the API could not be reached
-        └── ApiError            the API answered with a non-2xx status
+        ├── ApiError            the API answered with a non-2xx status
+        └── LimitExceeded       a call passed a host bound: a reply larger than the memory
+                                limit, a request slower than its deadline
 
 Each error carries the command line's exit status, ``exit_code``; the one place in the CLI
 that catches errors (``kosmo_lua.cli.LazyGroup.invoke``) exits with it.
@@ -56,7 +58,7 @@ class HostError(KosmoError):
     """A host function failed; its message is what the Lua script sees."""
 
     kind = "error"  # what err.kind says in Lua; each subclass names its own
-    # What the envelope's meta.error.kind says: argument, permission or integration.
+    # What the envelope's meta.error.kind says: argument, permission, integration or limit.
     category = "integration"
 
     def __init__(
@@ -120,6 +122,14 @@ class ApiError(HostError):
 
     def __init__(self, text: str, *, status: int, message: str, tool: str = "") -> None:
         super().__init__(text, tool=tool, status=status, detail=message)
+
+
+class LimitExceeded(HostError):
+    """A call passed one of the host's bounds (reply size, time); the reply was dropped
+    unread. The envelope's ``meta.error.kind`` says ``limit``, as for the run's own limits."""
+
+    kind = "limit"
+    category = "limit"
 
 
 class ConfigFileError(ConfigError):

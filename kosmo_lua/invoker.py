@@ -18,6 +18,7 @@ from .calls import recorded
 from .catalog import Catalog, closest
 from .config import DEFAULT_ACCOUNT, Config
 from .errors import ConfigError, PermissionDenied
+from .limits import MEMORY_BYTES
 from .request import Call, build_request, rest_call
 from .rest import RestClient
 from .result import Report
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
 class Invoker:
     """Dispatches ``app.integrations.*`` calls for one run. ``force`` bypasses the
     permission policy. Requests go to each account's base URL through ``transport`` (httpx's
-    own when None), or, with ``emulation``, to the run's emulators (every account alike)."""
+    own when None), or, with ``emulation``, to the run's emulators (every account alike).
+    A reply body may hold ``max_body_bytes`` once decoded (``Limits.body_bytes``)."""
 
     def __init__(
         self,
@@ -44,6 +46,7 @@ class Invoker:
         environ: dict[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
         emulation: Emulation | None = None,
+        max_body_bytes: int = MEMORY_BYTES,
     ) -> None:
         self.catalog = catalog
         self.config = config
@@ -52,6 +55,7 @@ class Invoker:
         self._environ = environ if environ is not None else {}
         self._transport = transport
         self._emulation = emulation
+        self._max_body_bytes = max_body_bytes
         self._clients: dict[tuple[str, str], RestClient] = {}
 
     def close(self) -> None:
@@ -154,6 +158,7 @@ class Invoker:
                 label=integration.error_label,
                 rate_limit=integration.rate_limit,
                 transport=transport,
+                max_body_bytes=self._max_body_bytes,
             )
         return self._clients[key]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 MIB = 1024 * 1024
+MEMORY_BYTES = 32 * MIB  # --memory-limit's default
 
 # The backstop under every other limit: the worker process's data (heap and private
 # mappings) may not pass DATA_FACTOR x --memory-limit + DATA_ALLOWANCE. The allowance covers
@@ -23,7 +24,7 @@ class Limits:
 
     def __init__(
         self,
-        memory_bytes: int = 32 * MIB,
+        memory_bytes: int = MEMORY_BYTES,
         cpu_seconds: float = 30.0,
         timeout_seconds: float | None = None,
         output_bytes: int = 8 * MIB,
@@ -38,6 +39,12 @@ class Limits:
         """The worker process's data limit (see ``DATA_ALLOWANCE``)."""
         return DATA_FACTOR * self.memory_bytes + DATA_ALLOWANCE
 
+    @property
+    def body_bytes(self) -> int:
+        """The largest HTTP reply body (decoded) a call may read: the memory limit, since a
+        larger one could never become a Lua value under it. Passed to the run's invoker."""
+        return self.memory_bytes
+
     def message(self, kind: str) -> str:
         """The error text of a run stopped by limit ``kind``; scripts and CI jobs match on it."""
         return {
@@ -48,16 +55,17 @@ class Limits:
             if self.timeout_seconds is not None
             else "Time limit exceeded (--timeout)",
             "memory": f"Memory limit exceeded: the script needed more than "
-            f"{_bytes(self.memory_bytes)} (--memory-limit)",
+            f"{size_text(self.memory_bytes)} (--memory-limit)",
             "output": f"Output limit exceeded: the script printed more than "
-            f"{_bytes(self.output_bytes)} (--output-limit)",
+            f"{size_text(self.output_bytes)} (--output-limit)",
             "result": f"Output limit exceeded: the return values are larger than "
-            f"{_bytes(self.output_bytes)} (--output-limit)",
+            f"{size_text(self.output_bytes)} (--output-limit)",
             "recursion": "Recursion limit exceeded: stack overflow (too many nested calls)",
         }[kind]
 
 
-def _bytes(n: int) -> str:
+def size_text(n: int) -> str:
+    """A byte count as the limits' messages show it: ``32 MiB``, else ``1000 bytes``."""
     if n % MIB == 0:
         return f"{n // MIB} MiB"
     return f"{n} bytes"

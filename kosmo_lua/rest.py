@@ -9,19 +9,29 @@ repeat rules of DESIGN.md:
   repeat, for any method: the API rejected the request before doing any work.
 - 5xx and transport errors: repeat GET and HEAD only, a few times with backoff. A POST or a
   non-idempotent PUT is never sent twice.
+
+Every request is bounded: ``REQUEST_SECONDS`` for connecting, the reply and repeats together
+(a watchdog ends a server that drips), and a decoded body of at most the run's memory limit
+(``Limits.body_bytes``), counted as it streams in. Redirects are never followed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
+import socket
+import threading
 import time
 import unicodedata
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import ApiError, ArgumentError, ConnectionFailed
+from .errors import ApiError, ArgumentError, ConnectionFailed, LimitExceeded
+from .limits import MEMORY_BYTES, size_text
 from .tools import RateLimit
 from .version import __version__
 
@@ -32,6 +42,12 @@ USER_AGENT = f"kosmo-lua/{__version__} (+https://github.com/kosmo-lua)"
 IDEMPOTENT = frozenset({"GET", "HEAD"})
 RETRY_DELAYS = (0.5, 1.0, 2.0)  # backoff before each repeat of an idempotent request
 MAX_WAIT_SECONDS = 60.0  # the most a call waits out throttling, in all
+# The most one request may take: connecting, the reply, and repeats after 5xx or a dropped
+# connection, together (throttle waits come on top, bounded by MAX_WAIT_SECONDS).
+REQUEST_SECONDS = 60.0
+_CODINGS = ("gzip", "deflate")  # the content codings we ask for, and undo
+_NONE = ("", "identity")
+_WATCHDOG_FIRST = 0.5  # seconds
 MAX_MESSAGE = 500
 # The longest raw path accepted: real API paths are far shorter, and a longer URL is refused
 # by httpx (or the server) as an error that names nothing.
@@ -63,7 +79,12 @@ class Response:
 
 class RestClient:
     """Talks to one API account. ``label`` names the API in errors ("Buildkite API");
-    ``auth_headers`` carry the token; ``rate_limit`` says how the API throttles."""
+    ``auth_headers`` carry the token; ``rate_limit`` says how the API throttles.
+
+    Every request has ``deadline`` seconds for connecting, reading and repeats together
+    (throttle waits extend it), and its decoded body may hold ``max_body_bytes``; either
+    bound, passed, ends the request with ``LimitExceeded``.
+    """
 
     def __init__(
         self,
@@ -74,6 +95,8 @@ class RestClient:
         rate_limit: RateLimit | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
+        deadline: float = REQUEST_SECONDS,
+        max_body_bytes: int = MEMORY_BYTES,
         max_wait: float = MAX_WAIT_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
@@ -89,13 +112,18 @@ class RestClient:
                 **auth_headers,
                 "User-Agent": USER_AGENT,
                 "Accept": "application/json",
+                "Accept-Encoding": ", ".join(_CODINGS),
             },
             transport=transport,
             timeout=timeout,
             follow_redirects=False,
         )
+        self._timeout = timeout
+        self._deadline = deadline
+        self._max_body = max_body_bytes
         self._max_wait = max_wait
         self._sleep = sleep
+        self._watchdog = _Watchdog()
         self.sent = 0  # every request put on the wire, repeats included
 
     def close(self) -> None:
@@ -123,18 +151,27 @@ class RestClient:
         bare_path, _, existing = path.partition("?")
         import httpx
 
-        url = self.url_for(bare_path)
         params = (*urllib.parse.parse_qsl(existing, keep_blank_values=True), *(query or ()))
+        try:
+            request = self._client.build_request(
+                method, self.url_for(bare_path), params=params or None, json=body, headers=headers
+            )
+        except httpx.InvalidURL as exc:
+            raise ArgumentError(
+                f"{tool}: the request URL is unusable ({exc}); give fewer or shorter values",
+                tool=tool,
+            ) from None
+        deadline = time.monotonic() + self._deadline
         waited = 0.0
         attempt = 0
         while True:
             self.sent += 1
             try:
-                reply = self._client.request(
-                    method, url, params=params or None, json=body, headers=headers
-                )
+                reply, content = self._exchange(request, deadline, tool)
             except httpx.TransportError as exc:
-                if method in IDEMPOTENT and attempt < len(RETRY_DELAYS):
+                if self._watchdog.fired:
+                    raise self._too_slow(tool) from None
+                if method in IDEMPOTENT and self._may_repeat(attempt, deadline):
                     self._sleep(RETRY_DELAYS[attempt])
                     attempt += 1
                     continue
@@ -147,12 +184,90 @@ class RestClient:
                 if waited + delay <= self._max_wait:
                     self._sleep(delay)
                     waited += delay
+                    deadline += delay  # waiting out a throttle is bounded apart
                     continue
-            elif reply.status_code >= 500 and method in IDEMPOTENT and attempt < len(RETRY_DELAYS):
+            elif (
+                reply.status_code >= 500
+                and method in IDEMPOTENT
+                and self._may_repeat(attempt, deadline)
+            ):
                 self._sleep(RETRY_DELAYS[attempt])
                 attempt += 1
                 continue
-            return self._read(reply, text=text, tool=tool)
+            return self._read(reply, content, text=text, tool=tool)
+
+    def _exchange(
+        self, request: httpx.Request, deadline: float, tool: str
+    ) -> tuple[httpx.Response, bytes]:
+        """Sends once and reads the reply's decoded body, within the deadline and the cap."""
+        import httpx
+
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise self._too_slow(tool)
+        # httpx's own timeouts bound each step; a moment past the deadline, so that the
+        # watchdog is what ends a late request, and says so.
+        timeout = httpx.Timeout(min(self._timeout, left + _WATCHDOG_FIRST))
+        request.extensions["timeout"] = timeout.as_dict()
+        request.extensions["trace"] = self._watchdog.trace
+        with self._watchdog.armed(left):
+            reply = self._client.send(request, stream=True)
+            try:
+                return reply, self._body(reply, deadline, tool)
+            finally:
+                reply.close()
+
+    def _body(self, reply: httpx.Response, deadline: float, tool: str) -> bytes:
+        """The decoded body, counted as it arrives: it stops at the cap (a small compressed
+        reply can decode to gigabytes) and at the deadline (a server can drip it)."""
+        import httpx
+
+        self._check_codings(reply, tool)
+        body = bytearray()
+        try:
+            for chunk in reply.iter_bytes():
+                body += chunk
+                if len(body) > self._max_body:
+                    raise self._too_large(tool)
+                if time.monotonic() > deadline:
+                    raise self._too_slow(tool)
+        except httpx.DecodingError as exc:
+            raise ConnectionFailed(
+                f"{self.label} reply to {tool} does not decode: {exc}", tool=tool
+            ) from None
+        return bytes(body)
+
+    def _check_codings(self, reply: httpx.Response, tool: str) -> None:
+        """At most one content coding, one we asked for: httpx undoes a network read's worth
+        at a time, which gzip or deflate expand at most a thousandfold (a stack of them, or
+        brotli, would expand past any bound before the cap could count it)."""
+        header = reply.headers.get("Content-Encoding", "")
+        codings = [c for c in header.lower().replace(" ", "").split(",") if c not in _NONE]
+        if len(codings) > 1 or (codings and codings[0] not in _CODINGS):
+            raise ConnectionFailed(
+                f"{self.label} replied to {tool} in content encoding {header!r}; kosmo reads"
+                f" one of {', '.join(_CODINGS)}, as it asks",
+                tool=tool,
+            )
+
+    def _may_repeat(self, attempt: int, deadline: float) -> bool:
+        """Whether an idempotent request has a repeat left, and the time to wait for it."""
+        return attempt < len(RETRY_DELAYS) and (time.monotonic() + RETRY_DELAYS[attempt] < deadline)
+
+    def _too_large(self, tool: str) -> LimitExceeded:
+        return LimitExceeded(
+            f"{self.label} reply to {tool} is larger than {size_text(self._max_body)} (the"
+            " run's --memory-limit); ask for less (per_page, filters)",
+            tool=tool,
+        )
+
+    def _too_slow(self, tool: str) -> LimitExceeded:
+        return LimitExceeded(
+            f"{self.label} did not answer {tool} within {self._deadline:g} s (the time one"
+            " request may take, repeats included); try again later, or ask for less"
+            " (per_page, filters)",
+            tool=tool,
+        )
 
     def _throttled(self, reply: httpx.Response) -> bool:
         limits = self.rate_limit
@@ -170,13 +285,14 @@ class RestClient:
             return max(reset - self._clock(), 0.0)
         return float(max(reset, 0))
 
-    def _read(self, reply: httpx.Response, *, text: bool, tool: str) -> Response:
+    def _read(self, reply: httpx.Response, content: bytes, *, text: bool, tool: str) -> Response:
         links = {rel: url for url, rel in _LINK.findall(reply.headers.get("Link", ""))}
         if not reply.is_success:
+            message = _error_message(reply, content)
             raise ApiError(
-                f"{self.label} error ({reply.status_code}): {_error_message(reply)}",
+                f"{self.label} error ({reply.status_code}): {message}",
                 status=reply.status_code,
-                message=_error_message(reply),
+                message=message,
                 tool=tool,
             )
         reset = self._reset_seconds(reply)
@@ -185,8 +301,50 @@ class RestClient:
             "remaining": _int(reply.headers.get(self.rate_limit.remaining_header)),
             "reset": None if reset is None else round(reset),
         }
-        data = reply.text if text else _decode(reply)
+        data = _text(reply, content) if text else _decode(reply, content)
         return Response(reply.status_code, data, reply.headers, links, rate_limit)
+
+
+class _Watchdog:
+    """Ends a request at its deadline by shutting its connection down: httpx's timeouts
+    bound each read, so a server that drips its headers a byte at a time never times out.
+
+    It learns the socket from httpcore's ``trace`` hook when a connection opens; a client
+    talks to one origin, one request at a time, so the last one opened is the one in use.
+    """
+
+    def __init__(self) -> None:
+        self._socket: socket.socket | None = None
+        self.fired = False  # the last armed request reached its deadline
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            self._socket = info["return_value"].get_extra_info("socket")
+
+    @contextmanager
+    def armed(self, seconds: float) -> Iterator[None]:
+        self.fired = False
+        timer = threading.Timer(seconds, self._shut_down)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+    def _shut_down(self) -> None:
+        """Shuts the socket down through a second handle on its descriptor: the blocked
+        read returns at once, and a TLS socket's own state is left to its thread."""
+        self.fired = True
+        fd = self._socket.fileno() if self._socket is not None else -1
+        if fd < 0:
+            return
+        with contextlib.suppress(OSError):
+            handle = socket.socket(fileno=fd)
+            try:
+                handle.shutdown(socket.SHUT_RDWR)
+            finally:
+                handle.detach()
 
 
 def safe_path(path: str) -> str:
@@ -268,20 +426,24 @@ def _has_control(text: str) -> bool:
     return any(unicodedata.category(c) == "Cc" for c in text)
 
 
-def _decode(reply: httpx.Response) -> Any:
+def _decode(reply: httpx.Response, content: bytes) -> Any:
     """204 or empty → {}; JSON → as sent; anything else → {"body": text}."""
-    if reply.status_code == 204 or not reply.content:
+    if reply.status_code == 204 or not content:
         return {}
     try:
-        return reply.json()
+        return json.loads(content)
     except ValueError:
-        return {"body": reply.text}
+        return {"body": _text(reply, content)}
 
 
-def _error_message(reply: httpx.Response) -> str:
+def _text(reply: httpx.Response, content: bytes) -> str:
+    return content.decode(reply.encoding or "utf-8", errors="replace")
+
+
+def _error_message(reply: httpx.Response, content: bytes) -> str:
     """The body's ``message``, else ``errors``, else the body text, bounded."""
     try:
-        body = reply.json()
+        body = json.loads(content)
     except ValueError:
         body = None
     if isinstance(body, dict) and body.get("message"):
@@ -291,7 +453,7 @@ def _error_message(reply: httpx.Response) -> str:
     elif isinstance(body, dict) and body.get("errors"):
         message = _errors_text(body["errors"])
     else:
-        message = reply.text.strip() or reply.reason_phrase
+        message = _text(reply, content).strip() or reply.reason_phrase
     return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"
 
 
