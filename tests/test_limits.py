@@ -247,3 +247,19 @@ def test_host_side_output_is_charged_before_it_is_built(lua, code):
 def test_a_pattern_that_unrolls_to_gigabytes_is_refused_before_compiling(lua):
     result = lua("local ok, err = pcall(regex.match, 'aaa', '/a{1000000000}/') return err")
     assert "repeats too much to compile" in result.result[0]
+
+
+def test_sleep_waits_without_cpu_and_wakes_at_the_timeout(lua):
+    result = lua("local before = os.clock() sleep(0.3) return os.clock() - before < 0.1")
+    assert result.result == [True]
+    assert result.execution_time_ms >= 300
+    started = time.monotonic()
+    stopped = lua("sleep(30)", timeout_seconds=0.5)
+    assert stopped.meta.get("limit") == "timeout"
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("seconds", ["-1", "0/0", "1e300", "'x'"])
+def test_sleep_refuses_what_is_not_a_duration(lua, seconds):
+    result = lua(f"sleep({seconds})")
+    assert "sleep: seconds must be a number from 0 to 86400" in result.error

@@ -36,6 +36,7 @@ GLOBALS = {
     "select", "tonumber", "tostring", "type", "getmetatable", "_VERSION", "unpack", "_G",
     "string", "table", "math", "utf8", "os", "setmetatable", "pcall", "xpcall",
     "collectgarbage", "load", "coroutine", "print", "dump", "json", "regex", "docs", "app", "mcp",
+    "sleep",
 }  # fmt: skip
 
 LIBRARIES = {

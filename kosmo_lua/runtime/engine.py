@@ -257,6 +257,7 @@ class LuaEngine:
     def _host_table(self) -> Any:
         callbacks: dict[bytes, Callable[..., Any]] = {
             b"monotonic": time.monotonic,
+            b"sleep": time.sleep,  # releases the GIL: the worker's lifeline thread runs on
             b"emit": self._emit_line,
             b"call": _guarded(self._call, self._error_fields),
         }

@@ -172,6 +172,22 @@ env.math = math
 env.utf8 = utf8
 env.os = { time = os.time, clock = os.clock, date = os.date }
 
+-- sleep(seconds): waits without using CPU time (so not against --cpu-limit), but against
+-- the wall clock: a sleep past --timeout wakes at the deadline and ends the run there.
+local host_sleep, MAX_SLEEP = host.sleep, 86400
+env.sleep = function(seconds)
+  if type(seconds) ~= "number" or not (seconds >= 0 and seconds <= MAX_SLEEP) then
+    error("sleep: seconds must be a number from 0 to " .. MAX_SLEEP .. ", got "
+      .. tostring(seconds), 2)
+  end
+  local left = wall_deadline - monotonic()
+  if seconds >= left then
+    host_sleep(left > 0 and left or 0)
+    trip("timeout")
+  end
+  host_sleep(seconds)
+end
+
 -- Takes a library call's pcall results inside a wrapper: its errors point at the script's
 -- line, not ours (level 3: this function, the wrapper, the script; never tail-call it).
 local function as_caller(ok, ...)

@@ -242,7 +242,7 @@ class Worker:
                 if on_output:
                     on_output(message["out"])
             elif "call" in message:
-                result.integration_calls.append(message["call"])
+                result.add_call(message["call"])
             elif "meta" in message:
                 result.meta.update(message["meta"])
             elif "child" in message:
