@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -47,3 +48,16 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, server: subprocess.Popen[Any], wait: float = 20.0) -> None:
+    """Returns once ``server`` accepts connections on the loopback ``port``."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, "the server did not start listening"
+            assert server.poll() is None, "the server exited"
+            time.sleep(0.05)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from helpers import free_port, kosmo_path
+from helpers import free_port, kosmo_path, wait_for_port
 
 pytest.importorskip("mcp")
 
@@ -72,7 +70,7 @@ def test_lists_the_host_tools_and_runs_lua():
     assert set(listed) == {"execute_lua", "lua_read_doc", "lua_list_docs", "lua_search_docs"}
     schema = listed["execute_lua"].input_schema
     assert schema["required"] == ["code"]
-    assert set(schema["properties"]) == {"code", "memoryLimit", "cpuLimit"}
+    assert set(schema["properties"]) == {"code", "memoryLimit", "cpuLimit", "timeout"}
     assert listed["lua_read_doc"].input_schema["required"] == ["page"]
     assert listed["lua_search_docs"].input_schema["required"] == ["query"]
     assert listed["lua_read_doc"].annotations.read_only_hint is True
@@ -181,15 +179,7 @@ def test_serves_streamable_http():
     port = free_port()
     server = subprocess.Popen([*serve_command(), "--http", "--port", str(port)])
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the HTTP server did not start"
-                assert server.poll() is None, "the HTTP server exited"
-                time.sleep(0.05)
+        wait_for_port(port, server)
 
         async def main() -> Any:
             async with Client(f"http://127.0.0.1:{port}/mcp") as client:

@@ -10,14 +10,17 @@ import click
 
 from ..config import check_settings, kosmo_home
 from ..dispatch import AppDispatcher
+from ..mcp.serve import RunLimits, serve
 from ..runtime.supervisor import Worker
 from .json_command import JsonAwareCommand
-from .lua_command import limits_from, run_options, run_script
+from .lua_command import MIN_MEMORY, ByteSize, Seconds, limits_from, run_options, run_script
 from .name_value import NAME_VALUE, typed_arguments
 
 if TYPE_CHECKING:
     from ..mcp.client import McpHub
     from ..mcp.servers import Scope, ServerConfig
+
+_CAPS = RunLimits()
 
 
 def _echo_json(value: Any) -> None:
@@ -265,7 +268,37 @@ In an MCP client (.mcp.json, Claude Desktop, VS Code):
 @click.option(
     "--expose-integrations", is_flag=True, help="Offer every integration function as its own tool."
 )
-@click.option("--force", is_flag=True, help="Bypass the permission policy for every call.")
+@click.option(
+    "--force", is_flag=True, help="Approve every write the permission policy would refuse."
+)
+@click.option(
+    "--timeout",
+    type=Seconds(),
+    default=_CAPS.timeout_seconds,
+    show_default=True,
+    help="Wall-clock limit of each run; a client may ask for less.",
+)
+@click.option(
+    "--max-memory-limit",
+    type=ByteSize(minimum=MIN_MEMORY),
+    default=_CAPS.max_memory_bytes,
+    show_default="256 MiB",
+    help="The most memoryLimit a client may ask for.",
+)
+@click.option(
+    "--max-cpu-limit",
+    type=Seconds(),
+    default=_CAPS.max_cpu_seconds,
+    show_default=True,
+    help="The most cpuLimit a client may ask for.",
+)
+@click.option(
+    "--max-runs",
+    type=click.IntRange(min=1),
+    default=_CAPS.max_runs,
+    show_default=True,
+    help="Runs at once, each in its own worker; more wait for a free one.",
+)
 def mcp_serve(
     use_http: bool,
     host: str,
@@ -273,10 +306,9 @@ def mcp_serve(
     read_only: bool,
     expose_integrations: bool,
     force: bool,
+    **caps: Any,
 ) -> None:
     """Serve this host over MCP: execute_lua, lua_read_doc, lua_list_docs, lua_search_docs."""
-    from ..mcp.serve import serve
-
     check_settings()  # tools read both when a client calls: say now that a file is broken
     _servers()
     serve(
@@ -286,4 +318,10 @@ def mcp_serve(
         force=force,
         host=host,
         port=port,
+        limits=RunLimits(
+            timeout_seconds=caps["timeout"],
+            max_memory_bytes=caps["max_memory_limit"],
+            max_cpu_seconds=caps["max_cpu_limit"],
+            max_runs=caps["max_runs"],
+        ),
     )

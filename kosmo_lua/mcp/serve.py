@@ -7,8 +7,13 @@ function as a tool of its own (``buildkite_get_build``), with its JSON Schema an
 annotations, for clients that prefer one call per tool to a script.
 
 Permissions are the same as on the command line: a write needs ``allow`` in the integration's
-policy, or a server started with ``force``. ``read_only`` hides the write tools and also
-refuses writes from inside ``execute_lua``, so a read-only server cannot change anything.
+(or MCP server's) policy, or a server started with ``force``. ``read_only`` hides the write
+tools and also refuses writes from inside ``execute_lua``, integration functions and MCP tools
+not annotated ``readOnlyHint`` alike, so a read-only server cannot change anything.
+
+Each ``execute_lua`` runs in a worker of its own, within the server's ``RunLimits``: a
+wall-clock timeout, caps on what a client may ask for, and a bound on runs at once, so one
+slow run (or session) does not hold up the others.
 
 The tools are plain Python (``HostTools``); only ``serve()`` and ``build_server()`` touch the
 SDK, and they import it when called.
@@ -18,18 +23,21 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..calls import recorded
 from ..errors import HostError, PermissionDenied, UsageError
-from ..limits import Limits
+from ..limits import MIB, Limits
 from ..result import Report
 
 if TYPE_CHECKING:
     from mcp.server import Server, ServerRequestContext
 
     from ..catalog import Catalog
+    from ..dispatch import AppDispatcher
     from ..invoker import Invoker
     from ..reference import Reference
     from ..runtime.engine import Dispatcher
@@ -54,8 +62,29 @@ script with execute_lua instead of many separate calls; find functions with \
 lua_search_docs or lua_list_docs and read their page with lua_read_doc."""
 
 
+# Starting workers one at a time: a fork while another thread is between making a worker's
+# pipes and registering them would hand that worker's pipe ends to the new child, which then
+# keeps them open (a worker that never sees end of input, a death nobody notices).
+_STARTING = threading.Lock()
+
+
 class ToolFailed(Exception):
     """A tool call failed; the message becomes an MCP error result (``isError``)."""
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """What one ``execute_lua`` run may use on this server; clients ask within it.
+
+    ``timeout_seconds`` is every run's wall-clock limit and the most a client may ask for;
+    ``max_memory_bytes`` and ``max_cpu_seconds`` cap ``memoryLimit`` and ``cpuLimit``;
+    ``max_runs`` runs at once (each in its own worker), the next waits for a free one.
+    """
+
+    timeout_seconds: float = 120.0
+    max_memory_bytes: int = 256 * MIB
+    max_cpu_seconds: float = 60.0
+    max_runs: int = 4
 
 
 class HostTools:
@@ -71,13 +100,13 @@ class HostTools:
         read_only: bool = False,
         expose_integrations: bool = False,
         force: bool = False,
+        limits: RunLimits | None = None,
     ) -> None:
         self.read_only = read_only
         self.expose_integrations = expose_integrations
         self.force = force
-        # One Lua worker at a time: each run forks, and a fork is safest with no other fork
-        # or pipe bookkeeping under way in this process.
-        self._run_lock = threading.Lock()
+        self.limits = limits or RunLimits()
+        self._runs = threading.BoundedSemaphore(self.limits.max_runs)
         self._integration_tools: dict[str, Tool] | None = None
         self._invoker: Invoker | None = None
         # Calls run in threads; the invoker's per-account clients are not made for that.
@@ -96,23 +125,7 @@ class HostTools:
                     if self.read_only
                     else ""
                 ),
-                "inputSchema": {
-                    "type": "object",
-                    "properties": {
-                        "code": {"type": "string", "description": "The Lua code to run."},
-                        "memoryLimit": {
-                            "type": "integer",
-                            "minimum": 1,
-                            "description": "Memory limit in bytes (default 32 MiB).",
-                        },
-                        "cpuLimit": {
-                            "type": "number",
-                            "exclusiveMinimum": 0,
-                            "description": "CPU time limit in seconds (default 30).",
-                        },
-                    },
-                    "required": ["code"],
-                },
+                "inputSchema": self._execute_lua_schema(),
                 "annotations": {
                     "title": "Run Lua",
                     "readOnlyHint": self.read_only,
@@ -186,30 +199,74 @@ class HostTools:
         return text, data if isinstance(data, dict) else None
 
     def execute_lua(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Runs the code in a fresh worker with the requested limits; returns the envelope."""
-        from ..dispatch import AppDispatcher
+        """Runs the code in a worker of its own, within the limits asked for and the server's
+        caps; returns the envelope. At most ``max_runs`` run at once."""
         from ..runtime.supervisor import Worker
 
         code = _string(args, "code")
-        defaults = Limits()
-        memory = args.get("memoryLimit", defaults.memory_bytes)
-        cpu = args.get("cpuLimit", defaults.cpu_seconds)
+        limits = self.run_limits(args)
+        with self._runs, Worker(limits, self._dispatcher) as worker:
+            with _STARTING:
+                worker.run("", "start")  # forks the worker
+            result = worker.run(code, "execute_lua")
+        return result.envelope()
+
+    def run_limits(self, args: dict[str, Any]) -> Limits:
+        """The limits of one run: what the client asked for (``memoryLimit``, ``cpuLimit``,
+        ``timeout``) or the defaults, each refused past the server's cap."""
+        caps, defaults = self.limits, Limits()
+        memory = args.get("memoryLimit", min(defaults.memory_bytes, caps.max_memory_bytes))
         if isinstance(memory, float) and memory.is_integer():
             memory = int(memory)
-        if isinstance(memory, bool) or not isinstance(memory, int) or memory <= 0:
+        if isinstance(memory, bool) or not isinstance(memory, int):
             raise ToolFailed("memoryLimit must be a positive whole number of bytes")
-        if isinstance(cpu, bool) or not isinstance(cpu, int | float) or cpu <= 0:
-            raise ToolFailed("cpuLimit must be a positive number of seconds")
-        factory = AppDispatcher.factory(force=self.force)
-        if self.read_only:
-            inner_factory = factory
+        cpu = args.get("cpuLimit", min(defaults.cpu_seconds, caps.max_cpu_seconds))
+        timeout = args.get("timeout", caps.timeout_seconds)
+        return Limits(
+            memory_bytes=int(_capped("memoryLimit", memory, caps.max_memory_bytes, "bytes")),
+            cpu_seconds=_capped("cpuLimit", cpu, caps.max_cpu_seconds, "seconds"),
+            timeout_seconds=_capped("timeout", timeout, caps.timeout_seconds, "seconds"),
+        )
 
-            def factory(report: Report) -> Dispatcher:
-                return ReadOnlyDispatch(inner_factory(report), report)
+    def _dispatcher(self, report: Report) -> Dispatcher:
+        """A run's dispatcher (built in its worker); under ``read_only`` it refuses writes."""
+        from ..dispatch import AppDispatcher
 
-        with self._run_lock, Worker(Limits(memory_bytes=memory, cpu_seconds=cpu), factory) as w:
-            result = w.run(code, "execute_lua")
-        return result.envelope()
+        inner = AppDispatcher(report, force=self.force)
+        return ReadOnlyDispatch(inner, report) if self.read_only else inner
+
+    def _execute_lua_schema(self) -> dict[str, Any]:
+        caps, defaults = self.limits, Limits()
+        memory = min(defaults.memory_bytes, caps.max_memory_bytes)
+        cpu = min(defaults.cpu_seconds, caps.max_cpu_seconds)
+        return {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string", "description": "The Lua code to run."},
+                "memoryLimit": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": caps.max_memory_bytes,
+                    "description": f"Memory limit in bytes (default {memory},"
+                    f" at most {caps.max_memory_bytes}).",
+                },
+                "cpuLimit": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": caps.max_cpu_seconds,
+                    "description": f"CPU time limit in seconds (default {cpu:g},"
+                    f" at most {caps.max_cpu_seconds:g}).",
+                },
+                "timeout": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": caps.timeout_seconds,
+                    "description": "Wall-clock limit in seconds, waiting on APIs included"
+                    f" (default and at most {caps.timeout_seconds:g}).",
+                },
+            },
+            "required": ["code"],
+        }
 
     def call_integration(self, tool: Tool, args: dict[str, Any]) -> Any:
         """One integration function, through the same invoker (and policy) as the CLI. The
@@ -249,9 +306,10 @@ class HostTools:
 
 
 class ReadOnlyDispatch:
-    """Refuses every write function before it reaches the invoker, whatever the policy."""
+    """Refuses every write before it reaches the invoker or an MCP server, whatever the
+    policy: integration functions that write, and MCP tools not annotated ``readOnlyHint``."""
 
-    def __init__(self, inner: Dispatcher, report: Report) -> None:
+    def __init__(self, inner: AppDispatcher, report: Report) -> None:
         self._inner = inner
         self._report = report
         self._catalog: Catalog | None = None
@@ -259,13 +317,46 @@ class ReadOnlyDispatch:
     def __call__(self, path: str, args: list[Any]) -> tuple[Any, ...]:
         tool = self._tool(path)
         if tool is not None and tool.access == "write":
-            with recorded(self._report, path.removeprefix("app."), tool=tool.full_name):
-                raise PermissionDenied(
-                    f"{tool.full_name} writes, and this MCP server is read-only"
-                    " (started with --read-only)",
-                    tool=tool.full_name,
-                )
+            self._refuse(path.removeprefix("app."), tool.full_name, f"{tool.full_name} writes")
+        row = self._mcp_tool(path, args)
+        if row is not None and row.get("annotations", {}).get("readOnlyHint") is not True:
+            qualified = row["qualified"]
+            what = f"MCP tool {qualified} may write (it is not annotated readOnlyHint)"
+            self._refuse(f"mcp.{qualified}", f"mcp.{qualified}", what)
         return self._inner(path, args)
+
+    def close(self) -> None:
+        """Ends the run's MCP sessions and HTTP clients: the worker closes the dispatcher it
+        was given, this one."""
+        self._inner.close()
+
+    def _refuse(self, path: str, tool: str, what: str) -> None:
+        with recorded(self._report, path, tool=tool):
+            raise PermissionDenied(
+                f"{what}, and this MCP server is read-only (started with --read-only)", tool=tool
+            )
+
+    def _mcp_tool(self, path: str, args: list[Any]) -> dict[str, Any] | None:
+        """The MCP tool an ``app.mcp.*`` or ``mcp.call`` call would run, as ``mcp.tools``
+        lists it; None when there is none (the inner dispatcher then says what is wrong)."""
+        keys: tuple[str, ...] = ("name", "lua_name")  # app.mcp.* may spell either
+        if path.startswith("app.mcp.") and path.count(".") == 3:
+            _, _, server, name = path.split(".")
+        elif path == "mcp.call" and args and isinstance(args[0], str):
+            keys = ("name",)
+            servers = [row["name"] for row in self._inner("mcp.servers", [])[0]]
+            prefixes = [s for s in servers if args[0].startswith(s + ".")]
+            if not prefixes:
+                return None
+            server = max(prefixes, key=len)
+            name = args[0][len(server) + 1 :]
+        else:
+            return None
+        try:
+            rows: list[dict[str, Any]] = self._inner("mcp.tools", [server])[0]
+        except HostError:
+            return None
+        return next((row for row in rows if any(row[key] == name for key in keys)), None)
 
     def _tool(self, path: str) -> Tool | None:
         if not path.startswith("app.integrations."):
@@ -349,13 +440,16 @@ def serve(
     force: bool = False,
     host: str = "127.0.0.1",
     port: int = 8765,
+    limits: RunLimits | None = None,
 ) -> None:
     """Serves until the client leaves (stdio) or the process is stopped (http, at /mcp)."""
     if transport not in ("stdio", "http", "streamable-http"):
         raise UsageError(f"Unknown MCP transport {transport!r}: use stdio or http")
     import anyio
 
-    tools = HostTools(read_only=read_only, expose_integrations=expose_integrations, force=force)
+    tools = HostTools(
+        read_only=read_only, expose_integrations=expose_integrations, force=force, limits=limits
+    )
     server = build_server(tools)
     _kill_workers_on_termination()
     try:
@@ -415,6 +509,30 @@ def _doc_tool(
         "inputSchema": {"type": "object", "properties": properties, "required": required},
         "annotations": {"readOnlyHint": True, "destructiveHint": False, "openWorldHint": False},
     }
+
+
+_CAP_OPTIONS = {"memoryLimit": "--max-memory-limit", "cpuLimit": "--max-cpu-limit"}
+
+
+def _capped(name: str, value: Any, maximum: float, unit: str) -> float:
+    """``value`` if it is a positive number no larger than the server's ``maximum``; refused
+    otherwise (never lowered quietly: the client would think it got what it asked for)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ToolFailed(f"{name} must be a positive number of {unit}")
+    if not (math.isfinite(value) and value > 0):
+        raise ToolFailed(f"{name} must be a positive number of {unit}")
+    if value > maximum:
+        option = _CAP_OPTIONS.get(name, "--timeout")
+        raise ToolFailed(
+            f"{name} {_number(value)} is more than this server allows: at most"
+            f" {_number(maximum)} {unit} (kosmo mcp:serve {option}). Ask for less, or leave it"
+            " out for the default."
+        )
+    return value
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def _string(args: dict[str, Any], name: str) -> str:

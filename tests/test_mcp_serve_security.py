@@ -1,0 +1,248 @@
+"""``kosmo mcp:serve`` keeps its clients within bounds: run limits and caps, runs side by side,
+read-only meaning read-only for MCP tools too (issue #11, points 5 and 8). The server is the
+installed ``kosmo`` spoken to by the SDK's client, over stdio and over HTTP on 127.0.0.1; the
+MCP servers it calls are real processes too."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO
+from helpers import free_port, kosmo_path, wait_for_port
+
+pytest.importorskip("mcp")
+
+import anyio
+from mcp import Client, StdioServerParameters
+
+from kosmo_lua.mcp.serve import HostTools, ReadOnlyDispatch, RunLimits
+
+FAKE = str(REPO / "tests" / "mcp_fixtures" / "fake_server.py")
+BUSY = "local t = os.clock() while os.clock() - t < {seconds} do end return 'done'"
+TOKEN = "a-long-random-token-for-the-test"
+
+Scenario = Callable[[Any], Awaitable[Any]]
+
+
+def against(scenario: Scenario, *flags: str) -> Any:
+    """``kosmo mcp:serve FLAGS`` over stdio: runs ``scenario(client)``, then shuts it down."""
+    parameters = StdioServerParameters(
+        command=kosmo_path(),
+        args=["mcp:serve", *flags],
+        env={"KOSMO_HOME": os.environ["KOSMO_HOME"]},
+    )
+
+    async def main() -> Any:
+        async with Client(parameters) as client:
+            return await scenario(client)
+
+    return anyio.run(main)
+
+
+def execute(*calls: dict[str, Any]) -> Scenario:
+    """A scenario that calls ``execute_lua`` with each argument set, in order."""
+
+    async def scenario(client: Any) -> list[Any]:
+        return [await client.call_tool("execute_lua", arguments) for arguments in calls]
+
+    return scenario
+
+
+def text(result: Any) -> str:
+    (block,) = result.content
+    return str(block.text)
+
+
+@contextmanager
+def http_server(*flags: str, **env: str) -> Iterator[str]:
+    """``kosmo mcp:serve --http`` on a free loopback port; yields its /mcp URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [kosmo_path(), "mcp:serve", "--http", "--port", str(port), *flags],
+        env={**os.environ, **env},
+    )
+    try:
+        wait_for_port(port, server)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.fixture
+def notes(tmp_path: Path, kosmo_home: Path) -> Path:
+    """A global (trusted) fake MCP server whose write tool ``note`` appends to this file."""
+    path = tmp_path / "notes.txt"
+    definition = {"command": sys.executable, "args": [FAKE], "env": {"FAKE_MCP_NOTES": str(path)}}
+    kosmo_home.mkdir(exist_ok=True)
+    (kosmo_home / "mcp.json").write_text(json.dumps({"mcpServers": {"fake": definition}}))
+    return path
+
+
+# Point 5: limits, caps, runs side by side ------------------------------------------------------
+
+
+def test_every_run_has_a_wall_clock_timeout_by_default():
+    limits = HostTools().run_limits({"code": "return 1"})
+    assert limits.timeout_seconds == 120
+    assert (limits.memory_bytes, limits.cpu_seconds) == (32 * 1024 * 1024, 30)
+    asked = HostTools().run_limits({"code": "", "timeout": 5, "cpuLimit": 2, "memoryLimit": 4e6})
+    assert (asked.timeout_seconds, asked.cpu_seconds, asked.memory_bytes) == (5, 2, 4_000_000)
+
+
+def test_the_timeout_stops_a_run_that_waits(notes: Path):
+    started = time.monotonic()
+    (result,) = against(
+        execute({"code": "return app.mcp.fake.slow{seconds = 30}"}), "--timeout", "2"
+    )
+    envelope = result.structured_content
+    assert envelope["error"].startswith("Time limit exceeded"), envelope["error"]
+    assert envelope["meta"]["limit"] == "timeout"
+    assert time.monotonic() - started < 20
+
+
+def test_limits_a_client_asks_for_are_capped_by_the_server():
+    code = "return 1"
+    results = against(
+        execute(
+            {"code": code, "memoryLimit": 1e12},
+            {"code": code, "cpuLimit": 1e6},
+            {"code": code, "timeout": 1000},
+            {"code": code, "memoryLimit": 64 * 1024 * 1024, "cpuLimit": 5, "timeout": 10},
+            {"code": code, "memoryLimit": 64 * 1024 * 1024 + 1},
+        ),
+        "--max-memory-limit",
+        "64M",
+        "--max-cpu-limit",
+        "5",
+        "--timeout",
+        "10",
+    )
+    memory, cpu, timeout, within, above = results
+    assert memory.is_error and text(memory) == (
+        "memoryLimit 1000000000000 is more than this server allows: at most 67108864 bytes"
+        " (kosmo mcp:serve --max-memory-limit). Ask for less, or leave it out for the default."
+    )
+    assert cpu.is_error and "at most 5 seconds (kosmo mcp:serve --max-cpu-limit)" in text(cpu)
+    assert timeout.is_error and "at most 10 seconds (kosmo mcp:serve --timeout)" in text(timeout)
+    assert within.structured_content["result"] == [1]
+    assert above.is_error
+
+
+def test_the_default_caps_refuse_a_huge_memory_limit():
+    async def scenario(client: Any) -> Any:
+        listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+        refused = await client.call_tool("execute_lua", {"code": "", "memoryLimit": 1e12})
+        return listed["execute_lua"].input_schema, refused
+
+    schema, refused = against(scenario)
+    assert schema["properties"]["memoryLimit"]["maximum"] == 256 * 1024 * 1024
+    assert schema["properties"]["timeout"]["maximum"] == 120
+    assert refused.is_error and "at most 268435456 bytes" in text(refused)
+
+
+def test_a_slow_run_does_not_hold_up_another_sessions_run():
+    finished: dict[str, float] = {}
+
+    async def session(url: str, name: str, code: str, delay: float) -> Any:
+        await anyio.sleep(delay)
+        async with Client(url) as client:
+            result = await client.call_tool("execute_lua", {"code": code})
+        finished[name] = time.monotonic()
+        return result
+
+    with http_server() as url:
+
+        async def main() -> list[Any]:
+            results: list[Any] = [None, None]
+
+            async def run(index: int, *args: Any) -> None:
+                results[index] = await session(url, *args)
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(run, 0, "slow", BUSY.format(seconds=6), 0)
+                group.start_soon(run, 1, "quick", "return 'quick'", 1.5)
+            return results
+
+        started = time.monotonic()
+        slow, quick = anyio.run(main)
+    assert quick.structured_content["result"] == ["quick"]
+    assert slow.structured_content["result"] == ["done"]
+    assert finished["quick"] < finished["slow"]
+    assert finished["quick"] - started < 5
+
+
+def test_runs_at_once_are_bounded():
+    tools = HostTools(limits=RunLimits(max_runs=1))
+    code = BUSY.format(seconds=1)
+    results: list[dict[str, Any]] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(tools.execute_lua({"code": code})))
+        for _ in range(2)
+    ]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert [r["result"] for r in results] == [["done"], ["done"]]
+    assert time.monotonic() - started >= 1.9  # one after the other
+
+
+# Point 8: read-only means read-only; MCP writes follow the policy -------------------------------
+
+WRITES = """
+local by_path_ok, by_path = pcall(app.mcp.fake.note, {text = "by path"})
+local by_call_ok, by_call = pcall(mcp.call, "fake.note", {text = "by call"})
+return app.mcp.fake.echo{text = "read"}, tostring(by_path), tostring(by_call)
+"""
+
+
+def test_read_only_refuses_mcp_tools_not_annotated_read_only(notes: Path):
+    (result,) = against(execute({"code": WRITES}), "--read-only", "--force")
+    envelope = result.structured_content
+    read, by_path, by_call = envelope["result"]
+    assert read == "read"
+    refusal = (
+        "MCP tool fake.note may write (it is not annotated readOnlyHint), and this MCP server"
+        " is read-only (started with --read-only)"
+    )
+    assert by_path.endswith(refusal) and by_call.endswith(refusal)
+    assert not notes.exists()
+    refused = [c for c in envelope["integration_calls"] if c["status"] == "error"]
+    assert [c["path"] for c in refused] == ["mcp.fake.note", "mcp.fake.note"]
+
+
+def test_mcp_writes_follow_the_permission_policy(notes: Path):
+    (asked,) = against(execute({"code": WRITES}))
+    _, by_path, by_call = asked.structured_content["result"]
+    assert "write requires approval" in by_path and "write requires approval" in by_call
+    assert not notes.exists()
+
+    (forced,) = against(execute({"code": WRITES}), "--force")
+    assert forced.structured_content["result"] == ["read", "noted", "noted"]
+    assert notes.read_text() == "by path\nby call\n"
+
+
+def test_the_read_only_dispatcher_closes_the_one_it_wraps():
+    closed: list[bool] = []
+
+    class Inner:
+        def __call__(self, path: str, args: list[Any]) -> tuple[Any, ...]:
+            return ()
+
+        def close(self) -> None:
+            closed.append(True)
+
+    ReadOnlyDispatch(Inner(), lambda kind, value: None).close()  # type: ignore[arg-type]
+    assert closed == [True]
