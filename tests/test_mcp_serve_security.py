@@ -1,7 +1,7 @@
 """``kosmo mcp:serve`` keeps its clients within bounds: run limits and caps, runs side by side,
-read-only meaning read-only for MCP tools too (issue #11, points 5 and 8). The server is the
-installed ``kosmo`` spoken to by the SDK's client, over stdio and over HTTP on 127.0.0.1; the
-MCP servers it calls are real processes too."""
+read-only meaning read-only for MCP tools too, and a token off loopback (issue #11, points 5,
+8 and 9). The server is the installed ``kosmo`` spoken to by the SDK's client, over stdio and
+over HTTP on 127.0.0.1; the MCP servers it calls are real processes too."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from conftest import REPO
+from conftest import REPO, Completed
 from helpers import free_port, kosmo_path, wait_for_port
 
 pytest.importorskip("mcp")
@@ -25,7 +26,9 @@ pytest.importorskip("mcp")
 import anyio
 from mcp import Client, StdioServerParameters
 
+from kosmo_lua.mcp.client import McpHub
 from kosmo_lua.mcp.serve import HostTools, ReadOnlyDispatch, RunLimits
+from kosmo_lua.mcp.servers import ServerConfig
 
 FAKE = str(REPO / "tests" / "mcp_fixtures" / "fake_server.py")
 BUSY = "local t = os.clock() while os.clock() - t < {seconds} do end return 'done'"
@@ -246,3 +249,51 @@ def test_the_read_only_dispatcher_closes_the_one_it_wraps():
 
     ReadOnlyDispatch(Inner(), lambda kind, value: None).close()  # type: ignore[arg-type]
     assert closed == [True]
+
+
+# Point 9: a token off loopback ------------------------------------------------------------------
+
+
+def test_refuses_to_listen_off_loopback_without_a_token(kosmo: Callable[..., Completed]):
+    port = str(free_port())
+    done = kosmo("mcp:serve", "--http", "--host", "0.0.0.0", "--port", port, timeout=20)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "Error: kosmo mcp:serve will not listen on 0.0.0.0 without authentication: put a"
+        " token in an environment variable and pass --auth-token-env NAME, or serve on"
+        " 127.0.0.1"
+    )
+    unset = kosmo("mcp:serve", "--http", "--auth-token-env", "KOSMO_TEST_UNSET_TOKEN", timeout=20)
+    assert unset.returncode == 2 and "KOSMO_TEST_UNSET_TOKEN is not set" in unset.stderr
+
+
+def test_http_needs_the_bearer_token_when_one_is_set():
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "test", "version": "1"},
+        },
+    }
+    accept = {"Accept": "application/json, text/event-stream"}
+
+    def post(url: str, **headers: str) -> httpx.Response:
+        return httpx.post(url, json=initialize, headers={**accept, **headers}, timeout=10)
+
+    flags = ("--auth-token-env", "KOSMO_TEST_MCP_TOKEN")
+    with http_server(*flags, KOSMO_TEST_MCP_TOKEN=TOKEN) as url:
+        missing = post(url)
+        wrong = post(url, Authorization=f"Bearer {TOKEN}x")
+        other_host = post(url, Authorization=f"Bearer {TOKEN}", Host="evil.example")
+        server = ServerConfig(
+            name="kosmo", type="http", url=url, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        with McpHub([server], force=True, timeout=20) as hub:
+            envelope = hub.call("kosmo.execute_lua", {"code": "return 'let in'"})
+    assert missing.status_code == 401 and wrong.status_code == 401
+    assert missing.headers["www-authenticate"] == "Bearer"
+    assert other_host.status_code == 421  # the Host check still holds
+    assert envelope["result"] == ["let in"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from ..mcp.client import McpHub
     from ..mcp.servers import Scope, ServerConfig
 
+TOKEN_VARIABLE = "KOSMO_MCP_TOKEN"
+"""Where ``mcp:serve --http`` finds its token when ``--auth-token-env`` names no other."""
 _CAPS = RunLimits()
 
 
@@ -256,6 +259,7 @@ Examples:
   kosmo mcp:serve                          stdio, for an MCP client's configuration
   kosmo mcp:serve --expose-integrations    also each integration function as a tool
   kosmo mcp:serve --http --port 8765       streamable HTTP at http://127.0.0.1:8765/mcp
+  KOSMO_MCP_TOKEN=… kosmo mcp:serve --http --host 0.0.0.0    off loopback: a token is required
 
 \b
 In an MCP client (.mcp.json, Claude Desktop, VS Code):
@@ -264,6 +268,12 @@ In an MCP client (.mcp.json, Claude Desktop, VS Code):
 @click.option("--http", "use_http", is_flag=True, help="Serve streamable HTTP instead of stdio.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="HTTP address.")
 @click.option("--port", default=8765, show_default=True, help="HTTP port.")
+@click.option(
+    "--auth-token-env",
+    metavar="NAME",
+    help=f"HTTP clients must send Authorization: Bearer with the token in the environment"
+    f" variable NAME (default: {TOKEN_VARIABLE}, when set). Required off loopback.",
+)
 @click.option("--read-only", is_flag=True, help="Hide write functions; Lua may not call them.")
 @click.option(
     "--expose-integrations", is_flag=True, help="Offer every integration function as its own tool."
@@ -303,6 +313,7 @@ def mcp_serve(
     use_http: bool,
     host: str,
     port: int,
+    auth_token_env: str | None,
     read_only: bool,
     expose_integrations: bool,
     force: bool,
@@ -324,4 +335,22 @@ def mcp_serve(
             max_cpu_seconds=caps["max_cpu_limit"],
             max_runs=caps["max_runs"],
         ),
+        auth_token=_auth_token(auth_token_env, use_http),
     )
+
+
+def _auth_token(variable: str | None, use_http: bool) -> str | None:
+    """The token HTTP clients must send, read from the environment: on the command line it
+    would show in ``ps``."""
+    if variable is None:
+        token = os.environ.get(TOKEN_VARIABLE) if use_http else None
+        return token or None
+    if not use_http:
+        raise click.UsageError("--auth-token-env applies to --http only.")
+    token = os.environ.get(variable)
+    if not token:
+        raise click.UsageError(
+            f"--auth-token-env {variable}: the environment variable {variable} is not set"
+            " or empty; put the token there first."
+        )
+    return token

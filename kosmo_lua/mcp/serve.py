@@ -35,6 +35,7 @@ from ..result import Report
 
 if TYPE_CHECKING:
     from mcp.server import Server, ServerRequestContext
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
     from ..catalog import Catalog
     from ..dispatch import AppDispatcher
@@ -441,10 +442,21 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8765,
     limits: RunLimits | None = None,
+    auth_token: str | None = None,
 ) -> None:
-    """Serves until the client leaves (stdio) or the process is stopped (http, at /mcp)."""
+    """Serves until the client leaves (stdio) or the process is stopped (http, at /mcp).
+
+    Over HTTP, ``auth_token`` makes every request show ``Authorization: Bearer <token>``;
+    off loopback it is required, since anyone who reaches the port could run scripts with
+    this user's tokens.
+    """
     if transport not in ("stdio", "http", "streamable-http"):
         raise UsageError(f"Unknown MCP transport {transport!r}: use stdio or http")
+    if transport != "stdio" and not auth_token and not _loopback(host):
+        raise UsageError(
+            f"kosmo mcp:serve will not listen on {host} without authentication: put a token"
+            " in an environment variable and pass --auth-token-env NAME, or serve on 127.0.0.1"
+        )
     import anyio
 
     tools = HostTools(
@@ -456,7 +468,7 @@ def serve(
         if transport == "stdio":
             anyio.run(_serve_stdio, server)
         else:
-            anyio.run(_serve_http, server, host, port)
+            anyio.run(_serve_http, server, host, port, auth_token)
     finally:
         tools.close()
 
@@ -468,7 +480,7 @@ async def _serve_stdio(server: Server[Any]) -> None:
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
-async def _serve_http(server: Server[Any], host: str, port: int) -> None:
+async def _serve_http(server: Server[Any], host: str, port: int, token: str | None) -> None:
     import uvicorn
 
     from ..runtime.supervisor import kill_all
@@ -478,9 +490,66 @@ async def _serve_http(server: Server[Any], host: str, port: int) -> None:
             kill_all()  # a run in progress would hold up the graceful shutdown until it ends
             super().handle_exit(sig, frame)
 
-    app = server.streamable_http_app(host=host)
+    # On loopback the SDK checks Host and Origin (DNS rebinding); elsewhere _HttpGuard checks
+    # Origin, and the token stands in for Host, which names whatever clients reach us by.
+    app = _HttpGuard(server.streamable_http_app(host=host), token, not _loopback(host))
     config = uvicorn.Config(app, host=host, port=port, log_level="warning")
     await Server(config).serve()
+
+
+class _HttpGuard:
+    """ASGI middleware: a request needs ``Authorization: Bearer <token>`` when a token is set
+    (compared in constant time), and with ``same_origin`` a browser's request (an ``Origin``
+    header) must come from the address it is sent to."""
+
+    def __init__(self, app: ASGIApp, token: str | None, same_origin: bool) -> None:
+        self._app = app
+        self._token = token.encode() if token else None
+        self._same_origin = same_origin
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope["headers"])
+            if self._token is not None and not self._authorized(headers):
+                await _answer(send, 401, "Unauthorized: send Authorization: Bearer <token>")
+                return
+            origin = headers.get(b"origin")
+            if self._same_origin and origin is not None and not _same_origin(origin, headers):
+                await _answer(send, 403, "Forbidden: requests from another site are refused")
+                return
+        await self._app(scope, receive, send)
+
+    def _authorized(self, headers: dict[bytes, bytes]) -> bool:
+        import hmac
+
+        assert self._token is not None
+        scheme, _, credential = headers.get(b"authorization", b"").partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(credential.strip(), self._token)
+
+
+def _same_origin(origin: bytes, headers: dict[bytes, bytes]) -> bool:
+    host = headers.get(b"host", b"")
+    return origin in (b"http://" + host, b"https://" + host)
+
+
+async def _answer(send: Send, status: int, text: str) -> None:
+    body = text.encode()
+    headers = [(b"content-type", b"text/plain; charset=utf-8")]
+    if status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: it may resolve anywhere
+        return False
 
 
 def _kill_workers_on_termination() -> None:
