@@ -20,7 +20,7 @@ from .config import DEFAULT_ACCOUNT, Config
 from .errors import ConfigError, PermissionDenied
 from .limits import MEMORY_BYTES
 from .request import Call, build_request, rest_call
-from .rest import RestClient
+from .rest import INSECURE_HTTP, RestClient, check_base_url
 from .result import Report
 from .tools import Integration, Tool
 
@@ -152,8 +152,16 @@ class Invoker:
         if key not in self._clients:
             self._check_account(integration, account)
             token, transport = self._token_and_transport(integration, account)
+            base_url = self._base_url(integration, account)
+            if self._emulation is None:  # an emulator is in process: nothing goes on a wire
+                stored = self.config.account(integration.name, account) or {}
+                check_base_url(
+                    base_url,
+                    str(stored.get(INSECURE_HTTP, "")).lower() == "true",
+                    configure=_configure_args(integration, account),
+                )
             self._clients[key] = RestClient(
-                self._base_url(integration, account),
+                base_url,
                 integration.auth.headers(token) if token else {},
                 label=integration.error_label,
                 rate_limit=integration.rate_limit,
@@ -201,10 +209,15 @@ class Invoker:
                 values[field.name] = field.default
             if field.required and not values.get(field.name):
                 env_hint = f"Set {field.env} or run" if field.env else "Run"
-                account_option = "" if account == DEFAULT_ACCOUNT else f" --account {account}"
                 raise ConfigError(
                     f"No {integration.title} {field.name} for account '{account}'. {env_hint}:"
-                    f" kosmo integrations:configure {integration.name}{account_option}"
+                    f" kosmo integrations:configure {_configure_args(integration, account)}"
                     f" --set {field.name}=…"
                 )
         return values
+
+
+def _configure_args(integration: Integration, account: str) -> str:
+    """The arguments of ``kosmo integrations:configure`` for this account."""
+    option = "" if account == DEFAULT_ACCOUNT else f" --account {account}"
+    return f"{integration.name}{option}"

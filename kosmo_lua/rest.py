@@ -18,6 +18,7 @@ Every request is bounded: ``REQUEST_SECONDS`` for connecting, the reply and repe
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import re
 import socket
@@ -30,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import ApiError, ArgumentError, ConnectionFailed, LimitExceeded
+from .errors import ApiError, ArgumentError, ConfigError, ConnectionFailed, LimitExceeded
 from .limits import MEMORY_BYTES, size_text
 from .tools import RateLimit
 from .version import __version__
@@ -45,6 +46,8 @@ MAX_WAIT_SECONDS = 60.0  # the most a call waits out throttling, in all
 # The most one request may take: connecting, the reply, and repeats after 5xx or a dropped
 # connection, together (throttle waits come on top, bounded by MAX_WAIT_SECONDS).
 REQUEST_SECONDS = 60.0
+# The account setting that lets its token travel over plain http to a host not on loopback.
+INSECURE_HTTP = "allow_insecure_http"
 _CODINGS = ("gzip", "deflate")  # the content codings we ask for, and undo
 _NONE = ("", "identity")
 _WATCHDOG_FIRST = 0.5  # seconds
@@ -345,6 +348,41 @@ class _Watchdog:
                 handle.shutdown(socket.SHUT_RDWR)
             finally:
                 handle.detach()
+
+
+def check_base_url(url: str, allow_insecure: bool = False, *, configure: str = "NAME") -> None:
+    """Refuses a base URL a token must not be sent to: https only, except plain http to
+    loopback (emulators, tests) or for an account configured with ``allow_insecure_http``.
+
+    Called when an account's client is built, and by ``integrations:configure`` when a URL
+    is stored; ``configure`` is the arguments of the command that opts in ("buildkite
+    --account work").
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        parts, host = None, None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not host:
+        raise ConfigError(
+            f"{url!r} is not an http(s) URL; give one such as https://api.buildkite.com/v2"
+        )
+    if parts.scheme.lower() == "https" or allow_insecure or _is_loopback(host):
+        return
+    raise ConfigError(
+        f"Refused base URL {url}: over plain http the token would travel unencrypted. Use"
+        " https://, or, on a network you trust, opt in for this account: kosmo"
+        f" integrations:configure {configure} --set {INSECURE_HTTP}=true"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def safe_path(path: str) -> str:

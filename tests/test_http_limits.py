@@ -4,15 +4,13 @@ together), whatever a server on loopback does: never answer, drip headers, drip 
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
 
 import pytest
+from loopback import Handler, reply, servers
 
 from kosmo_lua.dispatch import AppDispatcher
 from kosmo_lua.errors import ConnectionFailed, LimitExceeded
@@ -21,65 +19,12 @@ from kosmo_lua.rest import RestClient
 from kosmo_lua.runtime.supervisor import Worker
 
 TOOL = "buildkite.buildkite_list_builds"
-Handler = Callable[[socket.socket], None]
-
-
-class LoopbackServer:
-    """Answers each connection on 127.0.0.1 with ``handler(connection)``, in a thread."""
-
-    def __init__(self, handler: Handler) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
-        self._handler = handler
-        self.connections = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self._listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
-
-    def _answer(self, connection: socket.socket) -> None:
-        with connection:
-            _read_request(connection)
-            with contextlib.suppress(OSError):  # the client hung up, as these tests want
-                self._handler(connection)
-
-    def close(self) -> None:
-        self._listener.close()
 
 
 @pytest.fixture
-def server() -> Iterator[Callable[[Handler], LoopbackServer]]:
-    started: list[LoopbackServer] = []
-
-    def start(handler: Handler) -> LoopbackServer:
-        started.append(LoopbackServer(handler))
-        return started[-1]
-
-    yield start
-    for running in started:
-        running.close()
-
-
-def _read_request(connection: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = connection.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def _reply(status: str, body: bytes, **headers: str) -> bytes:
-    lines = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}"]
-    lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+def server():
+    with servers() as start:
+        yield start
 
 
 def _client(url: str, **options: float) -> RestClient:
@@ -104,7 +49,7 @@ def _gzip_bomb(size: int) -> bytes:
 def test_a_gzip_reply_is_capped_by_its_decoded_size(server):
     bomb = _gzip_bomb(64 * MIB)
     assert len(bomb) < 100_000
-    api = server(lambda c: c.sendall(_reply("200 OK", bomb, Content_Encoding="gzip")))
+    api = server(lambda c, _: c.sendall(reply("200 OK", bomb, Content_Encoding="gzip")))
     with pytest.raises(LimitExceeded) as refused:
         _get(_client(api.url, max_body_bytes=2 * MIB))
     assert str(refused.value) == (
@@ -121,20 +66,20 @@ def test_a_gzip_reply_is_capped_by_its_decoded_size(server):
 def test_a_reply_under_the_cap_is_decoded(server):
     body = json.dumps([{"number": n} for n in range(1000)]).encode()
     zipped = gzip.compress(body)
-    api = server(lambda c: c.sendall(_reply("200 OK", zipped, Content_Encoding="gzip")))
+    api = server(lambda c, _: c.sendall(reply("200 OK", zipped, Content_Encoding="gzip")))
     assert _get(_client(api.url, max_body_bytes=len(body))) == json.loads(body)
 
 
 def test_an_error_reply_is_capped_too(server):
     bomb = _gzip_bomb(8 * MIB)
-    api = server(lambda c: c.sendall(_reply("500 Oops", bomb, Content_Encoding="gzip")))
+    api = server(lambda c, _: c.sendall(reply("500 Oops", bomb, Content_Encoding="gzip")))
     with pytest.raises(LimitExceeded, match="larger than 1 MiB"):
         _get(_client(api.url, max_body_bytes=MIB))
 
 
 @pytest.mark.parametrize("coding", ["gzip, gzip", "br", "zstd"])
 def test_stacked_or_unasked_codings_are_refused_unread(server, coding):
-    api = server(lambda c: c.sendall(_reply("200 OK", b"\x1f\x8b", Content_Encoding=coding)))
+    api = server(lambda c, _: c.sendall(reply("200 OK", b"\x1f\x8b", Content_Encoding=coding)))
     with pytest.raises(ConnectionFailed, match=f"content encoding '{coding}'"):
         _get(_client(api.url))
 
@@ -143,7 +88,7 @@ def test_the_cap_follows_the_runs_memory_limit(server, kosmo_home):
     from kosmo_lua.config import Config
 
     bomb = _gzip_bomb(16 * MIB)
-    api = server(lambda c: c.sendall(_reply("200 OK", bomb, Content_Encoding="gzip")))
+    api = server(lambda c, _: c.sendall(reply("200 OK", bomb, Content_Encoding="gzip")))
     config = Config.load(kosmo_home)
     config.set_account("buildkite", "default", {"access_token": "t0ken", "url": api.url})
     config.save()
@@ -163,7 +108,7 @@ def test_the_cap_follows_the_runs_memory_limit(server, kosmo_home):
 def _drip(prefix: bytes, every: float = 0.2) -> Handler:
     """Sends ``prefix``, then one byte every ``every`` seconds, for ever."""
 
-    def handler(connection: socket.socket) -> None:
+    def handler(connection: socket.socket, request: bytes) -> None:
         connection.sendall(prefix)
         while True:
             time.sleep(every)
@@ -172,7 +117,7 @@ def _drip(prefix: bytes, every: float = 0.2) -> Handler:
     return handler
 
 
-def _silent(connection: socket.socket) -> None:
+def _silent(connection: socket.socket, request: bytes) -> None:
     time.sleep(30)
 
 
@@ -198,7 +143,7 @@ def test_a_request_ends_at_its_deadline_whatever_the_server_does(server, handler
 
 
 def test_repeats_stop_when_the_deadline_leaves_no_time_for_them(server):
-    api = server(lambda c: c.sendall(_reply("502 Bad Gateway", b"")))
+    api = server(lambda c, _: c.sendall(reply("502 Bad Gateway", b"")))
     started = time.monotonic()
     with pytest.raises(Exception, match=r"\(502\)"):
         _get(_client(api.url, deadline=1.2))

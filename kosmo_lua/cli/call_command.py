@@ -9,7 +9,8 @@ import click
 
 from ..config import DEFAULT_ACCOUNT
 from ..dispatch import run_invoker
-from ..errors import Failed, HostError
+from ..errors import Failed, HostError, KosmoError
+from ..redact import redact
 from .catalog_commands import find_tool
 from .json_command import JsonAwareCommand
 from .name_value import NAME_VALUE, typed_arguments
@@ -67,10 +68,11 @@ def integrations_call(
                 return
             data, meta = invoker.invoke(path, [named])
     except HostError as exc:  # the call failed: with --json, its envelope says so
+        message = redact(str(exc))  # an API may echo the token in its error
         if not as_json:
-            raise
-        _print(_envelope(False, None, None, str(exc), events))
-        raise Failed(str(exc)) from exc
+            raise _scrubbed(exc, message) from None
+        _print(_envelope(False, None, None, message, events))
+        raise Failed(message) from None
     _print(_envelope(True, data, meta, None, events) if as_json else data)
 
 
@@ -88,8 +90,15 @@ def _envelope(
     }
 
 
+def _scrubbed(error: KosmoError, message: str) -> KosmoError:
+    """The error as the CLI shows it, its text scrubbed of every token, its exit status kept."""
+    shown = KosmoError(message)
+    shown.exit_code = error.exit_code
+    return shown
+
+
 def _print(value: Any) -> None:
-    if isinstance(value, str):
-        click.echo(value)
-    else:
-        click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    """Prints a result or envelope scrubbed of every token the call loaded (the call ran in
+    this process, not in a worker whose frames are scrubbed already)."""
+    text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
+    click.echo(redact(text))
