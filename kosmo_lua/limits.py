@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 MIB = 1024 * 1024
+GIB = 1024 * MIB
 MEMORY_BYTES = 32 * MIB  # --memory-limit's default
+# The most a command line may ask for (--memory-limit, --output-limit, --cpu-limit,
+# --timeout): past these a limit means nothing, and a worker could not apply it (the data
+# cap and Lua's allocator take 64-bit sizes).
+MAX_MEMORY_BYTES = 64 * GIB
+MAX_OUTPUT_BYTES = 1 * GIB
+MAX_SECONDS = 7 * 24 * 3600.0  # a week
 
 # The backstop under every other limit: the worker process's data (heap and private
 # mappings) may not pass DATA_FACTOR x --memory-limit + DATA_ALLOWANCE. The allowance covers
@@ -65,7 +72,9 @@ class Limits:
 
 
 def size_text(n: int) -> str:
-    """A byte count as the limits' messages show it: ``32 MiB``, else ``1000 bytes``."""
+    """A byte count as the limits' messages show it: ``64 GiB``, ``32 MiB``, ``1000 bytes``."""
+    if n % GIB == 0:
+        return f"{n // GIB} GiB"
     if n % MIB == 0:
         return f"{n // MIB} MiB"
     return f"{n} bytes"

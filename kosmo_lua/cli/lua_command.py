@@ -14,7 +14,7 @@ import click
 
 from ..dispatch import AppDispatcher
 from ..errors import Failed, UsageError
-from ..limits import MIB, Limits
+from ..limits import MAX_MEMORY_BYTES, MAX_OUTPUT_BYTES, MAX_SECONDS, MIB, Limits, size_text
 from ..runtime.supervisor import Worker, terminations_interrupt
 from . import output
 from .json_command import JsonAwareCommand
@@ -37,12 +37,13 @@ _SIZE_UNITS = {
 
 
 class ByteSize(click.ParamType[int]):
-    """A byte count: ``33554432``, ``32M`` or ``32MiB``, at least ``minimum``."""
+    """A byte count: ``33554432``, ``32M`` or ``32MiB``, from ``minimum`` to ``maximum``."""
 
     name = "BYTES"
 
-    def __init__(self, minimum: int = 1) -> None:
+    def __init__(self, minimum: int = 1, maximum: int = MAX_MEMORY_BYTES) -> None:
         self.minimum = minimum
+        self.maximum = maximum
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
@@ -52,17 +53,23 @@ class ByteSize(click.ParamType[int]):
         unit = text[len(number) :]
         try:
             size = int(float(number) * _SIZE_UNITS[unit])
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, OverflowError):
             self.fail(f"{value!r} is not a size in bytes (examples: 33554432, 32M, 64MiB)")
         if size < self.minimum:
             self.fail(f"must be at least {self.minimum} bytes")
+        if size > self.maximum:
+            self.fail(f"must be at most {self.maximum} bytes ({size_text(self.maximum)})")
         return size
 
 
 class Seconds(click.ParamType[float]):
-    """A positive, finite number of seconds (``nan`` and ``inf`` are not time limits)."""
+    """A positive, finite number of seconds up to ``maximum`` (``nan`` and ``inf`` are not
+    time limits)."""
 
     name = "SECONDS"
+
+    def __init__(self, maximum: float = MAX_SECONDS) -> None:
+        self.maximum = maximum
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
@@ -73,6 +80,8 @@ class Seconds(click.ParamType[float]):
             self.fail(f"{value!r} is not a number of seconds")
         if not math.isfinite(seconds) or seconds <= 0:
             self.fail(f"{value!r} must be a positive, finite number of seconds")
+        if seconds > self.maximum:
+            self.fail(f"{value!r} must be at most {self.maximum:g} seconds")
         return seconds
 
 
@@ -99,26 +108,28 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
                 type=ByteSize(minimum=MIN_MEMORY),
                 default=defaults.memory_bytes,
                 show_default="32 MiB",
-                help="Lua memory limit in bytes (32M, 64MiB).",
+                help="Lua memory limit in bytes (32M, 64MiB), at most 64 GiB. An HTTP reply"
+                " may be as large.",
             ),
             click.option(
                 "--cpu-limit",
                 type=Seconds(),
                 default=defaults.cpu_seconds,
                 show_default=True,
-                help="CPU time limit.",
+                help="CPU time limit, at most a week (604800).",
             ),
             click.option(
                 "--timeout",
                 type=Seconds(),
-                help="Wall-clock limit, including time spent waiting on APIs. Off by default.",
+                help="Wall-clock limit, including time spent waiting on APIs, at most a week"
+                " (604800). Off by default.",
             ),
             click.option(
                 "--output-limit",
-                type=ByteSize(),
+                type=ByteSize(maximum=MAX_OUTPUT_BYTES),
                 default=defaults.output_bytes,
                 show_default="8 MiB",
-                help="Stop a script that prints more than this.",
+                help="Stop a script that prints more than this, at most 1 GiB.",
             ),
         ]
     ):
