@@ -97,7 +97,8 @@ def run(code: str, *, name: str = "script", limits: Limits | None = None) -> Exe
     from .limits import Limits
     from .runtime.supervisor import Worker
 
-    with Worker(limits or Limits(), AppDispatcher.factory()) as worker:
+    limits = limits or Limits()
+    with Worker(limits, AppDispatcher.factory(max_body_bytes=limits.body_bytes)) as worker:
         return worker.run(code, name)
 
 

@@ -197,7 +197,12 @@ def integrations_lua(
     if emulate_data and not emulate:
         raise click.UsageError("--emulate-data goes with --emulate")
     files = emulation_data(emulate_data) if emulate_data else {}
-    dispatch = AppDispatcher.factory(force=options["force"], emulate=emulate, emulate_data=files)
+    dispatch = AppDispatcher.factory(
+        force=options["force"],
+        emulate=emulate,
+        emulate_data=files,
+        max_body_bytes=limits.body_bytes,
+    )
     worker = Worker(limits, dispatch)
     if repl:
         if options["as_json"] or options["code"] or options["file"]:

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..calls import BoundedReport
 from ..limits import Limits
 from ..redact import redact
 from ..result import ExecutionResult, Report
@@ -351,7 +352,9 @@ def _serve(
     status = 0
     dispatch = None
     try:
-        dispatch = make_dispatch(lambda kind, value: _write_frame(replies, {kind: value}))
+        # Call records are bounded where they are made: a pcall loop cannot flood the pipe.
+        report = BoundedReport(lambda kind, value: _write_frame(replies, {kind: value}))
+        dispatch = make_dispatch(report)
         engine = LuaEngine(
             limits,
             emit=lambda line: _write_frame(replies, {"out": line}),
@@ -371,6 +374,7 @@ def _serve(
                     frame = _done_frame(outcome, engine.memory_used)
                 except MemoryError:  # the data backstop (_cap_data), past every other check
                     frame = _done_frame(limit_outcome("memory", limits), engine.memory_used)
+                report.end_run()
                 _write(replies, frame)
     except KeyboardInterrupt:
         status = 130
