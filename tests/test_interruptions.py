@@ -214,7 +214,7 @@ def test_killing_mcp_serve_mid_run_kills_its_worker(sig):
 
     async def run_forever(client: Any) -> None:
         with suppress(MCPError):  # the connection closes with the server
-            await client.call_tool("execute_lua", {"code": LOOP[2], "cpuLimit": 1000})
+            await client.call_tool("execute_lua", {"code": LOOP[2], "cpuLimit": 60})
 
     async def main() -> None:
         async with Client(parameters) as client, anyio.create_task_group() as tasks:
@@ -255,7 +255,7 @@ def test_sigterm_stops_an_http_mcp_server_mid_run():
             url = f"http://127.0.0.1:{port}/mcp"
             async with Client(url) as client, anyio.create_task_group() as tasks:
                 tasks.start_soon(anyio.to_thread.run_sync, stop_mid_run, server)
-                return await client.call_tool("execute_lua", {"code": LOOP[2], "cpuLimit": 1000})
+                return await client.call_tool("execute_lua", {"code": LOOP[2], "cpuLimit": 60})
 
         result = anyio.run(main)
         assert server.wait(10) == -signal.SIGTERM
