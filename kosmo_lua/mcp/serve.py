@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ..invoker import Invoker
     from ..reference import Reference
     from ..runtime.engine import Dispatcher
+    from ..runtime.supervisor import DispatchFactory
     from ..tools import Tool
 
 EXECUTE_LUA_DESCRIPTION = """\
@@ -206,7 +207,7 @@ class HostTools:
 
         code = _string(args, "code")
         limits = self.run_limits(args)
-        with self._runs, Worker(limits, self._dispatcher) as worker:
+        with self._runs, Worker(limits, self._dispatch_factory(limits)) as worker:
             with _STARTING:
                 worker.run("", "start")  # forks the worker
             result = worker.run(code, "execute_lua")
@@ -229,12 +230,16 @@ class HostTools:
             timeout_seconds=_capped("timeout", timeout, caps.timeout_seconds, "seconds"),
         )
 
-    def _dispatcher(self, report: Report) -> Dispatcher:
-        """A run's dispatcher (built in its worker); under ``read_only`` it refuses writes."""
+    def _dispatch_factory(self, limits: Limits) -> DispatchFactory:
+        """What builds a run's dispatcher in its worker: HTTP replies bounded by the run's
+        memory limit, as on the command line; under ``read_only``, no writes."""
         from ..dispatch import AppDispatcher
 
-        inner = AppDispatcher(report, force=self.force)
-        return ReadOnlyDispatch(inner, report) if self.read_only else inner
+        def build(report: Report) -> Dispatcher:
+            inner = AppDispatcher(report, force=self.force, max_body_bytes=limits.body_bytes)
+            return ReadOnlyDispatch(inner, report) if self.read_only else inner
+
+        return build
 
     def _execute_lua_schema(self) -> dict[str, Any]:
         caps, defaults = self.limits, Limits()
