@@ -365,7 +365,7 @@ def check_base_url(url: str, allow_insecure: bool = False, *, configure: str = "
         parts, host = None, None
     if parts is None or parts.scheme.lower() not in ("http", "https") or not host:
         raise ConfigError(
-            f"{url!r} is not an http(s) URL; give one such as https://api.buildkite.com/v2"
+            f"{url!r} is not an http(s) URL; give one such as https://api.example.com/v2"
         )
     if parts.scheme.lower() == "https" or allow_insecure or _is_loopback(host):
         return

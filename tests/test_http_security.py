@@ -167,3 +167,46 @@ def test_scrub_redacts_every_string_of_a_structured_result():
     register(TOKEN)
     data = {"user": {TOKEN: [f"Bearer {TOKEN}", 1, None, (TOKEN,)]}, "ok": True}
     assert scrub(data) == {"user": {"***": ["Bearer ***", 1, None, ["***"]]}, "ok": True}
+
+
+def test_configure_refuses_a_plain_http_url_unless_opted_in(kosmo_home):
+    from click.testing import CliRunner, Result
+
+    from kosmo_lua.cli import main
+
+    def configure(*settings: str) -> Result:
+        args = ["integrations:configure", "buildkite", "--account", "lab"]
+        for setting in settings:
+            args += ["--set", setting]
+        return CliRunner().invoke(main, args)
+
+    refused = configure("url=http://ci.example.test/v2", "access_token=t")
+    assert refused.exit_code == 2
+    assert (
+        "kosmo integrations:configure buildkite --account lab --set allow_insecure_http=true"
+        in (refused.stderr)
+    )
+    assert (
+        not (kosmo_home / "integrations.json").exists()
+        or "ci.example.test" not in (kosmo_home / "integrations.json").read_text()
+    )
+    assert configure("url=http://ci.example.test/v2", "allow_insecure_http=true").exit_code == 0
+    assert configure("url=http://127.0.0.1:8990/v2").exit_code == 0  # loopback: the emulator
+
+
+def test_exposed_integration_tools_never_show_a_token(kosmo_home):
+    """mcp:serve --expose-integrations hands results on as data: a token an API echoes back
+    is scrubbed there too."""
+    from kosmo_lua.mcp.serve import HostTools
+
+    token = "bkua_echoed_SECRET_token_0123456789"
+    config = Config.load(kosmo_home)
+    config.set_account("buildkite", "default", {"access_token": token})
+    config.save()
+    tools = HostTools(expose_integrations=True)
+    with respx.mock(base_url="https://api.buildkite.com/v2") as api:
+        api.get("/user").respond(200, json={"name": "Ada", "note": f"your token is {token}"})
+        data = tools.call_integration(load()[0].tool("get_current_user"), {})
+    tools.close()
+    assert token not in json.dumps(data)
+    assert data["name"] == "Ada"

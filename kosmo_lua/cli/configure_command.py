@@ -9,7 +9,9 @@ from typing import Any
 import click
 
 from ..config import DEFAULT_ACCOUNT, POLICIES, Config, Policy
+from ..errors import ConfigError
 from ..integrations import load
+from ..rest import INSECURE_HTTP, check_base_url
 from ..tools import Integration
 from .name_value import NAME_VALUE
 
@@ -73,25 +75,27 @@ def integrations_configure(
         _configure_mcp(name.removeprefix("mcp."), read, write, as_json)
         return
     integration = find_integration(name)
-    fields = {f.name: f for f in integration.credentials}
+    allowed = [f.name for f in integration.credentials]
+    if integration.credential("base_url"):
+        allowed.append(INSECURE_HTTP)
     values: dict[str, str] = {}
     for key, value in settings:
-        if key not in fields:
+        if key not in allowed:
             raise click.BadParameter(
                 f"{key!r} is not a {integration.title} setting; use one of"
-                f" {', '.join(f'{k}=…' for k in fields)}",
+                f" {', '.join(f'{k}=…' for k in allowed)}",
                 param_hint="--set",
             )
-        if key == "url" and not re.match(r"^https?://[^/\s]+", value):
-            raise click.BadParameter(
-                f"{value!r} is not an http(s) URL, e.g. https://api.buildkite.com/v2",
-                param_hint="--set url",
-            )
+        if key == INSECURE_HTTP and value not in ("true", "false"):
+            raise click.BadParameter(f"{INSECURE_HTTP} is true or false", param_hint="--set")
         values[key] = value
     if not values and not read and not write:
         raise click.UsageError("Nothing to change: give --set NAME=VALUE, --read or --write.")
     with Config.edit() as config:
         if values:
+            _check_base_url(
+                integration, account, {**(config.account(name, account) or {}), **values}
+            )
             config.set_account(name, account, values)
         for access, policy in (("read", read), ("write", write)):
             if policy:
@@ -108,6 +112,20 @@ def integrations_configure(
     for row in summary["accounts"]:
         shown = ", ".join(f"{k}={v}" for k, v in row["settings"].items())
         click.echo(f"  account {row['name']}: {shown}")
+
+
+def _check_base_url(integration: Integration, account: str, settings: dict[str, str]) -> None:
+    """The account's base URL must be one a token may travel to (https, or loopback, or
+    the documented opt-in): refused here, before it is stored."""
+    field = integration.credential("base_url")
+    url = settings.get(field.name) or field.default if field else None
+    if not field or not url:
+        return
+    command = integration.name + ("" if account == DEFAULT_ACCOUNT else f" --account {account}")
+    try:
+        check_base_url(url, settings.get(INSECURE_HTTP) == "true", configure=command)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint=f"--set {field.name}") from None
 
 
 def _configure_mcp(server: str, read: Policy | None, write: Policy | None, as_json: bool) -> None:

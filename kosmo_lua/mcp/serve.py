@@ -28,6 +28,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .. import redact
 from ..calls import recorded
 from ..errors import HostError, PermissionDenied, UsageError
 from ..limits import MIB, Limits
@@ -286,8 +287,8 @@ class HostTools:
                     self._invoker = run_invoker(report=lambda kind, value: None, force=self.force)
                 data, _meta = self._invoker.invoke(path, [args])
         except (HostError, ValueError) as exc:
-            raise ToolFailed(str(exc)) from None
-        return data
+            raise ToolFailed(redact.redact(str(exc))) from None
+        return redact.scrub(data)  # an API can echo a token back; no client may see it
 
     def close(self) -> None:
         """Ends the session: closes the integration tools' HTTP clients."""
