@@ -74,9 +74,13 @@ class LuaEngine:
         emit: Callable[[str], None],
         dispatch: Dispatcher,
         hide: tuple[str, ...] = (),
+        before_host_work: Callable[[], None] | None = None,
     ) -> None:
-        """``hide`` names globals this kind of run does not offer (mcp:lua hides docs)."""
+        """``hide`` names globals this kind of run does not offer (mcp:lua hides docs);
+        ``before_host_work`` runs once, before the first host callback (the supervisor
+        arms its memory backstop there)."""
         self.limits = limits
+        self._before_host_work = before_host_work
         self._emit = emit
         self._dispatch = dispatch
         self._output_bytes = 0
@@ -279,6 +283,9 @@ class LuaEngine:
 
     def _with_unbounded_memory(self, callback: Callable[..., Any]) -> Callable[..., Any]:
         def bounded_after(*args: Any) -> Any:
+            if self._before_host_work is not None:
+                self._before_host_work()
+                self._before_host_work = None
             with self.unbounded_memory():
                 result = callback(*args)
             # lupa copies returned strings into Lua after this returns, with the cap back in

@@ -17,12 +17,12 @@ Frames on the pipes are a 4-byte big-endian length and a JSON object.
 
 from __future__ import annotations
 
+import _thread  # threading's core: the worker's one thread needs none of threading's rest
 import contextlib
 import json
 import os
 import select
 import signal  # close() needs it on every run anyway
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -210,7 +210,6 @@ class Worker:
             for fd in (request_write, reply_read, lifeline_write, *_PARENT_FDS):
                 os.close(fd)
             _bind_to_parent(lifeline_read)
-            _cap_data(self.limits.data_bytes)
             _serve(request_read, reply_write, self.limits, self._make_dispatch, self._hide)
         for fd in (request_read, reply_write, lifeline_read):
             os.close(fd)
@@ -328,13 +327,14 @@ def _bind_to_parent(lifeline: int) -> None:
             os.read(lifeline, 1)
         os.kill(os.getpid(), signal.SIGKILL)
 
-    threading.Thread(target=watch, name="lifeline", daemon=True).start()
+    _thread.start_new_thread(watch, ())
 
 
 def _cap_data(size: int) -> None:
     """The backstop: past ``size`` bytes of data the worker's allocations fail (Python raises
     MemoryError, which ends the run as the memory limit), so a host-side blow-up nobody
-    foresaw stops the run, not the machine."""
+    foresaw stops the run, not the machine. Set before the host first works for a script:
+    a run that calls no host function (``return 1``) need not load ``resource``."""
     import resource
 
     with contextlib.suppress(ValueError, OSError):  # a platform without RLIMIT_DATA
@@ -360,6 +360,7 @@ def _serve(
             emit=lambda line: _write_frame(replies, {"out": line}),
             dispatch=dispatch,
             hide=hide,
+            before_host_work=lambda: _cap_data(limits.data_bytes),
         )
         reader = _FrameReader(requests)
         while True:
