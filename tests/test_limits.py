@@ -263,3 +263,11 @@ def test_sleep_waits_without_cpu_and_wakes_at_the_timeout(lua):
 def test_sleep_refuses_what_is_not_a_duration(lua, seconds):
     result = lua(f"sleep({seconds})")
     assert "sleep: seconds must be a number from 0 to 86400" in result.error
+
+
+def test_a_value_too_big_for_lua_is_refused_before_the_host_builds_it(lua):
+    """json.decode of five million empty arrays (or an API reply like it) is counted before
+    any Lua table is made: the memory limit, not a worker stuck on a failed allocation."""
+    code = 'local s = "[" .. string.rep("[],", 5e6) .. "[]]" return #json.decode(s)'
+    result = lua(code, timeout_seconds=60)
+    assert result.meta.get("limit") == "memory", result.error

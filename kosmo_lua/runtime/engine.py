@@ -229,7 +229,17 @@ class LuaEngine:
             self._lua.set_max_memory(0)
 
     def to_lua(self, value: Any, *, keep_null: bool = False) -> Any:
-        """Converts JSON-shaped Python to Lua; nulls in objects vanish unless ``keep_null``."""
+        """Converts JSON-shaped Python to Lua; nulls in objects vanish unless ``keep_null``.
+
+        What it will cost in Lua is counted first, against the room the memory limit leaves:
+        the host builds Lua values with the cap lifted, so a big value (a decoded reply, a
+        huge json.decode) must fail here, as the memory limit, before anything is built.
+        """
+        if _lua_cost(value, self.limits.memory_bytes - self.memory_used) is None:
+            raise TooLarge(MEMORY_ERROR.decode())
+        return self._build(value, keep_null)
+
+    def _build(self, value: Any, keep_null: bool) -> Any:
         if isinstance(value, str):
             return value.encode("utf-8", "surrogateescape")
         if isinstance(value, bool) or value is None or isinstance(value, float | bytes):
@@ -241,8 +251,8 @@ class LuaEngine:
             for k, v in value.items():
                 if v is None and not keep_null:
                     continue
-                table[self.to_lua(k)] = (
-                    self._null if v is None else self.to_lua(v, keep_null=keep_null)
+                table[self._build(k, keep_null)] = (
+                    self._null if v is None else self._build(v, keep_null)
                 )
             if not value:
                 self._kinds[table] = b"object"
@@ -250,7 +260,7 @@ class LuaEngine:
         if isinstance(value, list | tuple):
             table = self._lua.table()
             for i, v in enumerate(value, 1):
-                table[i] = self._null if v is None else self.to_lua(v, keep_null=keep_null)
+                table[i] = self._null if v is None else self._build(v, keep_null)
             if not value:
                 self._kinds[table] = b"array"
             return table
@@ -337,6 +347,31 @@ def _limit_error(kind: str, limits: Limits) -> tuple[str, dict[str, Any]]:
 
 def limit_outcome(kind: str, limits: Limits) -> Outcome:
     return kind, None, *_limit_error(kind, limits)
+
+
+# What a value costs once in Lua, roughly and never less: a table's header, a slot per entry,
+# a string's header and text.
+TABLE_COST, ENTRY_COST, STRING_COST = 64, 40, 24
+
+
+def _lua_cost(value: Any, room: int) -> int | None:
+    """The bytes ``value`` will take as Lua data, or None once that passes ``room``."""
+    cost = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            cost += STRING_COST + len(item)
+        elif isinstance(item, dict):
+            cost += TABLE_COST + ENTRY_COST * len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            cost += TABLE_COST + ENTRY_COST * len(item)
+            stack.extend(item)
+        if cost > room:
+            return None
+    return cost
 
 
 class TooLarge(HostError):
