@@ -12,6 +12,9 @@ MAX_MEMORY_BYTES = 64 * GIB
 MAX_OUTPUT_BYTES = 1 * GIB
 MAX_SECONDS = 7 * 24 * 3600.0  # a week
 
+# The sandbox itself needs a few hundred KiB; below this a run could not even start.
+MIN_MEMORY = 1 * MIB
+
 # The backstop under every other limit: the worker process's data (heap and private
 # mappings) may not pass DATA_FACTOR x --memory-limit + DATA_ALLOWANCE. The allowance covers
 # Python itself, httpx and the MCP SDK once loaded (about 60 MiB) and their threads' stacks;

@@ -27,7 +27,7 @@ import anyio
 from mcp import Client, StdioServerParameters
 
 from kosmo_lua.mcp.client import McpHub
-from kosmo_lua.mcp.serve import HostTools, ReadOnlyDispatch, RunLimits
+from kosmo_lua.mcp.serve import HostTools, ReadOnlyDispatch, RunLimits, ToolFailed
 from kosmo_lua.mcp.servers import ServerConfig
 
 FAKE = str(REPO / "tests" / "mcp_fixtures" / "fake_server.py")
@@ -297,3 +297,22 @@ def test_http_needs_the_bearer_token_when_one_is_set():
     assert missing.headers["www-authenticate"] == "Bearer"
     assert other_host.status_code == 421  # the Host check still holds
     assert envelope["result"] == ["let in"]
+
+
+def test_a_memory_limit_below_the_sandboxs_own_is_refused_not_a_crash():
+    """Found by review: memoryLimit 1000 crashed the worker (a Lua panic); the CLI's minimum
+    holds for MCP clients too."""
+    from kosmo_lua.limits import MIN_MEMORY
+
+    with pytest.raises(ToolFailed, match=f"memoryLimit must be at least {MIN_MEMORY} bytes"):
+        HostTools().run_limits({"code": "", "memoryLimit": 1000})
+
+
+@pytest.mark.parametrize("host", ["127.0.0.2", "0.0.0.0"])
+def test_only_the_guarded_loopback_names_go_without_a_token(host):
+    """Found by review: the SDK guards 127.0.0.1, localhost and ::1 against DNS rebinding,
+    not 127.0.0.2: anything else needs the bearer token."""
+    from kosmo_lua.mcp.serve import _loopback
+
+    assert not _loopback(host)
+    assert all(_loopback(name) for name in ("127.0.0.1", "localhost", "::1"))

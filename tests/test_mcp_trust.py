@@ -72,7 +72,7 @@ def test_trusting_a_server_in_one_project_does_not_trust_it_in_another(
     assert not load_servers(b, kosmo_home)[0].trusted
 
 
-def test_trust_follows_the_expanded_command_but_not_environment_values(
+def test_trust_follows_the_definition_as_written_but_not_the_secrets_behind_it(
     tmp_path: Path, kosmo_home: Path, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setenv("KOSMO_TEST_FLAVOUR", "mild")
@@ -84,8 +84,11 @@ def test_trust_follows_the_expanded_command_but_not_environment_values(
     def trusted() -> bool:
         return load_servers(tmp_path, kosmo_home)[0].trusted
 
-    monkeypatch.setenv("KOSMO_TEST_TOKEN", "rotated")  # a value: still the same program
+    monkeypatch.setenv("KOSMO_TEST_TOKEN", "rotated")  # a secret behind ${VAR}: the same
+    assert trusted()
     define(tmp_path, {"tools": {**definition, "env": {**definition["env"], "MODE": "b"}}})
+    assert not trusted()  # a value as written (NODE_OPTIONS=--require …) can change what runs
+    define(tmp_path, {"tools": definition})
     assert trusted()
     monkeypatch.setenv("KOSMO_TEST_FLAVOUR", "hot")  # what runs changed
     assert not trusted()

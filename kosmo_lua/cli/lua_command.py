@@ -14,13 +14,18 @@ import click
 
 from ..dispatch import AppDispatcher
 from ..errors import Failed, UsageError
-from ..limits import MAX_MEMORY_BYTES, MAX_OUTPUT_BYTES, MAX_SECONDS, MIB, Limits, size_text
+from ..limits import (
+    MAX_MEMORY_BYTES,
+    MAX_OUTPUT_BYTES,
+    MAX_SECONDS,
+    MIB,
+    MIN_MEMORY,
+    Limits,
+    size_text,
+)
 from ..runtime.supervisor import Worker, terminations_interrupt
 from . import output
 from .json_command import JsonAwareCommand
-
-# The sandbox itself needs a few hundred KiB; below this a run could not even start.
-MIN_MEMORY = 1 * MIB
 
 _SIZE_UNITS = {
     "": 1,

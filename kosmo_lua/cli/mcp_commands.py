@@ -11,10 +11,11 @@ import click
 
 from ..config import check_settings, kosmo_home
 from ..dispatch import AppDispatcher
+from ..limits import MIN_MEMORY
 from ..mcp.serve import RunLimits, serve
 from ..runtime.supervisor import Worker
 from .json_command import JsonAwareCommand
-from .lua_command import MIN_MEMORY, ByteSize, Seconds, limits_from, run_options, run_script
+from .lua_command import ByteSize, Seconds, limits_from, run_options, run_script
 from .name_value import NAME_VALUE, typed_arguments
 
 if TYPE_CHECKING:

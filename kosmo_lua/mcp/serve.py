@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from .. import redact
 from ..calls import recorded
 from ..errors import HostError, PermissionDenied, UsageError
-from ..limits import MIB, Limits
+from ..limits import MIB, MIN_MEMORY, Limits
 from ..result import Report
 
 if TYPE_CHECKING:
@@ -225,6 +225,8 @@ class HostTools:
             raise ToolFailed("memoryLimit must be a positive whole number of bytes")
         cpu = args.get("cpuLimit", min(defaults.cpu_seconds, caps.max_cpu_seconds))
         timeout = args.get("timeout", caps.timeout_seconds)
+        if memory < MIN_MEMORY:
+            raise ToolFailed(f"memoryLimit must be at least {MIN_MEMORY} bytes (the sandbox's own)")
         return Limits(
             memory_bytes=int(_capped("memoryLimit", memory, caps.max_memory_bytes, "bytes")),
             cpu_seconds=_capped("cpuLimit", cpu, caps.max_cpu_seconds, "seconds"),
@@ -252,7 +254,7 @@ class HostTools:
                 "code": {"type": "string", "description": "The Lua code to run."},
                 "memoryLimit": {
                     "type": "integer",
-                    "minimum": 1,
+                    "minimum": MIN_MEMORY,
                     "maximum": caps.max_memory_bytes,
                     "description": f"Memory limit in bytes (default {memory},"
                     f" at most {caps.max_memory_bytes}).",
@@ -547,21 +549,19 @@ async def _answer(send: Send, status: int, text: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _loopback(host: str) -> bool:
-    import ipaddress
+# The addresses the MCP SDK guards with its Host/Origin checks: only on these may --http run
+# without a token (127.0.0.2 is loopback too, but unguarded against DNS rebinding).
+GUARDED_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a name: it may resolve anywhere
-        return False
+
+def _loopback(host: str) -> bool:
+    return host in GUARDED_LOOPBACK
 
 
 def _kill_workers_on_termination() -> None:
     """SIGTERM and SIGHUP kill the running Lua worker, and what it started, before this process
-    dies of the signal. Runs happen in threads, which signals do not reach (SIGKILL is left to
-    the kernel: a worker dies with its parent on Linux)."""
+    dies of the signal. Runs happen in threads, which signals do not reach (after SIGKILL, each
+    worker's lifeline ends it)."""
     import signal
 
     from ..runtime.supervisor import TERMINATIONS, kill_all

@@ -164,9 +164,9 @@ def fingerprint(server: ServerConfig) -> str:
     """A hash of what trusting a definition approves: the file that defines it and what it
     runs or reaches, variables expanded (``${workspaceFolder}`` differs between projects).
 
-    The environment counts by its names (``NODE_OPTIONS`` can change what a command does),
-    not its values, which are often secrets that change on their own. Headers do not count:
-    they cannot run anything.
+    The environment and the headers count as written, unexpanded: a changed value
+    (``NODE_OPTIONS``, or a new ``${GITHUB_TOKEN}`` sent to the server) needs trusting again,
+    while a secret that changes behind its ``${VAR}`` does not, and no secret is hashed.
     """
     launch = server.launch()
     material = {
@@ -176,7 +176,8 @@ def fingerprint(server: ServerConfig) -> str:
         "args": launch.args,
         "cwd": launch.cwd,
         "url": launch.url,
-        "env": sorted(launch.env),
+        "env": sorted(server.env.items()),
+        "headers": sorted(server.headers.items()),
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]
 

@@ -41,8 +41,9 @@ match using up one of ``count``: ``latency`` sleeps ``seconds`` then serves norm
 The control plane, for tests only, lives under ``/_emulator`` beside ``/v2``: no auth, not
 recorded in ``requests``, not rate limited; only reachable where the emulator is (in process,
 or the loopback server), and refusing what a web page could send it (a POST that is not
-``application/json``: 415; another site's ``Origin``: 403). ``POST /_emulator/faults`` takes a fault as JSON (``path``, ``kind``,
-``count``, ``status``, ``seconds``, ``method``) and answers 201; ``POST /_emulator/advance``
+``application/json``: 415; another site's ``Origin``: 403). ``POST /_emulator/faults`` takes
+a fault as JSON (``path``, ``kind``, ``count``, ``status``, ``seconds``, ``method``) and
+answers 201; ``POST /_emulator/advance``
 ``{"seconds": N}`` and ``POST /_emulator/settle`` answer ``{"time": <the builds' clock>}``.
 """
 
