@@ -48,9 +48,13 @@ class AppDispatcher:
         emulate_data: Mapping[str, str] | None = None,
         integrations: bool = True,
         max_body_bytes: int = MEMORY_BYTES,
+        mcp_read_only: bool = False,
     ) -> None:
+        """``mcp_read_only``: MCP tools that may write are refused (``mcp:serve
+        --read-only``)."""
         self._report = report
         self._force = force
+        self._mcp_read_only = mcp_read_only
         self._emulate = emulate
         self._emulate_data = emulate_data
         self._integrations = integrations
@@ -132,7 +136,9 @@ class AppDispatcher:
             from .mcp.servers import load_servers
 
             servers = load_servers(Path.cwd(), kosmo_home())
-            self._hub = McpHub(servers, force=self._force, report=self._report)
+            self._hub = McpHub(
+                servers, force=self._force, read_only=self._mcp_read_only, report=self._report
+            )
         return self._hub
 
 

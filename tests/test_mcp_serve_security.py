@@ -226,6 +226,22 @@ def test_read_only_refuses_mcp_tools_not_annotated_read_only(notes: Path):
     assert [c["path"] for c in refused] == ["mcp.fake.note", "mcp.fake.note"]
 
 
+def test_read_only_holds_for_every_spelling_of_a_servers_name(notes: Path, kosmo_home: Path):
+    """Found by review: with a server named "Fake", mcp.call("fake.note") (its Lua spelling)
+    got past a read-only check that matched names itself; the hub now refuses it."""
+    servers = json.loads((kosmo_home / "mcp.json").read_text())
+    servers["mcpServers"] = {"Fake": servers["mcpServers"]["fake"]}
+    (kosmo_home / "mcp.json").write_text(json.dumps(servers))
+    code = (
+        'local ok, err = pcall(mcp.call, "fake.note", {text = "sneaky"})'
+        " return ok, tostring(err)"
+    )
+    (result,) = against(execute({"code": code}), "--read-only", "--force")
+    ok, err = result.structured_content["result"]
+    assert not ok and "this MCP server is read-only" in err
+    assert not notes.exists()
+
+
 def test_mcp_writes_follow_the_permission_policy(notes: Path):
     (asked,) = against(execute({"code": WRITES}))
     _, by_path, by_call = asked.structured_content["result"]

@@ -59,11 +59,16 @@ class McpHub:
         servers: list[ServerConfig],
         *,
         force: bool = False,
+        read_only: bool = False,
         timeout: float = 30.0,
         report: Report | None = None,
     ) -> None:
+        """``read_only`` (``mcp:serve --read-only``) refuses every tool that may write,
+        whatever the policy or ``force``: checked here, where names are resolved, so no
+        spelling of a server's name gets around it."""
         self._configs = {server.name: server for server in servers}
         self._force = force
+        self._read_only = read_only
         self._settings: Config | None = None  # the permission policy, read on the first call
         self.timeout = timeout
         self._report = report
@@ -270,6 +275,12 @@ class McpHub:
         specification says a tool may write, and so do we.
         """
         access = "read" if row.get("annotations", {}).get("readOnlyHint") is True else "write"
+        if access == "write" and self._read_only:
+            raise PermissionDenied(
+                f"MCP tool {row['qualified']} may write (it is not annotated readOnlyHint),"
+                " and this MCP server is read-only (started with --read-only)",
+                tool=f"mcp.{row['qualified']}",
+            )
         if self._settings is None:
             self._settings = Config.load()
         policy = self._settings.mcp_permission(server, access)

@@ -239,7 +239,12 @@ class HostTools:
         from ..dispatch import AppDispatcher
 
         def build(report: Report) -> Dispatcher:
-            inner = AppDispatcher(report, force=self.force, max_body_bytes=limits.body_bytes)
+            inner = AppDispatcher(
+                report,
+                force=self.force,
+                max_body_bytes=limits.body_bytes,
+                mcp_read_only=self.read_only,
+            )
             return ReadOnlyDispatch(inner, report) if self.read_only else inner
 
         return build
@@ -315,8 +320,9 @@ class HostTools:
 
 
 class ReadOnlyDispatch:
-    """Refuses every write before it reaches the invoker or an MCP server, whatever the
-    policy: integration functions that write, and MCP tools not annotated ``readOnlyHint``."""
+    """Refuses integration functions that write before they reach the invoker, whatever the
+    policy. (MCP tools that may write are refused by the run's hub itself, which resolves
+    every spelling of a server's name: ``AppDispatcher(mcp_read_only=True)``.)"""
 
     def __init__(self, inner: AppDispatcher, report: Report) -> None:
         self._inner = inner
@@ -327,11 +333,6 @@ class ReadOnlyDispatch:
         tool = self._tool(path)
         if tool is not None and tool.access == "write":
             self._refuse(path.removeprefix("app."), tool.full_name, f"{tool.full_name} writes")
-        row = self._mcp_tool(path, args)
-        if row is not None and row.get("annotations", {}).get("readOnlyHint") is not True:
-            qualified = row["qualified"]
-            what = f"MCP tool {qualified} may write (it is not annotated readOnlyHint)"
-            self._refuse(f"mcp.{qualified}", f"mcp.{qualified}", what)
         return self._inner(path, args)
 
     def close(self) -> None:
@@ -344,28 +345,6 @@ class ReadOnlyDispatch:
             raise PermissionDenied(
                 f"{what}, and this MCP server is read-only (started with --read-only)", tool=tool
             )
-
-    def _mcp_tool(self, path: str, args: list[Any]) -> dict[str, Any] | None:
-        """The MCP tool an ``app.mcp.*`` or ``mcp.call`` call would run, as ``mcp.tools``
-        lists it; None when there is none (the inner dispatcher then says what is wrong)."""
-        keys: tuple[str, ...] = ("name", "lua_name")  # app.mcp.* may spell either
-        if path.startswith("app.mcp.") and path.count(".") == 3:
-            _, _, server, name = path.split(".")
-        elif path == "mcp.call" and args and isinstance(args[0], str):
-            keys = ("name",)
-            servers = [row["name"] for row in self._inner("mcp.servers", [])[0]]
-            prefixes = [s for s in servers if args[0].startswith(s + ".")]
-            if not prefixes:
-                return None
-            server = max(prefixes, key=len)
-            name = args[0][len(server) + 1 :]
-        else:
-            return None
-        try:
-            rows: list[dict[str, Any]] = self._inner("mcp.tools", [server])[0]
-        except HostError:
-            return None
-        return next((row for row in rows if any(row[key] == name for key in keys)), None)
 
     def _tool(self, path: str) -> Tool | None:
         if not path.startswith("app.integrations."):
