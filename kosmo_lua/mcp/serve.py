@@ -210,7 +210,7 @@ class HostTools:
         limits = self.run_limits(args)
         with self._runs, Worker(limits, self._dispatch_factory(limits)) as worker:
             with _STARTING:
-                worker.run("", "start")  # forks the worker
+                worker.start()
             result = worker.run(code, "execute_lua")
         return result.envelope()
 

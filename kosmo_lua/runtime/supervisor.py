@@ -157,6 +157,13 @@ class Worker:
         self._forget()
         self._kill_children()
 
+    def start(self) -> None:
+        """Forks the worker now, if it is not running (``run`` does so when needed). A
+        process that runs workers from several threads forks them one at a time under its
+        own lock, so no worker inherits another's fresh pipe ends."""
+        if self._pid is None:
+            self._start()
+
     def kill(self) -> None:
         """Stops the worker now, whatever it is doing."""
         if self._pid is not None:
@@ -174,8 +181,7 @@ class Worker:
         started: float,
     ) -> None:
         """Sends the chunk and fills ``result`` from the replies until the run ends."""
-        if self._pid is None:
-            self._start()
+        self.start()
         try:
             _write_frame(self._requests, {"code": code, "name": name, "repl": repl})
         except BrokenPipeError:
