@@ -233,8 +233,7 @@ def test_read_only_holds_for_every_spelling_of_a_servers_name(notes: Path, kosmo
     servers["mcpServers"] = {"Fake": servers["mcpServers"]["fake"]}
     (kosmo_home / "mcp.json").write_text(json.dumps(servers))
     code = (
-        'local ok, err = pcall(mcp.call, "fake.note", {text = "sneaky"})'
-        " return ok, tostring(err)"
+        'local ok, err = pcall(mcp.call, "fake.note", {text = "sneaky"}) return ok, tostring(err)'
     )
     (result,) = against(execute({"code": code}), "--read-only", "--force")
     ok, err = result.structured_content["result"]
