@@ -9,6 +9,7 @@ a bad call costs nothing and changes nothing.
 
 from __future__ import annotations
 
+import threading
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
@@ -57,12 +58,16 @@ class Invoker:
         self._emulation = emulation
         self._max_body_bytes = max_body_bytes
         self._clients: dict[tuple[str, str], RestClient] = {}
+        # Calls may come from several threads (mcp:serve's tools): one client per account,
+        # made once. The clients themselves (httpx) are safe to share.
+        self._clients_lock = threading.Lock()
 
     def close(self) -> None:
         """Closes every HTTP client the run opened."""
-        for client in self._clients.values():
-            client.close()
-        self._clients.clear()
+        with self._clients_lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
 
     def __enter__(self) -> Invoker:
         return self
@@ -148,6 +153,10 @@ class Invoker:
         )
 
     def _client(self, integration: Integration, account: str) -> RestClient:
+        with self._clients_lock:
+            return self._client_of(integration, account)
+
+    def _client_of(self, integration: Integration, account: str) -> RestClient:
         key = (integration.name, account)
         if key not in self._clients:
             self._check_account(integration, account)

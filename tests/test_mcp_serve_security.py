@@ -331,3 +331,37 @@ def test_only_the_guarded_loopback_names_go_without_a_token(host):
 
     assert not _loopback(host)
     assert all(_loopback(name) for name in ("127.0.0.1", "localhost", "::1"))
+
+
+def test_exposed_integration_calls_run_side_by_side(kosmo_home: Path):
+    """Found by review: one lock held for the whole HTTP call made every other session's
+    tool call wait. Two calls now meet inside the API at once (a barrier both must reach)."""
+    import respx
+
+    from kosmo_lua.config import Config
+    from kosmo_lua.integrations import load
+
+    config = Config.load(kosmo_home)
+    config.set_account("buildkite", "default", {"access_token": "t"})
+    config.save()
+    meeting = threading.Barrier(2, timeout=10)
+
+    def both_inside(request: httpx.Request) -> httpx.Response:
+        meeting.wait()  # breaks (and the call fails) if the calls take turns
+        return httpx.Response(200, json={"name": "Ada"})
+
+    tools = HostTools(expose_integrations=True)
+    tool = load()[0].tool("get_current_user")
+    results: list[Any] = []
+    with respx.mock(base_url="https://api.buildkite.com/v2") as api:
+        api.get("/user").mock(side_effect=both_inside)
+        threads = [
+            threading.Thread(target=lambda: results.append(tools.call_integration(tool, {})))
+            for _ in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    tools.close()
+    assert results == [{"name": "Ada"}, {"name": "Ada"}]

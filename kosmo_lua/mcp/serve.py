@@ -112,7 +112,8 @@ class HostTools:
         self._runs = threading.BoundedSemaphore(self.limits.max_runs)
         self._integration_tools: dict[str, Tool] | None = None
         self._invoker: Invoker | None = None
-        # Calls run in threads; the invoker's per-account clients are not made for that.
+        # Calls run in threads: the lock guards making (and closing) the session's invoker,
+        # not the calls, so one slow call never holds up another session's.
         self._invoker_lock = threading.Lock()
 
     # Listing -------------------------------------------------------------------------------
@@ -292,7 +293,8 @@ class HostTools:
                     from ..dispatch import run_invoker
 
                     self._invoker = run_invoker(report=lambda kind, value: None, force=self.force)
-                data, _meta = self._invoker.invoke(path, [args])
+                invoker = self._invoker
+            data, _meta = invoker.invoke(path, [args])
         except (HostError, ValueError) as exc:
             raise ToolFailed(redact.redact(str(exc))) from None
         return redact.scrub(data)  # an API can echo a token back; no client may see it
