@@ -54,3 +54,20 @@ def test_invalid_pattern_names_the_pattern(lua):
 def test_bad_arguments_are_clear_errors(lua):
     assert "subject must be a string, got nil" in lua('return regex.match(nil, "/x/")').error
     assert "pattern must be a string, got number" in lua('return regex.match("x", 5)').error
+
+
+def test_an_error_in_a_replacement_function_keeps_its_text(lua):
+    """Found by review: lupa drops a table error's value; the prelude now makes its text
+    (JSON for a plain table, __tostring's under the script's limits)."""
+    code = """
+    local _, plain = pcall(regex.gsub, "a", "/a/", function() error({code = 5}) end)
+    local _, named = pcall(regex.gsub, "a", "/a/", function()
+      error(setmetatable({}, {__tostring = function() return "custom" end}))
+    end)
+    return plain, named
+    """
+    result = lua(code)
+    assert result.result == [
+        'test:2: regex.gsub: the replacement function failed: {"code": 5}',
+        "test:3: regex.gsub: the replacement function failed: custom",
+    ]

@@ -101,6 +101,7 @@ class LuaEngine:
         control = chunk(self._host_table())
         self._run = control[b"run"]
         self._describe = control[b"describe"]
+        self._protect = control[b"protect"]
         self._kinds = control[b"kinds"]
         self._null = control[b"null"]
         messages = {kind: limits.message(kind) for kind in ("cpu", "timeout", "memory", "output")}
@@ -221,12 +222,19 @@ class LuaEngine:
 
     def call_script(self, function: Any, *args: Any) -> Any:
         """Calls a script's function from host code (a ``regex.gsub`` replacement) under
-        the script's own memory cap; its count hook is the running script's."""
+        the script's own memory cap; its count hook is the running script's. Its error
+        becomes a ``HostError`` with the error's text (lupa alone would drop a table's)."""
         self._lua.set_max_memory(self.limits.memory_bytes)
         try:
-            return function(*args)
+            ok, *values = self._protect(function, *args)
         finally:
             self._lua.set_max_memory(0)
+        if ok:
+            return values[0] if values else None
+        problem = self._error_text(values[0] if values else None)
+        if problem == MEMORY_ERROR.decode():
+            raise TooLarge(problem)  # the prelude trips the memory limit on this text
+        raise HostError(problem)
 
     def to_lua(self, value: Any, *, keep_null: bool = False) -> Any:
         """Converts JSON-shaped Python to Lua; nulls in objects vanish unless ``keep_null``.

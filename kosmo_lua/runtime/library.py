@@ -97,12 +97,18 @@ def regex_gsub(
     ``replacement`` may be a function: it gets the captures table and returns the text.
     """
     from . import regexlib
+    from .engine import TooLarge
 
     if lupa.lua_type(replacement) == "function":
         lua_function = replacement
 
         def replacement(captures: dict[Any, str]) -> str:
-            value = engine.call_script(lua_function, engine.to_lua(captures))
+            try:
+                value = engine.call_script(lua_function, engine.to_lua(captures))
+            except TooLarge:
+                raise
+            except HostError as exc:
+                raise HostError(f"regex.gsub: the replacement function failed: {exc}") from None
             if isinstance(value, int | float) and not isinstance(value, bool):
                 return str(value)
             if not isinstance(value, bytes):

@@ -450,8 +450,20 @@ local function set_limit_messages(messages)
   end
 end
 
+-- Calls a script function for the host (a regex.gsub replacement): its error comes back as
+-- a value, text where the error object has some (made here, under the script's limits).
+local function protect(f, ...)
+  return xpcall(f, function(e)
+    if not tripped_kind and type(e) == "table" then
+      return error_text(e)
+    end
+    return e
+  end, ...)
+end
+
 return {
   run = run,
+  protect = protect,
   hide = function(name)
     env[name] = nil
   end,
