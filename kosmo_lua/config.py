@@ -37,6 +37,13 @@ SETTINGS_FILE = "integrations.json"
 _T = TypeVar("_T")
 
 
+def configure_args(integration: str, account: str) -> str:
+    """The arguments of ``kosmo integrations:configure`` for one account, as error messages
+    that say how to fix a setting quote them."""
+    option = "" if account == DEFAULT_ACCOUNT else f" --account {account}"
+    return f"{integration}{option}"
+
+
 def kosmo_home() -> Path:
     from pathlib import Path  # pathlib costs a tenth of `integrations:lua` start-up
 

@@ -17,7 +17,7 @@ from . import redact
 from .arguments import bind
 from .calls import recorded
 from .catalog import Catalog, closest
-from .config import DEFAULT_ACCOUNT, Config
+from .config import DEFAULT_ACCOUNT, Config, configure_args
 from .errors import ConfigError, PermissionDenied
 from .limits import MEMORY_BYTES
 from .request import Call, build_request, rest_call
@@ -167,7 +167,7 @@ class Invoker:
                 check_base_url(
                     base_url,
                     str(stored.get(INSECURE_HTTP, "")).lower() == "true",
-                    configure=_configure_args(integration, account),
+                    configure=configure_args(integration.name, account),
                 )
             self._clients[key] = RestClient(
                 base_url,
@@ -201,8 +201,8 @@ class Invoker:
             setting = f" --set {token.name}=TOKEN" if token else ""
             raise ConfigError(
                 f"Unknown {integration.title} account '{account}'.{hint} Accounts: {known}."
-                f" Configure it: kosmo integrations:configure {integration.name}"
-                f" --account {account}{setting}"
+                " Configure it: kosmo integrations:configure"
+                f" {configure_args(integration.name, account)}{setting}"
             )
 
     def _credentials(self, integration: Integration, account: str) -> dict[str, str]:
@@ -220,13 +220,7 @@ class Invoker:
                 env_hint = f"Set {field.env} or run" if field.env else "Run"
                 raise ConfigError(
                     f"No {integration.title} {field.name} for account '{account}'. {env_hint}:"
-                    f" kosmo integrations:configure {_configure_args(integration, account)}"
+                    f" kosmo integrations:configure {configure_args(integration.name, account)}"
                     f" --set {field.name}=…"
                 )
         return values
-
-
-def _configure_args(integration: Integration, account: str) -> str:
-    """The arguments of ``kosmo integrations:configure`` for this account."""
-    option = "" if account == DEFAULT_ACCOUNT else f" --account {account}"
-    return f"{integration.name}{option}"

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ..config import DEFAULT_ACCOUNT, POLICIES, Config, Policy
+from ..config import DEFAULT_ACCOUNT, POLICIES, Config, Policy, configure_args
 from ..errors import ConfigError
 from ..integrations import load
 from ..rest import INSECURE_HTTP, check_base_url
@@ -121,7 +121,7 @@ def _check_base_url(integration: Integration, account: str, settings: dict[str, 
     url = settings.get(field.name) or field.default if field else None
     if not field or not url:
         return
-    command = integration.name + ("" if account == DEFAULT_ACCOUNT else f" --account {account}")
+    command = configure_args(integration.name, account)
     try:
         check_base_url(url, settings.get(INSECURE_HTTP) == "true", configure=command)
     except ConfigError as exc:
