@@ -9,7 +9,9 @@ and the response's metadata (``response.meta()``).
 from __future__ import annotations
 
 import re
+import threading
 import urllib.parse
+from collections.abc import Iterator
 from typing import Any
 
 from .errors import ArgumentError, HostError
@@ -21,12 +23,22 @@ class Call:
     """One validated call: ``args`` are the bound arguments, defaults applied."""
 
     def __init__(
-        self, integration: Integration, tool: Tool, args: dict[str, Any], client: RestClient
+        self,
+        integration: Integration,
+        tool: Tool,
+        args: dict[str, Any],
+        client: RestClient,
+        *,
+        concurrency: int = 1,
     ) -> None:
+        """``concurrency``: how many requests the call may have in flight at once (the
+        run's ``--concurrency``), e.g. for the pages of ``all_pages``."""
         self.integration = integration
         self.tool = tool
         self.args = args
         self.client = client
+        self.concurrency = concurrency
+        self._counting = threading.Lock()
         self.requests = 0  # every request sent, repeats included
         self.last_status: int | None = None
 
@@ -48,7 +60,6 @@ class Call:
         is relative to the account's base URL."""
         if path is None:
             path, query, body = build_request(self.integration, self.tool, self.args)
-        sent_before = self.client.sent
         try:
             response = self.client.request(
                 method or self.tool.method,
@@ -58,33 +69,93 @@ class Call:
                 headers=headers,
                 text=text,
                 tool=self.tool.full_name,
+                on_send=self._count,
             )
         except HostError as exc:
             self.last_status = exc.status
             raise
-        finally:
-            self.requests += self.client.sent - sent_before
         self.last_status = response.status
         return response
+
+    def _count(self) -> None:
+        with self._counting:  # pages of one call may be in flight together
+            self.requests += 1
 
 
 def rest_call(call: Call) -> tuple[Any, dict[str, Any]]:
     """The handler of every tool a path template can express, following ``Link`` headers
-    when ``all_pages`` or ``max_pages`` asks."""
+    when ``all_pages`` or ``max_pages`` asks: all at once (up to the run's concurrency) when
+    the first reply names the last page, one ``next`` after another when it does not."""
     response = call.send()
     args = call.args
     if not (call.tool.paginated and (args.get("all_pages") or args.get("max_pages"))):
         return response.data, response.meta()
     pages = args.get("max_pages") or call.integration.pagination.max_pages
-    items = list(response.data) if isinstance(response.data, list) else [response.data]
+    items = _items(response)
     fetched = 1
+    remaining = _remaining_pages(call, response, pages)
+    if remaining and call.concurrency > 1:
+        for response in _fetch_all(call, remaining):
+            items.extend(_items(response))
+            fetched += 1
     while fetched < pages and "next" in response.links:
         response = call.send(path=_relative(call.client, response.links["next"]))
-        items.extend(response.data if isinstance(response.data, list) else [response.data])
+        items.extend(_items(response))
         fetched += 1
     meta = response.meta()
     meta["pages"] = fetched
     return items, meta
+
+
+def _items(response: Response) -> list[Any]:
+    return list(response.data) if isinstance(response.data, list) else [response.data]
+
+
+def _remaining_pages(call: Call, response: Response, pages: int) -> list[str]:
+    """The paths of the pages after the first, up to ``pages`` in all, when the reply's
+    ``Link`` header names both the next page and the last; otherwise none."""
+    page_param = call.integration.pagination.page
+    next_url, last_url = response.links.get("next"), response.links.get("last")
+    first, last = _page_number(next_url, page_param), _page_number(last_url, page_param)
+    if next_url is None or first is None or last is None:
+        return []
+    numbers = range(first, min(last, first + pages - 2) + 1)
+    return [_relative(call.client, _with_page(next_url, page_param, n)) for n in numbers]
+
+
+def _fetch_all(call: Call, paths: list[str]) -> Iterator[Response]:
+    """The replies for ``paths`` in order, fetched up to ``call.concurrency`` at a time. On
+    the first error in order, what has not started is cancelled and the error raised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(call.concurrency, len(paths))) as pool:
+        futures = [pool.submit(call.send, path=path) for path in paths]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _page_number(url: str | None, page_param: str) -> int | None:
+    if url is None:
+        return None
+    values = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get(page_param)
+    try:
+        return int(values[0]) if values else None
+    except ValueError:
+        return None
+
+
+def _with_page(url: str, page_param: str, number: int) -> str:
+    """``url`` asking for page ``number`` instead, its other query parameters as they were."""
+    parts = urllib.parse.urlsplit(url)
+    query = [
+        (key, str(number) if key == page_param else value)
+        for key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
 
 
 def build_request(

@@ -6,13 +6,18 @@ repeat rules of DESIGN.md:
 
 - A throttle (the integration's ``RateLimit``: 429, or e.g. 403 with nothing remaining):
   wait until the reset (or ``Retry-After``), at most ``MAX_WAIT_SECONDS`` in all, then
-  repeat, for any method: the API rejected the request before doing any work.
+  repeat, for any method: the API rejected the request before doing any work. The pause is
+  the account's: calls running side by side (``app.parallel``) wait it out too, rather than
+  each spending its own request on learning of it.
 - 5xx and transport errors: repeat GET and HEAD only, a few times with backoff. A POST or a
   non-idempotent PUT is never sent twice.
 
 Every request is bounded: ``REQUEST_SECONDS`` for connecting, the reply and repeats together
 (a watchdog ends a server that drips), and a decoded body of at most the run's memory limit
 (``Limits.body_bytes``), counted as it streams in. Redirects are never followed.
+
+Requests of one account may run side by side, each on a lane of its own (an ``httpx.Client``
+used by one request at a time), so each request's watchdog knows its connection.
 """
 
 from __future__ import annotations
@@ -104,33 +109,40 @@ class RestClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        import httpx
 
         self.base_url = base_url.rstrip("/")
         self.label = label
         self.rate_limit = rate_limit or RateLimit()
         self._clock = clock
-        self._client = httpx.Client(
-            headers={
+        self._client_settings: dict[str, Any] = {
+            "headers": {
                 **auth_headers,
                 "User-Agent": USER_AGENT,
                 "Accept": "application/json",
                 "Accept-Encoding": ", ".join(_CODINGS),
             },
-            transport=transport,
-            timeout=timeout,
-            follow_redirects=False,
-        )
+            "transport": transport,
+            "timeout": timeout,
+            "follow_redirects": False,
+        }
         self._timeout = timeout
         self._deadline = deadline
         self._max_body = max_body_bytes
         self._max_wait = max_wait
         self._sleep = sleep
-        self._watchdog = _Watchdog()
-        self.sent = 0  # every request put on the wire, repeats included
+        self._lock = threading.Lock()
+        self._idle: list[_Lane] = []  # lanes not in use, most recent last
+        self._lanes: list[_Lane] = []
+        # Monotonic time before which no request of this account is sent: a throttle seen by
+        # one call pauses every call of the account.
+        self._resume_at = 0.0
 
     def close(self) -> None:
-        self._client.close()
+        with self._lock:
+            for lane in self._lanes:
+                lane.client.close()
+            self._lanes.clear()
+            self._idle.clear()
 
     def url_for(self, path: str) -> str:
         """The absolute URL of an already checked relative path."""
@@ -146,17 +158,34 @@ class RestClient:
         headers: dict[str, str] | None = None,
         text: bool = False,
         tool: str = "",
+        on_send: Callable[[], None] | None = None,
     ) -> Response:
         """Sends one request with the repeat rules; raises ``ApiError`` on a non-2xx reply.
 
-        ``path`` must already be safe (see ``safe_path``); ``text`` returns the body as text.
+        ``path`` must already be safe (see ``safe_path``); ``text`` returns the body as text;
+        ``on_send`` is called each time the request goes on the wire, repeats included.
         """
+        with self._lane() as lane:
+            return self._request(lane, method, path, query, body, headers, text, tool, on_send)
+
+    def _request(
+        self,
+        lane: _Lane,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]] | None,
+        body: Any,
+        headers: dict[str, str] | None,
+        text: bool,
+        tool: str,
+        on_send: Callable[[], None] | None,
+    ) -> Response:
         bare_path, _, existing = path.partition("?")
         import httpx
 
         params = (*urllib.parse.parse_qsl(existing, keep_blank_values=True), *(query or ()))
         try:
-            request = self._client.build_request(
+            request = lane.client.build_request(
                 method, self.url_for(bare_path), params=params or None, json=body, headers=headers
             )
         except httpx.InvalidURL as exc:
@@ -166,13 +195,24 @@ class RestClient:
             ) from None
         deadline = time.monotonic() + self._deadline
         waited = 0.0
+        waited_for = 0.0  # the account's pause this request has already waited out
         attempt = 0
         while True:
-            self.sent += 1
+            resume_at = self._resume_at
+            pause = resume_at - time.monotonic()
+            if resume_at > waited_for and pause > 0:  # another call was throttled: wait too
+                if waited + pause > self._max_wait:
+                    raise self._throttled_too_long(tool)
+                self._sleep(pause)
+                waited += pause
+                deadline += pause  # waiting out a throttle is bounded apart
+            waited_for = resume_at
+            if on_send is not None:
+                on_send()
             try:
-                reply, content = self._exchange(request, deadline, tool)
+                reply, content = self._exchange(lane, request, deadline, tool)
             except httpx.TransportError as exc:
-                if self._watchdog.fired:
+                if lane.watchdog.fired:
                     raise self._too_slow(tool) from None
                 if method in IDEMPOTENT and self._may_repeat(attempt, deadline):
                     self._sleep(RETRY_DELAYS[attempt])
@@ -185,9 +225,12 @@ class RestClient:
                 # At least a second a time, so a reset of 0 cannot make a busy loop.
                 delay = max(self._reset_seconds(reply) or _retry_after(reply), 1.0)
                 if waited + delay <= self._max_wait:
+                    with self._lock:
+                        self._resume_at = max(self._resume_at, time.monotonic() + delay)
+                        waited_for = self._resume_at
                     self._sleep(delay)
                     waited += delay
-                    deadline += delay  # waiting out a throttle is bounded apart
+                    deadline += delay
                     continue
             elif (
                 reply.status_code >= 500
@@ -199,8 +242,26 @@ class RestClient:
                 continue
             return self._read(reply, content, text=text, tool=tool)
 
+    @contextmanager
+    def _lane(self) -> Iterator[_Lane]:
+        """A lane for one request: an idle one (its connection kept alive), or a new one."""
+        with self._lock:
+            lane = self._idle.pop() if self._idle else None
+        if lane is None:
+            import httpx
+
+            lane = _Lane(httpx.Client(**self._client_settings))
+            with self._lock:
+                self._lanes.append(lane)
+        try:
+            yield lane
+        finally:
+            with self._lock:
+                if lane in self._lanes:  # not closed meanwhile
+                    self._idle.append(lane)
+
     def _exchange(
-        self, request: httpx.Request, deadline: float, tool: str
+        self, lane: _Lane, request: httpx.Request, deadline: float, tool: str
     ) -> tuple[httpx.Response, bytes]:
         """Sends once and reads the reply's decoded body, within the deadline and the cap."""
         import httpx
@@ -212,9 +273,9 @@ class RestClient:
         # watchdog is what ends a late request, and says so.
         timeout = httpx.Timeout(min(self._timeout, left + _WATCHDOG_FIRST))
         request.extensions["timeout"] = timeout.as_dict()
-        request.extensions["trace"] = self._watchdog.trace
-        with self._watchdog.armed(left):
-            reply = self._client.send(request, stream=True)
+        request.extensions["trace"] = lane.watchdog.trace
+        with lane.watchdog.armed(left):
+            reply = lane.client.send(request, stream=True)
             try:
                 return reply, self._body(reply, deadline, tool)
             finally:
@@ -272,6 +333,16 @@ class RestClient:
             tool=tool,
         )
 
+    def _throttled_too_long(self, tool: str) -> ApiError:
+        return ApiError(
+            f"{self.label} error (429): rate limited; waiting for the limit to reset would"
+            f" take this call past {self._max_wait:g} s of waiting. Make fewer calls, or try"
+            " again later",
+            status=429,
+            message="rate limited",
+            tool=tool,
+        )
+
     def _throttled(self, reply: httpx.Response) -> bool:
         limits = self.rate_limit
         if reply.status_code in limits.throttle_statuses:
@@ -308,11 +379,19 @@ class RestClient:
         return Response(reply.status_code, data, reply.headers, links, rate_limit)
 
 
+class _Lane:
+    """An ``httpx.Client`` that sends one request at a time, and its watchdog."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+        self.watchdog = _Watchdog()
+
+
 class _Watchdog:
     """Ends a request at its deadline by shutting its connection down: httpx's timeouts
     bound each read, so a server that drips its headers a byte at a time never times out.
 
-    It learns the socket from httpcore's ``trace`` hook when a connection opens; a client
+    It learns the socket from httpcore's ``trace`` hook when a connection opens; its lane
     talks to one origin, one request at a time, so the last one opened is the one in use.
     """
 

@@ -1,0 +1,135 @@
+"""The HTTP side of concurrency (respx at the seam): pages fetched together in order, and one
+account's throttle pausing every call of the account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from kosmo_lua.catalog import Catalog
+from kosmo_lua.config import Config
+from kosmo_lua.errors import ApiError
+from kosmo_lua.integrations import load
+from kosmo_lua.invoker import Invoker
+from kosmo_lua.rest import RestClient
+
+BASE = "https://api.buildkite.com/v2"
+BUILDS = f"{BASE}/builds"
+
+
+def _invoker(kosmo_home: Any, concurrency: int) -> Invoker:
+    return Invoker(
+        Catalog(load()),
+        Config.load(kosmo_home),
+        report=lambda kind, value: None,
+        environ={"BUILDKITE_API_TOKEN": "bkua_unit"},
+        concurrency=concurrency,
+    )
+
+
+def _page(number: int, last: int | None, end: int, *, per_page: int = 2) -> httpx.Response:
+    links = []
+    if number < end:
+        links.append(f'<{BUILDS}?page={number + 1}&per_page={per_page}>; rel="next"')
+    if last is not None:
+        links.append(f'<{BUILDS}?page={last}&per_page={per_page}>; rel="last"')
+    items = [{"number": number * 10 + i} for i in range(per_page)]
+    return httpx.Response(200, json=items, headers={"Link": ", ".join(links)})
+
+
+@pytest.fixture
+def pages() -> Any:
+    with respx.mock(assert_all_called=False) as mock:
+        yield mock
+
+
+def _serve_pages(
+    pages: Any, last: int | None, fail: int | None = None, end: int | None = None
+) -> list[int]:
+    """Serves pages up to ``end`` (default ``last``), naming ``last`` in the Link header
+    when given; returns the page numbers asked for."""
+    asked: list[int] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        number = int(request.url.params.get("page", "1"))
+        asked.append(number)
+        if number == fail:
+            return httpx.Response(404, json={"message": "gone"})
+        return _page(number, last, end or last or 1)
+
+    pages.get(BUILDS).mock(side_effect=answer)
+    return asked
+
+
+def test_pages_named_by_the_last_link_are_fetched_together_in_order(kosmo_home, pages) -> None:
+    asked = _serve_pages(pages, last=5)
+    items, meta = _invoker(kosmo_home, 4).invoke(
+        "app.integrations.buildkite.list_builds", [{"per_page": 2, "all_pages": True}]
+    )
+    assert [b["number"] for b in items] == [10, 11, 20, 21, 30, 31, 40, 41, 50, 51]
+    assert sorted(asked) == [1, 2, 3, 4, 5]
+    assert meta["pages"] == 5
+
+
+def test_max_pages_bounds_the_pages_fetched_together(kosmo_home, pages) -> None:
+    asked = _serve_pages(pages, last=50)
+    items, meta = _invoker(kosmo_home, 8).invoke(
+        "app.integrations.buildkite.list_builds", [{"per_page": 2, "max_pages": 3}]
+    )
+    assert sorted(asked) == [1, 2, 3] and meta["pages"] == 3
+    assert [b["number"] for b in items] == [10, 11, 20, 21, 30, 31]
+
+
+def test_a_failed_page_fails_the_call(kosmo_home, pages) -> None:
+    _serve_pages(pages, last=6, fail=3)
+    with pytest.raises(ApiError, match="404"):
+        _invoker(kosmo_home, 2).invoke(
+            "app.integrations.buildkite.list_builds", [{"per_page": 2, "all_pages": True}]
+        )
+
+
+def test_without_a_last_link_pages_are_walked_one_after_another(kosmo_home, pages) -> None:
+    asked = _serve_pages(pages, last=None, end=4)
+    items, meta = _invoker(kosmo_home, 8).invoke(
+        "app.integrations.buildkite.list_builds", [{"per_page": 2, "all_pages": True}]
+    )
+    assert asked == [1, 2, 3, 4]
+    assert [b["number"] for b in items][-1] == 41 and meta["pages"] == 4
+
+
+def test_a_throttle_seen_by_one_call_pauses_the_accounts_other_calls() -> None:
+    """While the throttled request waits out its reset, another request of the account
+    (made from inside that wait, so the order is certain) waits for the same reset first."""
+    slept: list[tuple[str, float]] = []
+    order: list[str] = []
+    client = RestClient(BASE, {}, label="Buildkite API")
+
+    def sleep(seconds: float) -> None:
+        slept.append(("first" if len(slept) == 0 else "other", seconds))
+        if len(slept) == 1:
+            client.request("GET", "/organizations", tool="other")
+
+    client._sleep = sleep
+    with respx.mock() as mock:
+        replies = iter(
+            [httpx.Response(429, headers={"RateLimit-Reset": "2"}), httpx.Response(200, json={})]
+        )
+
+        def user(request: httpx.Request) -> httpx.Response:
+            order.append("user")
+            return next(replies)
+
+        def organizations(request: httpx.Request) -> httpx.Response:
+            order.append("organizations")
+            return httpx.Response(200, json=[])
+
+        mock.get(f"{BASE}/user").mock(side_effect=user)
+        mock.get(f"{BASE}/organizations").mock(side_effect=organizations)
+        assert client.request("GET", "/user", tool="first").data == {}
+    assert order == ["user", "organizations", "user"]
+    assert slept[0] == ("first", 2.0)
+    assert slept[1][0] == "other" and 1.5 < slept[1][1] <= 2.0
+    client.close()
