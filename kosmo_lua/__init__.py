@@ -98,7 +98,10 @@ def run(code: str, *, name: str = "script", limits: Limits | None = None) -> Exe
     from .runtime.supervisor import Worker
 
     limits = limits or Limits()
-    with Worker(limits, AppDispatcher.factory(max_body_bytes=limits.body_bytes)) as worker:
+    dispatch = AppDispatcher.factory(
+        max_body_bytes=limits.body_bytes, concurrency=limits.concurrency
+    )
+    with Worker(limits, dispatch) as worker:
         return worker.run(code, name)
 
 

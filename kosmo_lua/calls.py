@@ -1,8 +1,11 @@
-"""The envelope's ``integration_calls``: one timed entry per call, ok or error, in order,
-bounded where they are made (``BoundedReport``) as where they are collected (``CallLog``)."""
+"""The envelope's ``integration_calls``: one timed entry per call, ok or error, in the order
+they ended, bounded where they are made (``BoundedReport``) as where they are collected
+(``CallLog``). In a worker's run an entry also says when the call started and ended, in ms
+since the run began (``startMs``, ``endMs``): calls of parallel branches overlap."""
 
 from __future__ import annotations
 
+import _thread
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,10 +26,18 @@ def recorded(report: Report | None, path: str, **fields: Any) -> Iterator[dict[s
         entry.update(status="error", error=str(exc))
         raise
     finally:
-        entry["durationMs"] = round((time.monotonic() - started) * 1000, 3)
+        ended = time.monotonic()
+        entry["durationMs"] = _ms(ended - started)
+        run_started = getattr(report, "run_started", None)
+        if run_started is not None:
+            entry.update(startMs=_ms(started - run_started), endMs=_ms(ended - run_started))
         entry.setdefault("status", "ok")
         if report is not None:
             report("call", entry)
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
 
 
 class BoundedReport:
@@ -37,16 +48,24 @@ class BoundedReport:
     def __init__(self, report: Report) -> None:
         self._report = report
         self._log = CallLog()
+        self._lock = _thread.allocate_lock()  # parallel branches report from their threads
+        self.run_started: float | None = None
 
     def __call__(self, kind: ReportKind, value: Any) -> None:
-        if kind != "call" or self._log.add(value):
-            self._report(kind, value)
+        with self._lock:
+            if kind != "call" or self._log.add(value):
+                self._report(kind, value)
+
+    def start_run(self) -> None:
+        """Calls from now on are timed from this moment."""
+        self.run_started = time.monotonic()
 
     def end_run(self) -> None:
         """Sends the held entries, then the count of dropped ones; the next run starts
         afresh (the REPL's runs share a worker)."""
-        for entry in self._log.last:
-            self._report("call", entry)
-        if self._log.dropped:
-            self._report("meta", {DROPPED: self._log.dropped})
-        self._log = CallLog()
+        with self._lock:
+            for entry in self._log.last:
+                self._report("call", entry)
+            if self._log.dropped:
+                self._report("meta", {DROPPED: self._log.dropped})
+            self._log = CallLog()

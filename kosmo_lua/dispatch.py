@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import ArgumentError, UnknownFunction
-from .limits import MEMORY_BYTES
+from .limits import CONCURRENCY, MEMORY_BYTES
 from .result import Report
 
 if TYPE_CHECKING:
@@ -49,9 +49,10 @@ class AppDispatcher:
         integrations: bool = True,
         max_body_bytes: int = MEMORY_BYTES,
         mcp_read_only: bool = False,
+        concurrency: int = CONCURRENCY,
     ) -> None:
         """``mcp_read_only``: MCP tools that may write are refused (``mcp:serve
-        --read-only``)."""
+        --read-only``); ``concurrency`` bounds the requests one call has in flight."""
         self._report = report
         self._force = force
         self._mcp_read_only = mcp_read_only
@@ -59,6 +60,7 @@ class AppDispatcher:
         self._emulate_data = emulate_data
         self._integrations = integrations
         self._max_body_bytes = max_body_bytes
+        self._concurrency = concurrency
         self._invoker: Invoker | None = None
         self._hub: McpHub | None = None
 
@@ -71,6 +73,7 @@ class AppDispatcher:
         emulate_data: Mapping[str, str] | None = None,
         integrations: bool = True,
         max_body_bytes: int = MEMORY_BYTES,
+        concurrency: int = CONCURRENCY,
     ) -> DispatchFactory:
         return lambda report: cls(
             report,
@@ -79,6 +82,7 @@ class AppDispatcher:
             emulate_data=emulate_data,
             integrations=integrations,
             max_body_bytes=max_body_bytes,
+            concurrency=concurrency,
         )
 
     def __call__(self, path: str, args: list[Any]) -> tuple[Any, ...]:
@@ -107,6 +111,7 @@ class AppDispatcher:
             emulate=self._emulate,
             emulate_data=self._emulate_data,
             max_body_bytes=self._max_body_bytes,
+            concurrency=self._concurrency,
         )
 
     def _mcp(self, path: str, args: list[Any]) -> tuple[Any, ...]:
@@ -149,10 +154,11 @@ def run_invoker(
     emulate: bool = False,
     emulate_data: Mapping[str, str] | None = None,
     max_body_bytes: int = MEMORY_BYTES,
+    concurrency: int = CONCURRENCY,
 ) -> Invoker:
     """The invoker of one run: the installed integrations, the user's configuration and
-    environment, under ``--emulate`` the integrations' emulators, and the run's bound on a
-    reply body (``Limits.body_bytes``)."""
+    environment, under ``--emulate`` the integrations' emulators, and the run's bounds on a
+    reply body (``Limits.body_bytes``) and on requests in flight (``--concurrency``)."""
     import os
 
     from .catalog import Catalog
@@ -169,6 +175,7 @@ def run_invoker(
         environ=dict(os.environ),
         emulation=Emulation(emulate_data) if emulate else None,
         max_body_bytes=max_body_bytes,
+        concurrency=concurrency,
     )
 
 

@@ -19,7 +19,7 @@ from .calls import recorded
 from .catalog import Catalog, closest
 from .config import DEFAULT_ACCOUNT, Config, configure_args
 from .errors import ConfigError, PermissionDenied
-from .limits import MEMORY_BYTES
+from .limits import CONCURRENCY, MEMORY_BYTES
 from .request import Call, build_request, rest_call
 from .rest import INSECURE_HTTP, RestClient, check_base_url
 from .result import Report
@@ -35,7 +35,8 @@ class Invoker:
     """Dispatches ``app.integrations.*`` calls for one run. ``force`` bypasses the
     permission policy. Requests go to each account's base URL through ``transport`` (httpx's
     own when None), or, with ``emulation``, to the run's emulators (every account alike).
-    A reply body may hold ``max_body_bytes`` once decoded (``Limits.body_bytes``)."""
+    A reply body may hold ``max_body_bytes`` once decoded (``Limits.body_bytes``); one call
+    may have ``concurrency`` requests in flight (the pages of ``all_pages``)."""
 
     def __init__(
         self,
@@ -48,6 +49,7 @@ class Invoker:
         transport: httpx.BaseTransport | None = None,
         emulation: Emulation | None = None,
         max_body_bytes: int = MEMORY_BYTES,
+        concurrency: int = CONCURRENCY,
     ) -> None:
         self.catalog = catalog
         self.config = config
@@ -57,6 +59,7 @@ class Invoker:
         self._transport = transport
         self._emulation = emulation
         self._max_body_bytes = max_body_bytes
+        self._concurrency = concurrency
         self._clients: dict[tuple[str, str], RestClient] = {}
         # Calls may come from several threads (mcp:serve's tools): one client per account,
         # made once. The clients themselves (httpx) are safe to share.
@@ -94,7 +97,8 @@ class Invoker:
                 entry.update(tool=tool.full_name, account=account, method=tool.method)
                 named = bind(tool, args)
                 bypassed = self._check_permission(integration, tool)
-                call = Call(integration, tool, named, self._client(integration, account))
+                client = self._client(integration, account)
+                call = Call(integration, tool, named, client, concurrency=self._concurrency)
                 data, meta = (tool.handler or rest_call)(call)
                 entry["response"] = meta
             finally:

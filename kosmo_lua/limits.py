@@ -12,6 +12,14 @@ MAX_MEMORY_BYTES = 64 * GIB
 MAX_OUTPUT_BYTES = 1 * GIB
 MAX_SECONDS = 7 * 24 * 3600.0  # a week
 
+# How many calls a script may have in flight at once (app.parallel, app.map, all_pages):
+# --concurrency's default, and the most it and a script's opts.concurrency may ask for.
+CONCURRENCY = 8
+MAX_CONCURRENCY = 64
+
+# The longest one sleep(seconds) may wait.
+MAX_SLEEP_SECONDS = 86400
+
 # The sandbox itself needs a few hundred KiB; below this a run could not even start.
 MIN_MEMORY = 1 * MIB
 
@@ -27,10 +35,11 @@ class Limits:
     """What a run may use before it is stopped.
 
     ``timeout_seconds`` is wall-clock time and covers waiting on HTTP too; ``None`` turns it off.
+    ``concurrency`` is how many calls may be in flight at once by default.
     A plain class, not a dataclass: importing dataclasses costs start-up time on every run.
     """
 
-    __slots__ = ("cpu_seconds", "memory_bytes", "output_bytes", "timeout_seconds")
+    __slots__ = ("concurrency", "cpu_seconds", "memory_bytes", "output_bytes", "timeout_seconds")
 
     def __init__(
         self,
@@ -38,8 +47,10 @@ class Limits:
         cpu_seconds: float = 30.0,
         timeout_seconds: float | None = None,
         output_bytes: int = 8 * MIB,
+        concurrency: int = CONCURRENCY,
     ) -> None:
         self.memory_bytes = memory_bytes
+        self.concurrency = concurrency
         self.cpu_seconds = cpu_seconds
         self.timeout_seconds = timeout_seconds
         self.output_bytes = output_bytes

@@ -15,6 +15,7 @@ import click
 from ..dispatch import AppDispatcher
 from ..errors import Failed, UsageError
 from ..limits import (
+    MAX_CONCURRENCY,
     MAX_MEMORY_BYTES,
     MAX_OUTPUT_BYTES,
     MAX_SECONDS,
@@ -130,6 +131,15 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
                 " (604800). Off by default.",
             ),
             click.option(
+                "--concurrency",
+                type=click.IntRange(1, MAX_CONCURRENCY),
+                default=defaults.concurrency,
+                show_default=True,
+                help="Calls a script may have in flight at once: app.parallel and app.map"
+                f" branches (their opts.concurrency may ask for up to {MAX_CONCURRENCY}), and"
+                " the pages of all_pages.",
+            ),
+            click.option(
                 "--output-limit",
                 type=ByteSize(maximum=MAX_OUTPUT_BYTES),
                 default=defaults.output_bytes,
@@ -157,6 +167,7 @@ def limits_from(options: dict[str, Any]) -> Limits:
         cpu_seconds=options["cpu_limit"],
         timeout_seconds=options["timeout"],
         output_bytes=options["output_limit"],
+        concurrency=options["concurrency"],
     )
 
 
@@ -207,6 +218,7 @@ def integrations_lua(
         emulate=emulate,
         emulate_data=files,
         max_body_bytes=limits.body_bytes,
+        concurrency=limits.concurrency,
     )
     worker = Worker(limits, dispatch)
     if repl:

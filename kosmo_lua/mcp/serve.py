@@ -245,6 +245,7 @@ class HostTools:
                 force=self.force,
                 max_body_bytes=limits.body_bytes,
                 mcp_read_only=self.read_only,
+                concurrency=limits.concurrency,
             )
             return ReadOnlyDispatch(inner, report) if self.read_only else inner
 

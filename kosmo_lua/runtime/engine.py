@@ -14,14 +14,17 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lupa.lua54 as lupa
 
 from ..dispatch import MCP_FUNCTIONS
 from ..errors import HostError
-from ..limits import Limits
+from ..limits import MAX_CONCURRENCY, MAX_SLEEP_SECONDS, Limits
 from ..result import error_info
+
+if TYPE_CHECKING:
+    from .flight import InFlight
 
 MAX_DEPTH = 512
 MEMORY_ERROR = b"not enough memory"  # Lua's own text; the prelude trips the memory limit on it
@@ -83,6 +86,7 @@ class LuaEngine:
         self._before_host_work = before_host_work
         self._emit = emit
         self._dispatch = dispatch
+        self._flight: InFlight | None = None  # made by the first call of a parallel branch
         self._output_bytes = 0
         # Converting a value nests two Python frames per level; MAX_DEPTH levels must fit.
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 8 * MAX_DEPTH))
@@ -141,6 +145,9 @@ class LuaEngine:
         except lupa.LuaError as exc:  # raised outside the script's pcall, e.g. by the hook
             message = _text(exc.args[0] if exc.args else str(exc))
             return None, None, message, error_info("runtime", message)
+        finally:
+            if self._flight is not None:  # calls a stopped run started still finish
+                self._flight.drain()
         with self.unbounded_memory():
             try:
                 return self._outcome(tripped, packed, fields)
@@ -282,12 +289,17 @@ class LuaEngine:
             b"sleep": time.sleep,  # releases the GIL: the worker's lifeline thread runs on
             b"emit": self._emit_line,
             b"call": _guarded(self._call, self._error_fields),
+            b"start": _guarded(self._start),
+            b"finish": _guarded(self._finish),
         }
         for name in LIBRARY_FUNCTIONS:
             callbacks[name.encode()] = _guarded(self._library_function(name))
-        for key in (b"call", *(n.encode() for n in LIBRARY_FUNCTIONS)):
+        for key in (b"call", b"start", b"finish", *(n.encode() for n in LIBRARY_FUNCTIONS)):
             callbacks[key] = self._with_unbounded_memory(callbacks[key])
         host = self._lua.table_from(callbacks)
+        host[b"concurrency"] = self.limits.concurrency
+        host[b"max_concurrency"] = MAX_CONCURRENCY
+        host[b"max_sleep"] = MAX_SLEEP_SECONDS
         # What the prelude makes Lua functions of: the libraries, and mcp.* (host calls).
         host[b"libraries"] = self._lua.table_from(
             {library.encode(): self._names(names) for library, names in LIBRARIES.items()}
@@ -336,7 +348,34 @@ class LuaEngine:
 
     def _call(self, path: bytes, packed: Any) -> tuple[Any, ...]:
         args = [self.to_python(packed[i], strict=True) for i in range(1, packed[b"n"] + 1)]
-        return tuple(self.to_lua(value) for value in self._dispatch(_text(path), args))
+        return self._converted(self._dispatch(_text(path), args))
+
+    def _start(self, path: bytes, packed: Any) -> int:
+        """Starts a parallel branch's call on a thread: its arguments are converted here, on
+        the Lua thread; returns its ticket for ``_finish``."""
+        if self._flight is None:
+            from .flight import InFlight
+
+            self._flight = InFlight(self._dispatch)
+        args = [self.to_python(packed[i], strict=True) for i in range(1, packed[b"n"] + 1)]
+        return self._flight.start(_text(path), args)
+
+    def _finish(self, seconds: float | None) -> tuple[Any, ...]:
+        """The next finished call as ``ticket, ok, values...`` (on failure ``ticket, false,
+        message, fields``, as ``host.call`` fails), waiting at most ``seconds``; nothing when
+        none finished in time."""
+        assert self._flight is not None, "host.finish before any host.start"
+        finished = self._flight.next_finished(
+            None if seconds is None or math.isinf(seconds) else max(seconds, 0.0)
+        )
+        if finished is None:
+            return ()
+        ticket, future = finished
+        outcome = _guarded(lambda: self._converted(future.result()), self._error_fields)()
+        return (ticket, *outcome)
+
+    def _converted(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(self.to_lua(value) for value in values)
 
     def _error_fields(self, error: HostError) -> Any:
         return self.to_lua(error.fields())

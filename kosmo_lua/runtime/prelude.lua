@@ -12,6 +12,8 @@ local debug_sethook, debug_getinfo, debug_getmetatable = debug.sethook, debug.ge
   debug.getmetatable
 local co_create, co_resume, co_status, co_close = coroutine.create, coroutine.resume,
   coroutine.status, coroutine.close
+local co_yield, co_running, co_isyieldable = coroutine.yield, coroutine.running,
+  coroutine.isyieldable
 local pcall, xpcall, error, load, select, type = pcall, xpcall, error, load, select, type
 local setmetatable, getmetatable, rawget, tostring = setmetatable, getmetatable, rawget, tostring
 local pack, unpack, concat = table.pack, table.unpack, table.concat
@@ -119,8 +121,8 @@ local function host_error(text, fields)
   error(text, 0)
 end
 
-local function host_call(fn, ...)
-  local result = pack(fn(...))
+-- Takes a host function's packed `true, values...` or `false, message, fields`.
+local function host_result(result)
   if not result[1] then
     if result[2] == MEMORY_ERROR then
       trip("memory")
@@ -128,6 +130,10 @@ local function host_call(fn, ...)
     host_error(result[2], result[3] or { message = result[2], kind = "runtime" })
   end
   return unpack(result, 2, result.n)
+end
+
+local function host_call(fn, ...)
+  return host_result(pack(fn(...)))
 end
 
 -- Value helpers shared with the host ----------------------------------------------------------
@@ -172,13 +178,36 @@ env.math = math
 env.utf8 = utf8
 env.os = { time = os.time, clock = os.clock, date = os.date }
 
+-- Parallel branches (app.parallel, app.map) are coroutines a scheduler owns, defined below;
+-- a branch waits for a host call or a sleep by yielding REQUEST to it, which no script can
+-- forge (REQUEST is local here); the scheduler resumes it with the call's results.
+-- `tasks` maps a branch's coroutine to its record.
+local REQUEST = {}
+local tasks = setmetatable({}, { __mode = "k" })
+
+-- The running branch, when it may yield to the scheduler: not inside a coroutine of the
+-- script's own, nor under a C function that cannot yield (table.sort's comparator). There,
+-- calls simply block, as they do outside app.parallel.
+local function current_task()
+  local co = co_running()
+  local task = tasks[co]
+  if task and co_isyieldable() then
+    return task
+  end
+end
+
 -- sleep(seconds): waits without using CPU time (so not against --cpu-limit), but against
--- the wall clock: a sleep past --timeout wakes at the deadline and ends the run there.
-local host_sleep, MAX_SLEEP = host.sleep, 86400
+-- the wall clock: a sleep past --timeout wakes at the deadline and ends the run there. In a
+-- parallel branch the other branches run meanwhile.
+local host_sleep, MAX_SLEEP = host.sleep, host.max_sleep
 env.sleep = function(seconds)
   if type(seconds) ~= "number" or not (seconds >= 0 and seconds <= MAX_SLEEP) then
     error("sleep: seconds must be a number from 0 to " .. MAX_SLEEP .. ", got "
       .. tostring(seconds), 2)
+  end
+  if current_task() then
+    co_yield(REQUEST, "sleep", seconds)
+    return
   end
   local left = wall_deadline - monotonic()
   if seconds >= left then
@@ -250,10 +279,20 @@ end
 coroutine_lib.create = function(f)
   return hooked(co_create(f))
 end
+-- A parallel branch belongs to the scheduler: resumed by the script, it would take a fake
+-- result for the call it waits on.
+local function not_a_branch(co, what)
+  if tasks[co] then
+    error("coroutine." .. what .. ": this coroutine is an app.parallel branch; only the"
+      .. " scheduler runs it", 3)
+  end
+end
 coroutine_lib.resume = function(co, ...)
+  not_a_branch(co, "resume")
   return after_protected(co_resume(co, ...))
 end
 coroutine_lib.close = function(co)
+  not_a_branch(co, "close")
   return after_protected(as_caller(pcall(co_close, co)))
 end
 coroutine_lib.wrap = function(f)
@@ -346,23 +385,36 @@ end
 -- mcp: servers, tools, resources and prompts of configured MCP servers ---------------------
 
 -- The names are dispatch.py's MCP_FUNCTIONS, as host.mcp_functions; it checks the arguments.
+-- An integration or MCP call: in a parallel branch it is started on a thread and the branch
+-- waits for it, other branches running meanwhile; anywhere else it blocks.
+local host_dispatch = host.call
+local function call(path, args)
+  if current_task() then
+    return host_result(pack(co_yield(REQUEST, "call", path, args)))
+  end
+  return host_result(pack(host_dispatch(path, args)))
+end
+
 env.mcp = {}
 for _, name in ipairs(host.mcp_functions) do
   local path = "mcp." .. name
   env.mcp[name] = function(...)
-    return host_call(host.call, path, pack(...))
+    return call(path, pack(...))
   end
 end
 
 -- app: the integration proxy ----------------------------------------------------------------
 
-local function proxy(path)
+local function proxy(path, own)
   return setmetatable({}, {
     __index = function(_, key)
+      if own and own[key] then
+        return own[key]
+      end
       return proxy(path .. "." .. tostring(key))
     end,
     __call = function(_, ...)
-      return host_call(host.call, path, pack(...))
+      return call(path, pack(...))
     end,
     __tostring = function()
       return path
@@ -370,7 +422,339 @@ local function proxy(path)
     __metatable = false,
   })
 end
-env.app = proxy("app")
+
+-- app.parallel and app.map -----------------------------------------------------------------
+
+-- One scheduler for the run. A call to app.parallel makes a group of branches (tasks), each a
+-- hooked coroutine running one function under `locate`, so limits and error positions hold in
+-- branches as anywhere. Run from the main chunk, app.parallel drives the scheduler until its
+-- group is done; run from a branch, the branch yields "join" and the scheduler already running
+-- takes the new branches in. A group has at most `limit` calls in flight; further calls wait
+-- for a slot. In "raise" mode the first failure cancels what has not started: queued calls
+-- are never sent, calls in flight finish (and are recorded), then the error of the first
+-- failed item in input order is raised.
+local host_start, host_finish = host.start, host.finish
+local MAX_CONCURRENCY, CONCURRENCY = host.max_concurrency, host.concurrency
+local ready, ready_first, ready_last -- tasks to resume, with the values to resume them with
+local waiting = {} -- ticket -> task whose call it is
+local sleepers = {} -- tasks in sleep(), each with .wake
+local refill = {} -- groups with queued calls and perhaps a free slot
+local running_calls = 0
+
+local function reset_scheduler()
+  ready, ready_first, ready_last = {}, 1, 0
+  waiting, sleepers, refill, running_calls = {}, {}, {}, 0
+end
+reset_scheduler()
+
+local function make_ready(task, values)
+  ready_last = ready_last + 1
+  ready[ready_last] = { task, values }
+end
+
+local end_cancelled
+
+-- A task is over: its group counts down, and a group that is done wakes the branch that
+-- joined it (or ends it, when that branch was cancelled meanwhile).
+local function task_over(task)
+  task.over = true
+  local group = task.group
+  group.live = group.live - 1
+  local parent = group.parent
+  if group.live == 0 and parent then
+    parent.joined = nil
+    if parent.cancelled then
+      end_cancelled(parent)
+    else
+      make_ready(parent, pack())
+    end
+  end
+end
+
+local function cancel_group(group)
+  group.cancelled = true
+  for _, task in ipairs(group.tasks) do
+    if not task.over and not task.cancelled then
+      task.cancelled = true
+      if task.joined then
+        cancel_group(task.joined)
+      elseif not task.ticket then
+        end_cancelled(task)
+      end
+    end
+  end
+end
+
+-- Ends a cancelled task that waits on nothing (a call in flight or a joined group end it
+-- when they finish). Closing runs its pending to-be-closed variables.
+end_cancelled = function(task)
+  if task.over then
+    return
+  end
+  if co_status(task.co) == "suspended" then
+    after_protected(co_close(task.co))
+  end
+  task_over(task)
+end
+
+local function finish_task(task, ok, value)
+  local group = task.group
+  if task.cancelled then
+    task_over(task)
+    return
+  end
+  if ok then
+    group.results[task.index] = value
+  else
+    group.errors[task.index] = value == nil and "nil" or value
+    if group.mode == "raise" and not group.cancelled then
+      cancel_group(group)
+    end
+  end
+  task_over(task)
+end
+
+local function launch(task, path, args)
+  local started = pack(host_start(path, args))
+  if not started[1] then -- its arguments have no JSON form: it fails at once, unsent
+    make_ready(task, started)
+    return
+  end
+  local ticket = started[2]
+  waiting[ticket], task.ticket = task, ticket
+  running_calls = running_calls + 1
+  task.group.running = task.group.running + 1
+end
+
+local function start_queued(group)
+  local queued = group.queued
+  while group.running < group.limit and group.queue_first <= group.queue_last do
+    local entry = queued[group.queue_first]
+    queued[group.queue_first] = nil
+    group.queue_first = group.queue_first + 1
+    if entry[1].cancelled then
+      end_cancelled(entry[1])
+    else
+      launch(entry[1], entry[2], entry[3])
+    end
+  end
+end
+
+local function resume(task, values)
+  if task.over then
+    return
+  end
+  if task.cancelled then
+    end_cancelled(task)
+    return
+  end
+  local result = pack(after_protected(co_resume(task.co, unpack(values, 1, values.n))))
+  if tripped_kind then
+    error(tripped_message, 0)
+  end
+  if not result[1] then
+    finish_task(task, false, result[2])
+  elseif co_status(task.co) == "dead" then
+    local outcome = result[2]
+    finish_task(task, outcome[1], outcome[2])
+  elseif not rawequal(result[2], REQUEST) then
+    after_protected(co_close(task.co))
+    finish_task(task, false, "coroutine.yield: an app.parallel branch cannot yield; wrap"
+      .. " the code that yields in a coroutine of its own")
+  else
+    local op = result[3]
+    local group = task.group
+    if op == "call" then
+      if group.cancelled then
+        end_cancelled(task)
+      else -- started in turn once the ready branches have run (see drive)
+        group.queue_last = group.queue_last + 1
+        group.queued[group.queue_last] = { task, result[4], result[5] }
+        refill[group] = true
+      end
+    elseif op == "sleep" then
+      task.wake = monotonic() + result[4]
+      sleepers[#sleepers + 1] = task
+    else -- "join": resumed when its group is done
+      task.joined = result[4]
+    end
+  end
+end
+
+-- Wakes the tasks whose sleep is over; returns the earliest wake time still to come.
+local function wake_sleepers()
+  local now, next_wake = monotonic(), huge
+  local still = {}
+  for _, task in ipairs(sleepers) do
+    if task.over then -- cancelled meanwhile
+    elseif task.wake <= now or task.cancelled then
+      make_ready(task, pack())
+    else
+      still[#still + 1] = task
+      if task.wake < next_wake then
+        next_wake = task.wake
+      end
+    end
+  end
+  sleepers = still
+  return next_wake
+end
+
+-- Runs the scheduler until `group` is done: resumes ready tasks, starts the calls that have
+-- a slot, then waits for the next call to finish or sleep to end, never past the run's
+-- deadline. Queued calls start only after the ready tasks ran: a branch whose call just
+-- failed raises first, and in "raise" mode what waits for a slot is then never sent.
+local function drive(group)
+  while group.live > 0 do
+    while ready_first <= ready_last do
+      local entry = ready[ready_first]
+      ready[ready_first] = nil
+      ready_first = ready_first + 1
+      resume(entry[1], entry[2])
+    end
+    for waiting_group in next, refill do
+      refill[waiting_group] = nil
+      start_queued(waiting_group)
+    end
+    local next_wake = wake_sleepers()
+    if group.live > 0 and ready_first > ready_last then
+      local until_time = next_wake < wall_deadline and next_wake or wall_deadline
+      local seconds = until_time - monotonic()
+      if running_calls > 0 then
+        local got = pack(host_finish(seconds < huge and seconds or nil))
+        if not got[1] then
+          host_error(got[2], got[3] or { message = got[2], kind = "runtime" })
+        end
+        local ticket = got[2]
+        if ticket ~= nil then
+          local task = waiting[ticket]
+          waiting[ticket], task.ticket = nil, nil
+          running_calls = running_calls - 1
+          task.group.running = task.group.running - 1
+          refill[task.group] = true
+          make_ready(task, pack(unpack(got, 3, got.n)))
+        end
+      elseif next_wake < huge then
+        host_sleep(seconds > 0 and seconds or 0)
+      else
+        error("app.parallel: internal error: every branch waits and nothing will wake them")
+      end
+      if monotonic() >= wall_deadline then
+        trip("timeout")
+      end
+    end
+  end
+end
+
+local function branch(fn, ...)
+  return pack(xpcall(fn, locate, ...))
+end
+
+local function check_options(name, opts)
+  if opts == nil then
+    return CONCURRENCY, "raise"
+  elseif type(opts) ~= "table" then
+    error(name .. ": options must be a table such as {concurrency = 4, errors = \"collect\"}", 3)
+  end
+  for key in next, opts do
+    if key ~= "concurrency" and key ~= "errors" then
+      error(name .. ": unknown option " .. tostring(key) .. " (options: concurrency, errors)", 3)
+    end
+  end
+  local limit, mode = rawget(opts, "concurrency"), rawget(opts, "errors")
+  if limit == nil then
+    limit = CONCURRENCY
+  elseif type(limit) ~= "number" or limit % 1 ~= 0 or limit < 1 or limit > MAX_CONCURRENCY then
+    error(name .. ": concurrency must be a whole number from 1 to " .. MAX_CONCURRENCY
+      .. ", got " .. tostring(limit), 3)
+  end
+  if mode == nil then
+    mode = "raise"
+  elseif mode ~= "raise" and mode ~= "collect" then
+    error(name .. ": errors must be \"raise\" or \"collect\", got " .. tostring(mode), 3)
+  end
+  return math.tointeger(limit), mode
+end
+
+-- Runs fn(args_of(i)) for i = 1..n as branches; returns their first values in order (or,
+-- collecting, {ok = true, value = ...} / {ok = false, error = ...} for each).
+local function run_group(n, fn_of, args_of, limit, mode)
+  local group = {
+    tasks = {}, results = {}, errors = {}, live = n, limit = limit, mode = mode,
+    running = 0, queued = {}, queue_first = 1, queue_last = 0, parent = nil, cancelled = false,
+  }
+  for i = 1, n do
+    local co = hooked(co_create(branch))
+    local task = { co = co, group = group, index = i }
+    tasks[co] = task
+    group.tasks[i] = task
+    make_ready(task, pack(fn_of(i), args_of(i)))
+  end
+  if n > 0 then
+    local parent = current_task()
+    if parent then
+      group.parent = parent
+      co_yield(REQUEST, "join", group)
+    else
+      drive(group)
+    end
+  end
+  local results = {}
+  kinds[results] = "array"
+  if mode == "collect" then
+    for i = 1, n do
+      local failure = group.errors[i]
+      if failure ~= nil then
+        results[i] = { ok = false, error = failure }
+      else
+        results[i] = { ok = true, value = group.results[i] }
+      end
+    end
+    return results
+  end
+  for i = 1, n do
+    local failure = group.errors[i]
+    if failure ~= nil then
+      error(failure, 0)
+    end
+  end
+  for i = 1, n do
+    results[i] = group.results[i]
+  end
+  return results
+end
+
+local app_functions = {
+  -- app.parallel(fns [, opts]): runs each function of the array `fns` as a branch; their
+  -- integration and MCP calls are in flight together. Returns each one's first value, in order.
+  parallel = function(fns, opts)
+    if type(fns) ~= "table" then
+      error("app.parallel: expected an array of functions, got " .. type(fns), 2)
+    end
+    local n = #fns
+    for i = 1, n do
+      if type(fns[i]) ~= "function" then
+        error("app.parallel: item " .. i .. " is a " .. type(fns[i]) .. ", not a function", 2)
+      end
+    end
+    local limit, mode = check_options("app.parallel", opts)
+    return run_group(n, function(i) return fns[i] end, function() end, limit, mode)
+  end,
+  -- app.map(items, fn [, opts]): calls fn(item, index) for every item of the array `items`
+  -- as branches; returns the results in input order.
+  map = function(items, fn, opts)
+    if type(items) ~= "table" then
+      error("app.map: expected an array of items, got " .. type(items), 2)
+    end
+    if type(fn) ~= "function" then
+      error("app.map: expected a function as argument 2, got " .. type(fn), 2)
+    end
+    local limit, mode = check_options("app.map", opts)
+    return run_group(#items, function() return fn end, function(i) return items[i], i end,
+      limit, mode)
+  end,
+}
+env.app = proxy("app", app_functions)
 
 -- Running a chunk ----------------------------------------------------------------------------
 
@@ -433,6 +817,7 @@ run = function(code, name, cpu_seconds, timeout_seconds, expression_first)
   if not chunk then
     return nil, pack(false, err), { kind = "syntax" }
   end
+  reset_scheduler()
   cpu_deadline = clock() + cpu_seconds
   wall_deadline = timeout_seconds and monotonic() + timeout_seconds or huge
   debug_sethook(hook, "", HOOK_COUNT)

@@ -357,13 +357,21 @@ def _serve(
     """The worker's main loop: one request, one run, until the parent closes the pipe."""
     status = 0
     dispatch = None
+    # Calls of parallel branches report from threads of their own: one frame at a time.
+    writing = _thread.allocate_lock()
+
+    def send(message: dict[str, Any]) -> None:
+        frame = _frame(message)
+        with writing:
+            _write(replies, frame)
+
     try:
         # Call records are bounded where they are made: a pcall loop cannot flood the pipe.
-        report = BoundedReport(lambda kind, value: _write_frame(replies, {kind: value}))
+        report = BoundedReport(lambda kind, value: send({kind: value}))
         dispatch = make_dispatch(report)
         engine = LuaEngine(
             limits,
-            emit=lambda line: _write_frame(replies, {"out": line}),
+            emit=lambda line: send({"out": line}),
             dispatch=dispatch,
             hide=hide,
             before_host_work=lambda: _cap_data(limits.data_bytes),
@@ -374,6 +382,7 @@ def _serve(
             if messages is None:
                 break
             for request in messages:
+                report.start_run()
                 try:
                     outcome = engine.run(
                         request["code"], request["name"], expression_first=request["repl"]
@@ -382,7 +391,8 @@ def _serve(
                 except MemoryError:  # the data backstop (_cap_data), past every other check
                     frame = _done_frame(limit_outcome("memory", limits), engine.memory_used)
                 report.end_run()
-                _write(replies, frame)
+                with writing:
+                    _write(replies, frame)
     except KeyboardInterrupt:
         status = 130
     except BaseException:  # a bug of ours: say where, without any secret, and stop
