@@ -229,3 +229,35 @@ def test_prose_quotes_the_meta_keys_as_the_host_declares_them():
             assert tuple(names) == META_KEYS, f"{source.name}: {found}"
             quoted += 1
     assert quoted >= 4
+
+
+def test_the_limits_table_quotes_the_defaults_as_the_host_declares_them():
+    """docs/sandbox.md's table of limits states the defaults and maxima of limits.py."""
+    import re
+
+    from kosmo_lua.limits import MAX_CONCURRENCY, Limits, size_text
+
+    defaults = Limits()
+    table = (REPO / "docs" / "sandbox.md").read_text()
+    rows = dict(re.findall(r"^\| `(--[a-z-]+)[^`]*` \| ([^|]+) \|", table, re.MULTILINE))
+    assert rows["--memory-limit"].strip() == size_text(defaults.memory_bytes)
+    assert rows["--cpu-limit"].strip() == f"{defaults.cpu_seconds:g}"
+    assert rows["--output-limit"].strip() == size_text(defaults.output_bytes)
+    assert rows["--concurrency"].strip() == str(defaults.concurrency)
+    assert f"at most {MAX_CONCURRENCY})" in table
+
+
+def test_the_lua_pages_fan_out_example_runs_against_the_emulator():
+    """The first Lua block of "Many calls at once" in docs.read("lua") runs as written."""
+    from kosmo_lua.dispatch import AppDispatcher
+    from kosmo_lua.limits import Limits
+    from kosmo_lua.reference import load_reference
+    from kosmo_lua.runtime.supervisor import Worker
+
+    page = load_reference().read("lua")
+    section = page.split("## Many calls at once", 1)[1]
+    code = section.split("```lua\n", 1)[1].split("```", 1)[0]
+    with Worker(Limits(), AppDispatcher.factory(emulate=True)) as worker:
+        result = worker.run(code + "\nreturn #builds, user.name, #orgs", "lua.md")
+    assert result.success, result.error
+    assert result.result == [3, "Ada Lovelace", 1]

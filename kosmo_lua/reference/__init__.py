@@ -46,7 +46,7 @@ class Reference:
             return f"No integration docs found for '{page}'.{hint} See docs.list()."
         if name in self._host_pages:
             with open(os.path.join(PAGES_DIR, f"{name}.md"), encoding="utf-8") as handle:
-                return handle.read()
+                return render.host_page(handle.read())
         if name in self.integrations:
             return render.integration_page(self.integrations[name])
         integration_name, _, function = name.partition(".")

@@ -58,6 +58,25 @@ def overview(integration: Integration) -> str:
     )
 
 
+def host_page(text: str) -> str:
+    """A page of the host's own (lua, json, ...) with the facts it quotes filled in from
+    their constants: ``$memory``, ``$cpu``, ``$output``, ``$concurrency``,
+    ``$max_concurrency``, ``$max_sleep``."""
+    from string import Template
+
+    from ..limits import MAX_CONCURRENCY, MAX_SLEEP_SECONDS, Limits, size_text
+
+    defaults = Limits()
+    return Template(text).safe_substitute(
+        memory=size_text(defaults.memory_bytes),
+        cpu=f"{defaults.cpu_seconds:g} s",
+        output=size_text(defaults.output_bytes),
+        concurrency=defaults.concurrency,
+        max_concurrency=MAX_CONCURRENCY,
+        max_sleep=f"{MAX_SLEEP_SECONDS:g}",
+    )
+
+
 def tool_page(integration: Integration, tool: Tool) -> str:
     lines = [
         f"# {integration.name}.{tool.name}",
