@@ -176,3 +176,21 @@ def test_bad_arguments_to_mcp_functions_fail_before_any_server_starts(project, k
     envelope = lua(kosmo, 'return mcp.call("fake.add", "not a table")')
     assert envelope["error"] == 'mcp.call("server.tool", args): argument 2 must be a table'
     assert envelope["integration_calls"] == []
+
+
+def test_mcp_calls_of_parallel_branches_overlap(project, kosmo):
+    """Three slow tool calls from app.map, the first of which starts the server: all answer,
+    in order, and their calls overlap in time."""
+    trusted(kosmo)
+    envelope = lua(
+        kosmo,
+        "return app.map({'a', 'b', 'c'}, function(text)\n"
+        "  app.mcp.fake.slow{seconds = 0.3}\n"
+        "  return app.mcp.fake.echo{text = text}\n"
+        "end)",
+        command="mcp:lua",
+    )
+    assert envelope["result"] == [["a", "b", "c"]], envelope["error"]
+    slow = [c for c in envelope["integration_calls"] if c["path"] == "mcp.fake.slow"]
+    assert len(slow) == 3
+    assert max(c["startMs"] for c in slow) < min(c["endMs"] for c in slow)
