@@ -99,6 +99,18 @@ def test_a_c_function_error_in_a_branch_names_the_scripts_line(lua: Lua) -> None
     assert result.error.startswith("test:2: ")
 
 
+def test_a_tail_called_failure_names_the_line_of_the_map(lua: Lua) -> None:
+    """`return f(x)` leaves no frame of the branch's function: the error names app.map's line."""
+    result = lua(
+        """local texts = {"{"}
+        local ok, err = pcall(app.map, texts, function(text)
+          return json.decode(text)
+        end)
+        return err"""
+    )
+    assert result.result[0].startswith("test:2: json.decode: invalid JSON")
+
+
 def test_branches_may_run_parallel_groups_of_their_own(lua: Lua) -> None:
     result = lua(
         """

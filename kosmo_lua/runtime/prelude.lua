@@ -111,8 +111,23 @@ local function script_position(level)
   end
 end
 
+-- Parallel branches (app.parallel, app.map) are coroutines a scheduler owns, defined below;
+-- a branch waits for a host call or a sleep by yielding REQUEST to it, which no script can
+-- forge (REQUEST is local here); the scheduler resumes it with the call's results.
+-- `tasks` maps a branch's coroutine to its record.
+local REQUEST = {}
+local tasks = setmetatable({}, { __mode = "k" })
+
+-- A branch whose function tail-called the failing function (`return bk.get_build{...}`)
+-- has no frame of the script's left: its error names the line of app.map/app.parallel.
 local function host_error(text, fields)
   local file, line = script_position(2)
+  if not file then
+    local task = tasks[co_running()]
+    if task then
+      file, line = task.group.file, task.group.line
+    end
+  end
   if file then
     text = file .. ":" .. line .. ": " .. text
     fields.file, fields.line = file, line
@@ -177,13 +192,6 @@ env.table = table
 env.math = math
 env.utf8 = utf8
 env.os = { time = os.time, clock = os.clock, date = os.date }
-
--- Parallel branches (app.parallel, app.map) are coroutines a scheduler owns, defined below;
--- a branch waits for a host call or a sleep by yielding REQUEST to it, which no script can
--- forge (REQUEST is local here); the scheduler resumes it with the call's results.
--- `tasks` maps a branch's coroutine to its record.
-local REQUEST = {}
-local tasks = setmetatable({}, { __mode = "k" })
 
 -- The running branch, when it may yield to the scheduler: not inside a coroutine of the
 -- script's own, nor under a C function that cannot yield (table.sort's comparator). There,
@@ -679,7 +687,9 @@ end
 -- Runs fn(args_of(i)) for i = 1..n as branches; returns their first values in order (or,
 -- collecting, {ok = true, value = ...} / {ok = false, error = ...} for each).
 local function run_group(n, fn_of, args_of, limit, mode)
+  local file, line = script_position(3)
   local group = {
+    file = file, line = line,
     tasks = {}, results = {}, errors = {}, live = n, limit = limit, mode = mode,
     running = 0, queued = {}, queue_first = 1, queue_last = 0, parent = nil, cancelled = false,
   }
