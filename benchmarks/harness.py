@@ -10,6 +10,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,14 +34,23 @@ class Run(NamedTuple):
     """One finished process: what it printed, and what it cost with every descendant it
     waited for (kosmo waits for its worker)."""
 
+    status: int
     stdout: str
     wall: float  # seconds
     cpu: float  # seconds, user + system
     peak_rss: int  # bytes, of the largest process
 
 
+class Failed(Exception):
+    """A run that did not do its work; the message says why."""
+
+
+# A hung run is killed: a benchmark should end with a failure, not wait for ever.
+WATCHDOG_SECONDS = 600
+
+
 def measure(command: list[str], env: dict[str, str]) -> Run:
-    """Runs `command` to the end; a failure is an error, with what it printed.
+    """Runs `command` to the end.
 
     wait4 gives this child's own rusage (its worker's included); RUSAGE_CHILDREN's ru_maxrss
     would be the largest child reaped so far, a latency server included."""
@@ -48,15 +58,17 @@ def measure(command: list[str], env: dict[str, str]) -> Run:
     child = subprocess.Popen(
         command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, text=True
     )
+    watchdog = threading.Timer(WATCHDOG_SECONDS, child.kill)
+    watchdog.start()
     assert child.stdout is not None
     with child.stdout:
         stdout = child.stdout.read()
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - started
+    watchdog.cancel()
     child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode:
-        raise RuntimeError(f"{command[:2]} exited with {child.returncode}: {stdout[-2000:]}")
-    return Run(stdout, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(child.returncode, stdout, wall, cpu, usage.ru_maxrss * 1024)
 
 
 @contextmanager
@@ -93,9 +105,14 @@ class LuaRun(NamedTuple):
 
 
 def lua(code: str, env: dict[str, str], *options: str) -> LuaRun:
-    """Runs `code` with `kosmo integrations:lua --json`; a failed script is an error."""
+    """Runs `code` with `kosmo integrations:lua --json`; `Failed` unless it succeeded."""
     run = measure([kosmo(), "integrations:lua", "--eval", code, "--json", *options], env)
-    envelope = json.loads(run.stdout)
+    try:
+        envelope = json.loads(run.stdout)
+    except ValueError:
+        raise Failed(f"kosmo exited with {run.status}: {run.stdout[-500:]!r}") from None
+    if not envelope["success"]:
+        raise Failed(str(envelope["error"]))
     return LuaRun(run, envelope)
 
 

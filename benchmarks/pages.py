@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 
-from harness import BASE_ENV, Run, configured, lua, measure, median_ms
+from harness import BASE_ENV, Failed, Run, configured, lua, measure, median_ms
 from latency_server import ORGANIZATION, PIPELINE, TOKEN, running
 
 BUILDS, PER_PAGE = 10_000, 100
@@ -58,7 +58,8 @@ def bare_walk(base_url: str) -> Run:
     walk = measure(
         [sys.executable, "-c", BARE_WALK, f"{first}?per_page={PER_PAGE}", TOKEN], BASE_ENV
     )
-    assert walk.stdout.split() == [str(BUILDS)], walk.stdout
+    if walk.status or walk.stdout.split() != [str(BUILDS)]:
+        raise Failed(f"bare walk exited with {walk.status}: {walk.stdout[-500:]!r}")
     return walk
 
 
