@@ -24,6 +24,13 @@ def kosmo_path() -> str:
     return found
 
 
+def server_env() -> dict[str, str]:
+    """What an MCP client's stdio server gets beyond the SDK's safe set: the test's KOSMO_HOME,
+    and PYTHONPATH when set, so the server runs the code under test (a checkout other than
+    the installed one)."""
+    return {name: os.environ[name] for name in ("KOSMO_HOME", "PYTHONPATH") if name in os.environ}
+
+
 def envelope_of(*args: str) -> tuple[int, dict[str, Any]]:
     """``kosmo ARGS`` in this process (click's runner): its exit code and the JSON envelope
     it printed."""

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import free_port, kosmo_path
+from helpers import free_port, kosmo_path, server_env
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="finds processes through Linux's /proc"
@@ -201,9 +201,7 @@ def test_killing_mcp_serve_mid_run_kills_its_worker(sig):
     from mcp import Client, MCPError, StdioServerParameters
 
     kosmo, *args = kosmo_command("mcp:serve")
-    parameters = StdioServerParameters(
-        command=kosmo, args=args, env={"KOSMO_HOME": os.environ["KOSMO_HOME"]}
-    )
+    parameters = StdioServerParameters(command=kosmo, args=args, env=server_env())
     found: dict[str, int] = {}
 
     def kill_the_server_mid_run() -> None:
