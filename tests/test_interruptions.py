@@ -69,10 +69,24 @@ def wait_for(condition: Any, what: str, timeout: float = 20) -> Any:
     return value
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes under ``pid``: its children, theirs, and so on."""
+    found = children(pid)
+    return found + [grandchild for child in found for grandchild in descendants(child)]
+
+
 def looping_worker(parent: int) -> int:
-    """The worker of ``parent``, once it has been spinning in its loop (so past its print)."""
-    (worker,) = wait_for(lambda: children(parent), "the worker to start")
-    wait_for(lambda: cpu_seconds(worker) > 0.2, "the worker to loop")
+    """The worker under ``parent`` (its child; under ``mcp:serve`` its zygote's), once it has
+    been spinning in its loop (so past its print)."""
+
+    def spinning() -> int | None:
+        for pid in descendants(parent):
+            with suppress(OSError):
+                if not children(pid) and cpu_seconds(pid) > 0.2:
+                    return pid
+        return None
+
+    worker: int = wait_for(spinning, "the worker to loop")
     return worker
 
 
@@ -202,13 +216,17 @@ def test_killing_mcp_serve_mid_run_kills_its_worker(sig):
 
     kosmo, *args = kosmo_command("mcp:serve")
     parameters = StdioServerParameters(command=kosmo, args=args, env=server_env())
-    found: dict[str, int] = {}
+    found: list[int] = []
 
     def kill_the_server_mid_run() -> None:
-        found["server"] = wait_for(lambda: server_of(os.getpid()), "the server to start")
-        found["worker"] = looping_worker(found["server"])
-        os.kill(found["server"], sig)
-        assert_gone_soon(found["worker"])
+        server = wait_for(lambda: server_of(os.getpid()), "the server to start")
+        looping_worker(server)
+        # And every other process under it: the zygote, the worker it keeps ready.
+        found.extend([server, *descendants(server)])
+        assert len(found) >= 4, found
+        os.kill(server, sig)
+        for pid in found:
+            assert_gone_soon(pid)
 
     async def run_forever(client: Any) -> None:
         with suppress(MCPError):  # the connection closes with the server
@@ -222,7 +240,7 @@ def test_killing_mcp_serve_mid_run_kills_its_worker(sig):
     try:
         anyio.run(main)
     finally:
-        for pid in found.values():
+        for pid in found:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
