@@ -13,14 +13,22 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import free_port, kosmo_path, server_env
+from helpers import (
+    alive,
+    children,
+    cpu_seconds,
+    descendants,
+    free_port,
+    kosmo_path,
+    server_env,
+    server_of,
+    wait_for,
+)
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="finds processes through Linux's /proc"
@@ -31,48 +39,6 @@ LOOP = "--cpu-limit=1000", "-e", "print('marker') while true do end"
 
 def kosmo_command(*args: str) -> list[str]:
     return [kosmo_path(), *args]
-
-
-def children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    """Running, that is: a zombie waiting for init to reap it is dead."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_for(condition: Any, what: str, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-    return value
-
-
-def descendants(pid: int) -> list[int]:
-    """The processes under ``pid``: its children, theirs, and so on."""
-    found = children(pid)
-    return found + [grandchild for child in found for grandchild in descendants(child)]
 
 
 def looping_worker(parent: int) -> int:
@@ -197,15 +163,6 @@ def test_a_full_disk_ends_the_run_with_one_line(as_json):
         )
     assert done.returncode == 1
     assert done.stderr == "kosmo: cannot write output: No space left on device\n"
-
-
-def server_of(parent: int) -> int | None:
-    """The `kosmo mcp:serve` that the MCP client of this test started."""
-    for pid in children(parent):
-        with suppress(OSError):
-            if b"mcp:serve" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                return pid
-    return None
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
