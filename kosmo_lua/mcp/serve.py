@@ -14,7 +14,8 @@ not annotated ``readOnlyHint`` alike, so a read-only server cannot change anythi
 Each ``execute_lua`` runs in a fresh worker of its own (``runtime/zygote.py`` keeps one
 ready), within the server's ``RunLimits``: a wall-clock timeout, caps on what a client may
 ask for, and a bound on runs at once, so one slow run (or session) does not hold up the
-others.
+others. The SDK's loop handles each request in a task of its own and each call runs in a
+thread, so calls from one client run side by side too, up to that bound.
 
 The tools are plain Python (``HostTools``); only ``serve()`` and ``build_server()`` touch the
 SDK, and they import it when called.
