@@ -18,6 +18,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/fanout.py
 	$(BIN)/python benchmarks/pages.py
+	$(BIN)/python benchmarks/mcp_roundtrip.py
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,13 @@ def kosmo_path() -> str:
     found = shutil.which("kosmo", path=str(Path(sys.executable).parent))
     assert found, "the kosmo command is not installed in this environment (pip install -e .)"
     return found
+
+
+def server_env() -> dict[str, str]:
+    """What an MCP client's stdio server gets beyond the SDK's safe set: the test's KOSMO_HOME,
+    and PYTHONPATH when set, so the server runs the code under test (a checkout other than
+    the installed one)."""
+    return {name: os.environ[name] for name in ("KOSMO_HOME", "PYTHONPATH") if name in os.environ}
 
 
 def envelope_of(*args: str) -> tuple[int, dict[str, Any]]:
@@ -61,3 +69,57 @@ def wait_for_port(port: int, server: subprocess.Popen[Any], wait: float = 20.0) 
             assert time.monotonic() < deadline, "the server did not start listening"
             assert server.poll() is None, "the server exited"
             time.sleep(0.05)
+
+
+# Processes, through Linux's /proc ----------------------------------------------------------
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running, that is: a zombie waiting for init to reap it is dead."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for(condition: Any, what: str, timeout: float = 20) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+    return value
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes under ``pid``: its children, theirs, and so on."""
+    found = children(pid)
+    return found + [grandchild for child in found for grandchild in descendants(child)]
+
+
+def server_of(parent: int) -> int | None:
+    """The `kosmo mcp:serve` that the MCP client of this test started."""
+    for pid in children(parent):
+        with suppress(OSError):
+            if b"mcp:serve" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+    return None

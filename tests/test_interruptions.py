@@ -13,14 +13,22 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import free_port, kosmo_path
+from helpers import (
+    alive,
+    children,
+    cpu_seconds,
+    descendants,
+    free_port,
+    kosmo_path,
+    server_env,
+    server_of,
+    wait_for,
+)
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="finds processes through Linux's /proc"
@@ -33,46 +41,18 @@ def kosmo_command(*args: str) -> list[str]:
     return [kosmo_path(), *args]
 
 
-def children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    """Running, that is: a zombie waiting for init to reap it is dead."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_for(condition: Any, what: str, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-    return value
-
-
 def looping_worker(parent: int) -> int:
-    """The worker of ``parent``, once it has been spinning in its loop (so past its print)."""
-    (worker,) = wait_for(lambda: children(parent), "the worker to start")
-    wait_for(lambda: cpu_seconds(worker) > 0.2, "the worker to loop")
+    """The worker under ``parent`` (its child; under ``mcp:serve`` its zygote's), once it has
+    been spinning in its loop (so past its print)."""
+
+    def spinning() -> int | None:
+        for pid in descendants(parent):
+            with suppress(OSError):
+                if not children(pid) and cpu_seconds(pid) > 0.2:
+                    return pid
+        return None
+
+    worker: int = wait_for(spinning, "the worker to loop")
     return worker
 
 
@@ -185,15 +165,6 @@ def test_a_full_disk_ends_the_run_with_one_line(as_json):
     assert done.stderr == "kosmo: cannot write output: No space left on device\n"
 
 
-def server_of(parent: int) -> int | None:
-    """The `kosmo mcp:serve` that the MCP client of this test started."""
-    for pid in children(parent):
-        with suppress(OSError):
-            if b"mcp:serve" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                return pid
-    return None
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
 def test_killing_mcp_serve_mid_run_kills_its_worker(sig):
     pytest.importorskip("mcp")
@@ -201,16 +172,18 @@ def test_killing_mcp_serve_mid_run_kills_its_worker(sig):
     from mcp import Client, MCPError, StdioServerParameters
 
     kosmo, *args = kosmo_command("mcp:serve")
-    parameters = StdioServerParameters(
-        command=kosmo, args=args, env={"KOSMO_HOME": os.environ["KOSMO_HOME"]}
-    )
-    found: dict[str, int] = {}
+    parameters = StdioServerParameters(command=kosmo, args=args, env=server_env())
+    found: list[int] = []
 
     def kill_the_server_mid_run() -> None:
-        found["server"] = wait_for(lambda: server_of(os.getpid()), "the server to start")
-        found["worker"] = looping_worker(found["server"])
-        os.kill(found["server"], sig)
-        assert_gone_soon(found["worker"])
+        server = wait_for(lambda: server_of(os.getpid()), "the server to start")
+        looping_worker(server)
+        # And every other process under it: the zygote, the worker it keeps ready.
+        found.extend([server, *descendants(server)])
+        assert len(found) >= 4, found
+        os.kill(server, sig)
+        for pid in found:
+            assert_gone_soon(pid)
 
     async def run_forever(client: Any) -> None:
         with suppress(MCPError):  # the connection closes with the server
@@ -224,7 +197,7 @@ def test_killing_mcp_serve_mid_run_kills_its_worker(sig):
     try:
         anyio.run(main)
     finally:
-        for pid in found.values():
+        for pid in found:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 

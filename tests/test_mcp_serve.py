@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from helpers import free_port, kosmo_path, wait_for_port
+from helpers import free_port, kosmo_path, server_env, wait_for_port
 
 pytest.importorskip("mcp")
 
@@ -35,9 +34,7 @@ def against(scenario: Scenario, **options: Any) -> Any:
     """Starts the server over stdio, runs ``scenario(client)`` and shuts it down."""
     command, *args = serve_command(**options)
     # The SDK passes only a safe set of variables to the server; KOSMO_HOME is the test's.
-    parameters = StdioServerParameters(
-        command=command, args=args, env={"KOSMO_HOME": os.environ["KOSMO_HOME"]}
-    )
+    parameters = StdioServerParameters(command=command, args=args, env=server_env())
 
     async def main() -> Any:
         async with Client(parameters) as client:

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import REPO, Completed
-from helpers import free_port, kosmo_path, wait_for_port
+from helpers import free_port, kosmo_path, server_env, wait_for_port
 
 pytest.importorskip("mcp")
 
@@ -42,7 +42,7 @@ def against(scenario: Scenario, *flags: str) -> Any:
     parameters = StdioServerParameters(
         command=kosmo_path(),
         args=["mcp:serve", *flags],
-        env={"KOSMO_HOME": os.environ["KOSMO_HOME"]},
+        env=server_env(),
     )
 
     async def main() -> Any:

@@ -322,7 +322,7 @@ def mcp_serve(
 ) -> None:
     """Serve this host over MCP: execute_lua, lua_read_doc, lua_list_docs, lua_search_docs."""
     check_settings()  # tools read both when a client calls: say now that a file is broken
-    _servers()
+    servers = _servers()
     serve(
         transport="http" if use_http else "stdio",
         read_only=read_only,
@@ -337,6 +337,7 @@ def mcp_serve(
             max_runs=caps["max_runs"],
         ),
         auth_token=_auth_token(auth_token_env, use_http),
+        mcp_servers=bool(servers),
     )
 
 

@@ -11,9 +11,11 @@ Permissions are the same as on the command line: a write needs ``allow`` in the 
 tools and also refuses writes from inside ``execute_lua``, integration functions and MCP tools
 not annotated ``readOnlyHint`` alike, so a read-only server cannot change anything.
 
-Each ``execute_lua`` runs in a worker of its own, within the server's ``RunLimits``: a
-wall-clock timeout, caps on what a client may ask for, and a bound on runs at once, so one
-slow run (or session) does not hold up the others.
+Each ``execute_lua`` runs in a fresh worker of its own (``runtime/zygote.py`` keeps one
+ready), within the server's ``RunLimits``: a wall-clock timeout, caps on what a client may
+ask for, and a bound on runs at once, so one slow run (or session) does not hold up the
+others. The SDK's loop handles each request in a task of its own and each call runs in a
+thread, so calls from one client run side by side too, up to that bound.
 
 The tools are plain Python (``HostTools``); only ``serve()`` and ``build_server()`` touch the
 SDK, and they import it when called.
@@ -65,12 +67,6 @@ script with execute_lua instead of many separate calls; find functions with \
 lua_search_docs or lua_list_docs and read their page with lua_read_doc."""
 
 
-# Starting workers one at a time: a fork while another thread is between making a worker's
-# pipes and registering them would hand that worker's pipe ends to the new child, which then
-# keeps them open (a worker that never sees end of input, a death nobody notices).
-_STARTING = threading.Lock()
-
-
 class ToolFailed(Exception):
     """A tool call failed; the message becomes an MCP error result (``isError``)."""
 
@@ -104,7 +100,10 @@ class HostTools:
         expose_integrations: bool = False,
         force: bool = False,
         limits: RunLimits | None = None,
+        mcp_servers: bool = False,
     ) -> None:
+        """``mcp_servers``: MCP servers are configured, so runs may call them (their workers
+        then start with the MCP client loaded)."""
         self.read_only = read_only
         self.expose_integrations = expose_integrations
         self.force = force
@@ -115,6 +114,14 @@ class HostTools:
         # Calls run in threads: the lock guards making (and closing) the session's invoker,
         # not the calls, so one slow call never holds up another session's.
         self._invoker_lock = threading.Lock()
+        from ..runtime.zygote import WorkerPool
+
+        self._pool = WorkerPool(self._dispatch_factory, mcp_client=mcp_servers)
+
+    def start(self) -> None:
+        """Starts the worker pool now (``execute_lua`` does so when needed); ``serve()`` calls
+        it before it loads the SDK, so workers come from a small, single-threaded process."""
+        self._pool.start()
 
     # Listing -------------------------------------------------------------------------------
 
@@ -203,16 +210,17 @@ class HostTools:
         return text, data if isinstance(data, dict) else None
 
     def execute_lua(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Runs the code in a worker of its own, within the limits asked for and the server's
+        """Runs the code in a fresh worker, within the limits asked for and the server's
         caps; returns the envelope. At most ``max_runs`` run at once."""
-        from ..runtime.supervisor import Worker
+        from ..runtime.zygote import PoolError
 
         code = _string(args, "code")
         limits = self.run_limits(args)
-        with self._runs, Worker(limits, self._dispatch_factory(limits)) as worker:
-            with _STARTING:
-                worker.start()
-            result = worker.run(code, "execute_lua")
+        try:
+            with self._runs, self._pool.worker(limits) as worker:
+                result = worker.run(code, "execute_lua")
+        except PoolError as exc:
+            raise ToolFailed(str(exc)) from None
         return result.envelope()
 
     def run_limits(self, args: dict[str, Any]) -> Limits:
@@ -301,11 +309,12 @@ class HostTools:
         return redact.scrub(data)  # an API can echo a token back; no client may see it
 
     def close(self) -> None:
-        """Ends the session: closes the integration tools' HTTP clients."""
+        """Ends the session: closes the integration tools' HTTP clients and the worker pool."""
         with self._invoker_lock:
             if self._invoker is not None:
                 self._invoker.close()
                 self._invoker = None
+        self._pool.close()
 
     def _integrations(self) -> dict[str, Tool]:
         """MCP name (``buildkite_get_build``) → tool, when integrations are exposed."""
@@ -433,12 +442,13 @@ def serve(
     port: int = 8765,
     limits: RunLimits | None = None,
     auth_token: str | None = None,
+    mcp_servers: bool = False,
 ) -> None:
     """Serves until the client leaves (stdio) or the process is stopped (http, at /mcp).
 
     Over HTTP, ``auth_token`` makes every request show ``Authorization: Bearer <token>``;
     off loopback it is required, since anyone who reaches the port could run scripts with
-    this user's tokens.
+    this user's tokens. ``mcp_servers``: MCP servers are configured (see ``HostTools``).
     """
     if transport not in ("stdio", "http", "streamable-http"):
         raise UsageError(f"Unknown MCP transport {transport!r}: use stdio or http")
@@ -447,14 +457,19 @@ def serve(
             f"kosmo mcp:serve will not listen on {host} without authentication: put a token"
             " in an environment variable and pass --auth-token-env NAME, or serve on 127.0.0.1"
         )
-    import anyio
-
     tools = HostTools(
-        read_only=read_only, expose_integrations=expose_integrations, force=force, limits=limits
+        read_only=read_only,
+        expose_integrations=expose_integrations,
+        force=force,
+        limits=limits,
+        mcp_servers=mcp_servers,
     )
-    server = build_server(tools)
-    _kill_workers_on_termination()
     try:
+        tools.start()  # before the SDK and its threads: the zygote forks from a small process
+        import anyio
+
+        server = build_server(tools)
+        _kill_workers_on_termination()
         if transport == "stdio":
             anyio.run(_serve_stdio, server)
         else:

@@ -102,16 +102,26 @@ class LuaEngine:
             # Loaded under its own name, so a position inside it reads "prelude:12:".
             chunk = self._lua.globals().load(prelude.read(), b"=prelude")
         self._rawget = self._lua.globals().rawget
-        control = chunk(self._host_table())
+        self._host = self._host_table()
+        control = chunk(self._host)
         self._run = control[b"run"]
         self._describe = control[b"describe"]
         self._protect = control[b"protect"]
         self._kinds = control[b"kinds"]
         self._null = control[b"null"]
-        messages = {kind: limits.message(kind) for kind in ("cpu", "timeout", "memory", "output")}
-        control[b"set_limit_messages"](self.to_lua(messages))
+        self._set_limit_messages = control[b"set_limit_messages"]
+        self.set_limits(limits)
         for name in hide:
             control[b"hide"](name.encode())
+
+    def set_limits(self, limits: Limits) -> None:
+        """The limits of the runs to come. A warm worker builds its state before its run
+        tells it the limits; the memory cap then counts as if the state were built with it."""
+        self.limits = limits
+        self._lua.set_max_memory(limits.memory_bytes)
+        self._host[b"concurrency"] = limits.concurrency
+        messages = {kind: limits.message(kind) for kind in ("cpu", "timeout", "memory", "output")}
+        self._set_limit_messages(self.to_lua(messages))
 
     @property
     def output_left(self) -> int:

@@ -442,7 +442,7 @@ end
 -- are never sent, calls in flight finish (and are recorded), then the error of the first
 -- failed item in input order is raised.
 local host_start, host_finish = host.start, host.finish
-local MAX_CONCURRENCY, CONCURRENCY = host.max_concurrency, host.concurrency
+local MAX_CONCURRENCY = host.max_concurrency -- host.concurrency is the run's default
 local ready, ready_first, ready_last -- tasks to resume, with the values to resume them with
 local waiting = {} -- ticket -> task whose call it is
 local sleepers = {} -- tasks in sleep(), each with .wake
@@ -660,7 +660,7 @@ end
 
 local function check_options(name, opts)
   if opts == nil then
-    return CONCURRENCY, "raise"
+    return host.concurrency, "raise"
   elseif type(opts) ~= "table" then
     error(name .. ": options must be a table such as {concurrency = 4, errors = \"collect\"}", 3)
   end
@@ -671,7 +671,7 @@ local function check_options(name, opts)
   end
   local limit, mode = rawget(opts, "concurrency"), rawget(opts, "errors")
   if limit == nil then
-    limit = CONCURRENCY
+    limit = host.concurrency
   elseif type(limit) ~= "number" or limit % 1 ~= 0 or limit < 1 or limit > MAX_CONCURRENCY then
     error(name .. ": concurrency must be a whole number from 1 to " .. MAX_CONCURRENCY
       .. ", got " .. tostring(limit), 3)

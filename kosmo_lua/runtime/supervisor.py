@@ -12,6 +12,9 @@ write end is this process's, and a thread of its own kills it when that end clos
 kernel does however this process dies (even by SIGKILL). Ctrl-C and (under
 ``terminations_interrupt``) SIGTERM and SIGHUP kill it with what it started.
 
+``kosmo mcp:serve`` does not fork its workers itself: they come from a small process forked
+early, one fresh worker per run (``zygote.py``), and are supervised here all the same.
+
 Frames on the pipes are a 4-byte big-endian length and a JSON object.
 """
 
@@ -25,7 +28,7 @@ import select
 import signal  # close() needs it on every run anyway
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 from ..calls import BoundedReport
 from ..limits import Limits
@@ -51,6 +54,8 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 OutputHandler = Callable[[str], None]
 DispatchFactory = Callable[[Report], Dispatcher]
+DispatchRecipe = Callable[[Limits], DispatchFactory]
+"""What makes a run's dispatcher factory from the limits of the run."""
 
 
 class Interrupted(SystemExit):
@@ -153,16 +158,8 @@ class Worker:
         exited, _, _ = select.select([self._replies], [], [], wait)
         if not exited:  # stuck: no longer our problem to be polite about
             _sigkill(self._pid)
-        os.waitpid(self._pid, 0)
-        self._forget()
+        self._let_go()
         self._kill_children()
-
-    def start(self) -> None:
-        """Forks the worker now, if it is not running (``run`` does so when needed). A
-        process that runs workers from several threads forks them one at a time under its
-        own lock, so no worker inherits another's fresh pipe ends."""
-        if self._pid is None:
-            self._start()
 
     def kill(self) -> None:
         """Stops the worker now, whatever it is doing."""
@@ -181,9 +178,10 @@ class Worker:
         started: float,
     ) -> None:
         """Sends the chunk and fills ``result`` from the replies until the run ends."""
-        self.start()
+        if self._pid is None:
+            self._start()
         try:
-            _write_frame(self._requests, {"code": code, "name": name, "repl": repl})
+            _write_frame(self._requests, self._request(code, name, repl))
         except BrokenPipeError:
             result.fail(self._reap(), "internal")
             return
@@ -205,7 +203,18 @@ class Worker:
             if self._handle(messages, result, on_output):
                 return
 
+    def _request(self, code: str, name: str, repl: bool) -> dict[str, Any]:
+        """The frame that asks the worker for one run."""
+        return {"code": code, "name": name, "repl": repl}
+
     def _start(self) -> None:
+        self._pid, self._requests, self._replies, self._lifeline = self._spawn()
+        _PARENT_FDS.update((self._requests, self._replies, self._lifeline))
+        _LIVE.add(self)
+
+    def _spawn(self) -> tuple[int, int, int, int]:
+        """Forks the worker: its pid, and this process's ends of its request, reply and
+        lifeline pipes."""
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
         lifeline_read, lifeline_write = os.pipe()
@@ -216,13 +225,23 @@ class Worker:
             for fd in (request_write, reply_read, lifeline_write, *_PARENT_FDS):
                 os.close(fd)
             _bind_to_parent(lifeline_read)
-            _serve(request_read, reply_write, self.limits, self._make_dispatch, self._hide)
+            requests = _frames(request_read)
+            made = self._make_dispatch  # for self.limits, which no request changes
+            _serve(requests, reply_write, self.limits, lambda _: made, self._hide)
         for fd in (request_read, reply_write, lifeline_read):
             os.close(fd)
-        self._pid, self._requests, self._replies = pid, request_write, reply_read
-        self._lifeline = lifeline_write
-        _PARENT_FDS.update((request_write, reply_read, lifeline_write))
-        _LIVE.add(self)
+        return pid, request_write, reply_read, lifeline_write
+
+    def _wait(self) -> int | None:
+        """Reaps the worker, which has exited or been killed: its wait status (None when it
+        cannot be known)."""
+        assert self._pid is not None
+        return os.waitpid(self._pid, 0)[1]
+
+    def _let_go(self) -> None:
+        """At ``close()``, the worker is leaving or killed: reaps it and forgets it."""
+        self._wait()
+        self._forget()
 
     def _check_limits(self, started: float, cpu_at_start: float) -> str | None:
         """Kills the worker when a limit passed and its own hook did not stop it."""
@@ -267,9 +286,10 @@ class Worker:
 
     def _reap(self) -> str:
         """The worker closed its pipe without finishing: say how it died."""
-        assert self._pid is not None
-        _, status = os.waitpid(self._pid, 0)
+        status = self._wait()
         self._forget()
+        if status is None:
+            return "The Lua worker stopped unexpectedly"
         if os.WIFSIGNALED(status):
             return f"The Lua worker stopped unexpectedly (signal {os.WTERMSIG(status)})"
         code = os.waitstatus_to_exitcode(status)
@@ -278,7 +298,7 @@ class Worker:
     def _kill(self) -> None:
         assert self._pid is not None
         _sigkill(self._pid)
-        os.waitpid(self._pid, 0)
+        self._wait()
         self._forget()
         self._kill_children()
         self.restarted = True
@@ -348,15 +368,20 @@ def _cap_data(size: int) -> None:
 
 
 def _serve(
-    requests: int,
+    requests: Iterator[dict[str, Any]],
     replies: int,
     limits: Limits,
-    make_dispatch: DispatchFactory,
+    recipe: DispatchRecipe,
     hide: tuple[str, ...],
-) -> None:
-    """The worker's main loop: one request, one run, until the parent closes the pipe."""
+) -> NoReturn:
+    """The worker's main loop: one request, one run, until the parent closes the pipe.
+
+    The Lua state is built first, under ``limits``. A warm worker's first request brings its
+    run's own (see zygote.py), so the dispatcher, which bounds HTTP replies by them, is made
+    when the first request has come.
+    """
     status = 0
-    dispatch = None
+    dispatcher: Dispatcher | None = None
     # Calls of parallel branches report from threads of their own: one frame at a time.
     writing = _thread.allocate_lock()
 
@@ -365,34 +390,36 @@ def _serve(
         with writing:
             _write(replies, frame)
 
+    def dispatch(path: str, args: list[Any]) -> tuple[Any, ...]:
+        assert dispatcher is not None  # made before the first run
+        return dispatcher(path, args)
+
     try:
         # Call records are bounded where they are made: a pcall loop cannot flood the pipe.
         report = BoundedReport(lambda kind, value: send({kind: value}))
-        dispatch = make_dispatch(report)
         engine = LuaEngine(
             limits,
             emit=lambda line: send({"out": line}),
             dispatch=dispatch,
             hide=hide,
-            before_host_work=lambda: _cap_data(limits.data_bytes),
+            before_host_work=lambda: _cap_data(engine.limits.data_bytes),
         )
-        reader = _FrameReader(requests)
-        while True:
-            messages = reader.read()
-            if messages is None:
-                break
-            for request in messages:
-                report.start_run()
-                try:
-                    outcome = engine.run(
-                        request["code"], request["name"], expression_first=request["repl"]
-                    )
-                    frame = _done_frame(outcome, engine.memory_used)
-                except MemoryError:  # the data backstop (_cap_data), past every other check
-                    frame = _done_frame(limit_outcome("memory", limits), engine.memory_used)
-                report.end_run()
-                with writing:
-                    _write(replies, frame)
+        for request in requests:
+            if "limits" in request:  # a warm worker's run
+                engine.set_limits(Limits(**request["limits"]))
+            if dispatcher is None:
+                dispatcher = recipe(engine.limits)(report)
+            report.start_run()
+            try:
+                outcome = engine.run(
+                    request["code"], request["name"], expression_first=request["repl"]
+                )
+                frame = _done_frame(outcome, engine.memory_used)
+            except MemoryError:  # the data backstop (_cap_data), past every other check
+                frame = _done_frame(limit_outcome("memory", engine.limits), engine.memory_used)
+            report.end_run()
+            with writing:
+                _write(replies, frame)
     except KeyboardInterrupt:
         status = 130
     except BaseException:  # a bug of ours: say where, without any secret, and stop
@@ -401,12 +428,20 @@ def _serve(
         os.write(2, redact(f"kosmo: the Lua worker failed:\n{traceback.format_exc()}").encode())
         status = 70
     finally:
-        close = getattr(dispatch, "close", None)
+        close = getattr(dispatcher, "close", None)
         if close is not None:
             with contextlib.suppress(Exception):
                 close()
+        os.close(replies)  # the parent sees the end now, not once the process is torn down
         # Skip interpreter teardown: closing the Lua state would run script finalizers.
         os._exit(status)
+
+
+def _frames(fd: int) -> Iterator[dict[str, Any]]:
+    """The frames arriving on ``fd``, one at a time, until end of file."""
+    reader = _FrameReader(fd)
+    while (frames := reader.read()) is not None:
+        yield from frames
 
 
 class _FrameReader:
