@@ -46,7 +46,7 @@ class Failed(Exception):
 
 
 # A hung run is killed: a benchmark should end with a failure, not wait for ever.
-WATCHDOG_SECONDS = 600
+WATCHDOG_SECONDS = 120
 
 
 def measure(command: list[str], env: dict[str, str]) -> Run:
@@ -107,6 +107,8 @@ class LuaRun(NamedTuple):
 def lua(code: str, env: dict[str, str], *options: str) -> LuaRun:
     """Runs `code` with `kosmo integrations:lua --json`; `Failed` unless it succeeded."""
     run = measure([kosmo(), "integrations:lua", "--eval", code, "--json", *options], env)
+    if run.wall >= WATCHDOG_SECONDS:
+        raise Failed(f"no result in {WATCHDOG_SECONDS} s: killed")
     try:
         envelope = json.loads(run.stdout)
     except ValueError:
