@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .errors import ArgumentError, HostError
-from .rest import Response, RestClient, safe_path
+from .rest import Consumer, Response, RestClient, safe_path
 from .tools import BODY_METHODS, Integration, QueryArrays, Tool
 
 
@@ -55,9 +55,11 @@ class Call:
         body: Any = None,
         headers: dict[str, str] | None = None,
         text: bool = False,
+        consume: Consumer | None = None,
     ) -> Response:
         """Sends a request: by default the tool's own, built from its arguments; ``path``
-        is relative to the account's base URL."""
+        is relative to the account's base URL. ``consume`` reads a successful reply's body
+        as it streams in (see ``RestClient.request``)."""
         if path is None:
             path, query, body = build_request(self.integration, self.tool, self.args)
         try:
@@ -70,6 +72,7 @@ class Call:
                 text=text,
                 tool=self.tool.full_name,
                 on_send=self._count,
+                consume=consume,
             )
         except HostError as exc:
             self.last_status = exc.status

@@ -65,6 +65,9 @@ MAX_PATH_LENGTH = 2048
 _PATH_SYNTAX = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:/]|%[0-9A-Fa-f]{2})+")
 _LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?([a-z]+)"?')
 
+Consumer = Callable[[Iterator[bytes]], Any]
+"""Reads a reply's body as it streams in (``RestClient.request(consume=...)``)."""
+
 
 @dataclass
 class Response:
@@ -137,6 +140,11 @@ class RestClient:
         # one call pauses every call of the account.
         self._resume_at = 0.0
 
+    @property
+    def max_body_bytes(self) -> int:
+        """The most a reply body may hold once decoded (the run's memory limit)."""
+        return self._max_body
+
     def close(self) -> None:
         with self._lock:
             for lane in self._lanes:
@@ -159,14 +167,20 @@ class RestClient:
         text: bool = False,
         tool: str = "",
         on_send: Callable[[], None] | None = None,
+        consume: Consumer | None = None,
     ) -> Response:
         """Sends one request with the repeat rules; raises ``ApiError`` on a non-2xx reply.
 
         ``path`` must already be safe (see ``safe_path``); ``text`` returns the body as text;
         ``on_send`` is called each time the request goes on the wire, repeats included.
+        ``consume`` reads a successful reply's body itself, as it streams in, and its result
+        is the response's data: it may stop early, and bounds its own memory (the cap on
+        bodies does not apply; the deadline does).
         """
         with self._lane() as lane:
-            return self._request(lane, method, path, query, body, headers, text, tool, on_send)
+            return self._request(
+                lane, method, path, query, body, headers, text, tool, on_send, consume
+            )
 
     def _request(
         self,
@@ -179,6 +193,7 @@ class RestClient:
         text: bool,
         tool: str,
         on_send: Callable[[], None] | None,
+        consume: Consumer | None,
     ) -> Response:
         bare_path, _, existing = path.partition("?")
         import httpx
@@ -210,7 +225,7 @@ class RestClient:
             if on_send is not None:
                 on_send()
             try:
-                reply, content = self._exchange(lane, request, deadline, tool)
+                reply, content = self._exchange(lane, request, deadline, tool, consume)
             except httpx.TransportError as exc:
                 if lane.watchdog.fired:
                     raise self._too_slow(tool) from None
@@ -240,7 +255,7 @@ class RestClient:
                 self._sleep(RETRY_DELAYS[attempt])
                 attempt += 1
                 continue
-            return self._read(reply, content, text=text, tool=tool)
+            return self._read(reply, content, text=text, tool=tool, consumed=consume is not None)
 
     @contextmanager
     def _lane(self) -> Iterator[_Lane]:
@@ -261,9 +276,15 @@ class RestClient:
                     self._idle.append(lane)
 
     def _exchange(
-        self, lane: _Lane, request: httpx.Request, deadline: float, tool: str
-    ) -> tuple[httpx.Response, bytes]:
-        """Sends once and reads the reply's decoded body, within the deadline and the cap."""
+        self,
+        lane: _Lane,
+        request: httpx.Request,
+        deadline: float,
+        tool: str,
+        consume: Consumer | None = None,
+    ) -> tuple[httpx.Response, Any]:
+        """Sends once and reads the reply's decoded body, within the deadline and the cap;
+        a successful reply's body goes to ``consume`` instead, when given."""
         import httpx
 
         left = deadline - time.monotonic()
@@ -277,29 +298,36 @@ class RestClient:
         with lane.watchdog.armed(left):
             reply = lane.client.send(request, stream=True)
             try:
+                if consume is not None and reply.is_success:
+                    return reply, consume(self._chunks(reply, deadline, tool))
                 return reply, self._body(reply, deadline, tool)
             finally:
                 reply.close()
 
     def _body(self, reply: httpx.Response, deadline: float, tool: str) -> bytes:
         """The decoded body, counted as it arrives: it stops at the cap (a small compressed
-        reply can decode to gigabytes) and at the deadline (a server can drip it)."""
+        reply can decode to gigabytes)."""
+        body = bytearray()
+        for chunk in self._chunks(reply, deadline, tool):
+            body += chunk
+            if len(body) > self._max_body:
+                raise self._too_large(tool)
+        return bytes(body)
+
+    def _chunks(self, reply: httpx.Response, deadline: float, tool: str) -> Iterator[bytes]:
+        """The decoded body as it arrives, up to the deadline (a server can drip it)."""
         import httpx
 
         self._check_codings(reply, tool)
-        body = bytearray()
         try:
             for chunk in reply.iter_bytes():
-                body += chunk
-                if len(body) > self._max_body:
-                    raise self._too_large(tool)
+                yield chunk
                 if time.monotonic() > deadline:
                     raise self._too_slow(tool)
         except httpx.DecodingError as exc:
             raise ConnectionFailed(
                 f"{self.label} reply to {tool} does not decode: {exc}", tool=tool
             ) from None
-        return bytes(body)
 
     def _check_codings(self, reply: httpx.Response, tool: str) -> None:
         """At most one content coding, one we asked for: httpx undoes a network read's worth
@@ -359,7 +387,9 @@ class RestClient:
             return max(reset - self._clock(), 0.0)
         return float(max(reset, 0))
 
-    def _read(self, reply: httpx.Response, content: bytes, *, text: bool, tool: str) -> Response:
+    def _read(
+        self, reply: httpx.Response, content: Any, *, text: bool, tool: str, consumed: bool
+    ) -> Response:
         links = {rel: url for url, rel in _LINK.findall(reply.headers.get("Link", ""))}
         if not reply.is_success:
             message = _error_message(reply, content)
@@ -375,7 +405,7 @@ class RestClient:
             "remaining": _int(reply.headers.get(self.rate_limit.remaining_header)),
             "reset": None if reset is None else round(reset),
         }
-        data = _text(reply, content) if text else _decode(reply, content)
+        data = content if consumed else _text(reply, content) if text else _decode(reply, content)
         return Response(reply.status_code, data, reply.headers, links, rate_limit)
 
 

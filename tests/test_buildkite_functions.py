@@ -164,6 +164,30 @@ CASES = [
         None,
     ),
     (
+        "search_job_log",
+        [
+            {
+                "organization": "acme-inc",
+                "pipeline": "web",
+                "number": 42,
+                "job_id": "job-1",
+                "pattern": "/x/",
+            }
+        ],
+        "GET",
+        P + "/builds/42/jobs/job-1/log",
+        {},
+        None,
+    ),
+    (
+        "get_job_log_info",
+        ["acme-inc", "web", 42, "job-1"],
+        "HEAD",
+        P + "/builds/42/jobs/job-1/log",
+        {},
+        None,
+    ),
+    (
         "get_job_environment",
         ["acme-inc", "web", 42, "job-1"],
         "GET",
@@ -193,6 +217,13 @@ CASES = [
 ]
 
 
+# What the functions that reshape the reply make of {"ok": true}.
+RESHAPED: dict[str, Any] = {
+    "search_job_log": [],
+    "get_job_log_info": {"bytes": len(b'{"ok":true}')},  # respx's compact JSON
+}
+
+
 @pytest.mark.parametrize(
     ("name", "args", "method", "path", "query", "payload"),
     CASES,
@@ -214,7 +245,7 @@ def test_function_sends_the_documented_request(bk, api, name, args, method, path
         assert request.headers["Content-Type"] == "application/json"
     assert request.headers["Authorization"] == f"Bearer {TOKEN}"
     assert request.headers["User-Agent"].startswith("kosmo-lua/")
-    assert data == {"ok": True}
+    assert data == RESHAPED.get(name, {"ok": True})
     assert meta["status"] == 200
 
 

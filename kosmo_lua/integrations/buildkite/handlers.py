@@ -2,34 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import urllib.parse
 from typing import Any
 
 from ...errors import ApiError
 from ...request import Call
-
-# Timestamp markers (`ESC _bk;t=<ms> BEL`, as the buildkite CLI strips them) and ANSI
-# escape sequences (colours, erase-line, cursor moves).
-_LOG_NOISE = re.compile(r"(?:\x1b_)?bk;t=\d+\x07|\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
-
-
-def strip_log(text: str) -> str:
-    """A job log as plain text: no colours, no timestamp markers."""
-    return _LOG_NOISE.sub("", text)
-
-
-def get_job_log(call: Call) -> tuple[Any, dict[str, Any]]:
-    """The API's JSON by default; ``format = "text"`` asks for the raw log (text/plain)."""
-    strip = call.args.get("strip_ansi", False)
-    if call.args.get("format") == "text":
-        response = call.send(headers={"Accept": "text/plain"}, text=True)
-        return (strip_log(response.data) if strip else response.data), response.meta()
-    response = call.send()
-    data = response.data
-    if strip and isinstance(data, dict) and isinstance(data.get("content"), str):
-        data = {**data, "content": strip_log(data["content"])}
-    return data, response.meta()
 
 
 def retry_failed_jobs(call: Call) -> tuple[Any, dict[str, Any]]:

@@ -8,7 +8,7 @@ are declared once below and reused; ``payload`` and ``with_meta`` come from the 
 from __future__ import annotations
 
 from ...tools import Mistake, Param, Tool
-from . import handlers
+from . import handlers, joblogs
 
 # Path prefixes, as the API reference abbreviates them.
 ORG = "/organizations/{organization}"
@@ -65,6 +65,14 @@ PATH = Param(
     example="/organizations/acme-inc/pipelines",
 )
 QUERY = Param("query", "object", "Query string parameters, sent as given.", location="query")
+STRIP_ANSI = Param(
+    "strip_ansi",
+    "boolean",
+    "Remove ANSI colour codes and `bk;t=` timestamp markers from the log.",
+    location="option",
+)
+MAX_LOG_LINES = 10_000  # the most lines tail, head and search return
+MAX_LOG_CONTEXT = 100  # the most lines of context around a search match
 
 BUILD_DETAIL = (
     Param(
@@ -515,23 +523,124 @@ TOOLS = (
                 default="json",
                 enum=("json", "text"),
             ),
+            STRIP_ANSI,
             Param(
-                "strip_ansi",
-                "boolean",
-                "Remove ANSI colour codes and `bk;t=` timestamp markers from the log.",
+                "tail",
+                "integer",
+                "Only the last N lines, as text: asks for the end of the log alone (HTTP"
+                " suffix ranges), so a log of any size costs about the lines returned.",
                 location="option",
+                minimum=1,
+                maximum=MAX_LOG_LINES,
+                keyword_only=True,
+            ),
+            Param(
+                "head",
+                "integer",
+                "Only the first N lines, as text: stops reading the log once they are there.",
+                location="option",
+                minimum=1,
+                maximum=MAX_LOG_LINES,
+                keyword_only=True,
             ),
         ),
-        handler=handlers.get_job_log,
-        returns='`{url, content, size, header_times}`, or a string with format = "text".',
+        handler=joblogs.get_job_log,
+        returns='`{url, content, size, header_times}`; a string with format = "text", tail'
+        " or head.",
         example=(
             "local bk = app.integrations.buildkite\n"
             'local b = bk.list_builds{organization = "acme-inc", pipeline = "api",\n'
             '  state = "failed", per_page = 1}[1]\n'
             "local job = b.jobs[#b.jobs]\n"
-            'local log = bk.get_job_log{organization = "acme-inc", pipeline = "api",\n'
-            '  number = b.number, job_id = job.id, format = "text", strip_ansi = true}\n'
-            "print(log:sub(-200))"
+            'local last = bk.get_job_log{organization = "acme-inc", pipeline = "api",\n'
+            "  number = b.number, job_id = job.id, tail = 5, strip_ansi = true}\n"
+            "print(last)"
+        ),
+    ),
+    Tool(
+        "search_job_log",
+        "Find the lines of a job's log that match a pattern, with lines around them.",
+        "read",
+        "GET",
+        (JOB + "/log",),
+        params=(
+            ORGANIZATION,
+            PIPELINE,
+            NUMBER,
+            JOB_ID,
+            Param(
+                "pattern",
+                "string",
+                "A pattern in the regex.* syntax, delimited: `/error|FAIL/`. `^` and `$`"
+                " match at each line's start and end.",
+                required=True,
+                location="option",
+                example="/error|FAIL/",
+            ),
+            Param(
+                "context",
+                "integer",
+                "Lines to return before and after each match.",
+                location="option",
+                default=0,
+                minimum=0,
+                maximum=MAX_LOG_CONTEXT,
+            ),
+            Param(
+                "limit",
+                "integer",
+                "Stop after this many matching lines.",
+                location="option",
+                default=50,
+                minimum=1,
+                maximum=MAX_LOG_LINES,
+            ),
+            Param(
+                "ignore_case",
+                "boolean",
+                "Match letters in either case.",
+                location="option",
+                default=False,
+            ),
+            Param(
+                "strip_ansi",
+                "boolean",
+                "Remove ANSI colour codes and `bk;t=` timestamp markers before matching (the"
+                " default: lines read as a terminal shows them).",
+                location="option",
+                default=True,
+            ),
+        ),
+        handler=joblogs.search_job_log,
+        returns="An array of `{line, text, before, after}`: the line number (from 1), the"
+        " line, and the context lines before and after it. `with_meta` adds `lines_read` and"
+        " `truncated` (the limit was reached before the end).",
+        example=(
+            "local bk = app.integrations.buildkite\n"
+            'local b = bk.list_builds{organization = "acme-inc", pipeline = "api",\n'
+            '  state = "failed", per_page = 1}[1]\n'
+            "local job = b.jobs[#b.jobs]\n"
+            'local hits = bk.search_job_log{organization = "acme-inc", pipeline = "api",\n'
+            '  number = b.number, job_id = job.id, pattern = "/error|fail/", ignore_case = true,\n'
+            "  context = 1}\n"
+            "for _, hit in ipairs(hits) do print(hit.line, hit.text) end"
+        ),
+    ),
+    Tool(
+        "get_job_log_info",
+        "Get the size of a job's log without downloading it.",
+        "read",
+        "HEAD",
+        (JOB + "/log",),
+        params=(ORGANIZATION, PIPELINE, NUMBER, JOB_ID),
+        handler=joblogs.get_job_log_info,
+        returns="`{bytes = N}`, its size in bytes.",
+        example=(
+            "local bk = app.integrations.buildkite\n"
+            'local b = bk.list_builds{organization = "acme-inc", pipeline = "api",\n'
+            '  state = "failed", per_page = 1}[1]\n'
+            'local info = bk.get_job_log_info("acme-inc", "api", b.number, b.jobs[1].id)\n'
+            'print(info.bytes .. " bytes")'
         ),
     ),
     Tool(

@@ -157,8 +157,7 @@ class Emulator:
             token=self.token,
             scopes=self.scopes,
         )
-        method = "GET" if request.method == "HEAD" else request.method
-        return routes.dispatch(context, method, path)
+        return routes.dispatch(context, request.method, path)
 
     def _authenticated(self, request: Request) -> bool:
         scheme, _, credential = request.headers.get("authorization", "").partition(" ")

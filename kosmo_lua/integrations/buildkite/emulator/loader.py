@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+from . import logs
 from .faults import KINDS
 from .model import Build, Job, Organization, Pipeline, Step, User, parse_time, stable_id
 from .state import PIPELINE_SETTINGS, ApiError, World, step_from_dict
@@ -163,6 +164,7 @@ JOB_FIELDS: dict[str, Kind | Records] = {
     "exit_status": INTEGER,
     "env": STRING_MAP,
     "log": STRING,
+    "log_bytes": INTEGER,
 }
 JOB_OF_STEP = Record({"step": TEXT, **JOB_FIELDS}, required=("step",))
 INLINE_JOB = Record({**STEP_FIELDS, **JOB_FIELDS}, required=("command",))
@@ -429,6 +431,8 @@ def _replay(
             job.exit_status = spec["exit_status"]
         if "log" in spec:
             job.log = spec["log"]
+        if "log_bytes" in spec:
+            job.big_log = logs.SyntheticLog(spec["log_bytes"])
     world.finish_build(build, moment)
 
 

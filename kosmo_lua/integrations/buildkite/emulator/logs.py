@@ -7,6 +7,7 @@ and the conclusion when it finishes (the command's output, then the agent's exit
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from .model import Build, Job
 
@@ -69,3 +70,50 @@ def _default_output(job: Job, failed: bool) -> str:
     if failed:
         return f"{RED}✖ {job.step.label} failed{RESET}"
     return f"✔ {job.step.label} done"
+
+
+class SyntheticLog:
+    """A job log of any size, made on the fly: benchmarks and tests read gigabytes of it
+    without the emulator holding them. Agent-shaped lines of ``LINE_BYTES`` each (a
+    timestamp marker, then text), a block of them repeated, and the failure at the end, so
+    any byte range is made from offsets without the bytes before it."""
+
+    LINE_BYTES = 100
+    BLOCK_LINES = 1000
+    ENDING = stamp(
+        [
+            "--- :test_tube: Running the test suite",
+            "FAIL tests/test_payments.py::test_refund_rounding - AssertionError: 9.99 != 10.0",
+            f"{RED}🚨 Error: The command exited with status 1{RESET}",
+            "^^^ +++",
+        ],
+        1_700_000_000.0,
+    ).encode()
+
+    def __init__(self, size: int) -> None:
+        body_lines = max(size - len(self.ENDING), 0) // self.LINE_BYTES
+        self._body_size = body_lines * self.LINE_BYTES
+        self.size = self._body_size + len(self.ENDING)
+        self._block = b"".join(self._line(i) for i in range(self.BLOCK_LINES))
+
+    def _line(self, i: int) -> bytes:
+        marker = f"\x1b_bk;t={1_700_000_000_000 + i * 50}\x07".encode()
+        text = f"[worker {i % 7}] step {i:04d}: compiling src/module_{i:04d}.c ... ok".encode()
+        padding = self.LINE_BYTES - len(marker) - len(text) - 1
+        return marker + text + b" " * padding + b"\n"
+
+    def read(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """The bytes ``start`` to ``end`` (exclusive), in chunks of at most a block."""
+        end = self.size if end is None else min(end, self.size)
+        block = len(self._block)
+        position = start
+        while position < min(end, self._body_size):
+            offset = position % block
+            stop = min(block, offset + min(end, self._body_size) - position)
+            yield self._block[offset:stop]
+            position += stop - offset
+        if end > self._body_size:
+            yield self.ENDING[max(position - self._body_size, 0) : end - self._body_size]
+
+    def text(self) -> str:
+        return b"".join(self.read()).decode()

@@ -10,7 +10,10 @@ import base64
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .logs import SyntheticLog
 
 _NAMESPACE = uuid.UUID("6f1c9a52-3d0e-4b8e-9a51-b0c4a1e0b7d2")
 
@@ -113,6 +116,7 @@ class Job:
     started_at: float | None = None
     finished_at: float | None = None
     log: str = ""
+    big_log: SyntheticLog | None = None  # a data file's "log_bytes": made on the fly
     env: dict[str, str] = field(default_factory=dict)
     retried: bool = False
     retried_in_job_id: str | None = None

@@ -57,7 +57,10 @@ def route(method: str, template: str, scope: str | None) -> Callable[[Handler], 
 
 
 def dispatch(context: Context, method: str, path: str) -> Response:
-    """Run the matching handler; refusals become the API's error replies."""
+    """Run the matching handler; refusals become the API's error replies. HEAD is GET
+    without the body, unless the path has a HEAD of its own (a job log's size)."""
+    if method == "HEAD" and not any(c.method == "HEAD" and c.pattern.match(path) for c in ROUTES):
+        method = "GET"
     try:
         for candidate in ROUTES:
             match = candidate.pattern.match(path)
@@ -314,22 +317,31 @@ def job_log(context: Context, params: dict[str, str]) -> Response:
     build, job = _job(context, params)
     request = context.request
     if "text/plain" in request.headers.get("accept", ""):
-        return _raw_log(request, job.log)
+        return _raw_log(request, job)
     if request.headers.get("range"):
         raise ApiError(400, "Range requests are only supported with Accept: text/plain")
+    log = job.big_log.text() if job.big_log else job.log
     return _ok(
         {
             "url": context.render.job_url(build, job) + "/log",
-            "content": job.log,
-            "size": len(job.log.encode()),
-            "header_times": header_times(job.log),
+            "content": log,
+            "size": len(log.encode()),
+            "header_times": header_times(log),
         }
     )
 
 
+@route("HEAD", JOB + "/log", "read_build_logs")
+def job_log_size(context: Context, params: dict[str, str]) -> Response:
+    """The size of the raw log, without it (Content-Length)."""
+    job = _job(context, params)[1]
+    size = job.big_log.size if job.big_log else len(job.log.encode())
+    return Response(200, headers=[("Accept-Ranges", "bytes")], stream=(size, []))
+
+
 @route("GET", JOB + "/log.txt", "read_build_logs")
 def job_raw_log(context: Context, params: dict[str, str]) -> Response:
-    return _raw_log(context.request, _job(context, params)[1].log)
+    return _raw_log(context.request, _job(context, params)[1])
 
 
 @route("GET", JOB + "/env", "read_job_env")
@@ -346,21 +358,27 @@ def _job(context: Context, params: dict[str, str]) -> tuple[Build, Job]:
 _SUFFIX_RANGE = re.compile(r"bytes=-(\d+)")
 
 
-def _raw_log(request: Request, log: str) -> Response:
-    """The raw bytes; ``Range: bytes=-N`` gives the last N of them (206)."""
-    data = log.encode()
+def _raw_log(request: Request, job: Job) -> Response:
+    """The raw bytes; ``Range: bytes=-N`` gives the last N of them (206). A big log streams
+    from its generator."""
+    big = job.big_log
+    data = b"" if big else job.log.encode()
+    size = big.size if big else len(data)
     headers = [("Content-Type", "text/plain; charset=utf-8"), ("Accept-Ranges", "bytes")]
     wanted = request.headers.get("range")
-    if not wanted:
-        return Response(200, data, headers)
-    suffix = _SUFFIX_RANGE.fullmatch(wanted.strip())
-    if not suffix or int(suffix[1]) == 0:
-        raise ApiError(400, "Only suffix byte ranges (bytes=-N, N > 0) are supported")
-    if not data:
-        raise ApiError(416, "The job log is empty")
-    tail = data[-int(suffix[1]) :]
-    headers.append(("Content-Range", f"bytes {len(data) - len(tail)}-{len(data) - 1}/{len(data)}"))
-    return Response(206, tail, headers)
+    start = 0
+    if wanted:
+        suffix = _SUFFIX_RANGE.fullmatch(wanted.strip())
+        if not suffix or int(suffix[1]) == 0:
+            raise ApiError(400, "Only suffix byte ranges (bytes=-N, N > 0) are supported")
+        if not size:
+            raise ApiError(416, "The job log is empty")
+        start = max(size - int(suffix[1]), 0)
+        headers.append(("Content-Range", f"bytes {start}-{size - 1}/{size}"))
+    status = 206 if wanted else 200
+    if big:
+        return Response(status, headers=headers, stream=(size - start, big.read(start)))
+    return Response(status, data[start:], headers)
 
 
 SCOPES = tuple(sorted({candidate.scope for candidate in ROUTES if candidate.scope}))

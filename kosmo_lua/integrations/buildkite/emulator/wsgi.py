@@ -93,6 +93,8 @@ class Response:
     status: int
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
+    stream: tuple[int, Iterable[bytes]] | None = None
+    """A body too big to hold: its length and its chunks, sent instead of ``body``."""
 
     @classmethod
     def json(cls, status: int, payload: Any, headers: Iterable[tuple[str, str]] = ()) -> Response:
@@ -106,10 +108,11 @@ class Response:
             payload["errors"] = error.errors
         return cls.json(error.status, payload)
 
-    def send(self, start_response: StartResponse, head_only: bool = False) -> list[bytes]:
+    def send(self, start_response: StartResponse, head_only: bool = False) -> Iterable[bytes]:
         status = f"{self.status} {HTTPStatus(self.status).phrase}"
-        start_response(status, [*self.headers, ("Content-Length", str(len(self.body)))])
-        return [] if head_only else [self.body]
+        length, chunks = self.stream or (len(self.body), [self.body])
+        start_response(status, [*self.headers, ("Content-Length", str(length))])
+        return [] if head_only else chunks
 
 
 def paginate(request: Request, items: list[Any]) -> tuple[list[Any], list[tuple[str, str]]]:

@@ -1,0 +1,270 @@
+"""Job logs in bounded memory, however big the log (the API allows 1 GiB).
+
+``tail`` asks for the end of the log only (suffix ``Range`` requests, growing until the lines
+are there); ``head`` and ``search`` read the log as it streams in and stop when they have
+what they need. None of them holds more than a few chunks of the log, or the lines asked for.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from ...errors import ApiError, ArgumentError, LimitExceeded
+from ...limits import size_text
+from ...request import Call
+from ...runtime import regexlib
+
+# Timestamp markers (`ESC _bk;t=<ms> BEL`, as the buildkite CLI strips them) and ANSI
+# escape sequences (colours, erase-line, cursor moves).
+_LOG_NOISE = re.compile(r"\x1b(?:_bk;t=\d+\x07|\[[0-9;?]*[A-Za-z]|\][^\x07]*\x07)|bk;t=\d+\x07")
+TEXT = {"Accept": "text/plain"}
+FIRST_TAIL_BYTES = 64 * 1024  # the first suffix asked for; each next one is 4x larger
+LINE_GUESS = 256  # bytes a log line takes, for the first suffix of a long tail
+SEARCH_CHUNK = 1 << 20  # bytes of log searched at once
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+
+
+def strip_log(text: str) -> str:
+    """A job log as plain text: no colours, no timestamp markers."""
+    return _LOG_NOISE.sub("", text)
+
+
+def get_job_log(call: Call) -> tuple[Any, dict[str, Any]]:
+    """The API's JSON by default; ``format = "text"`` asks for the raw log (text/plain);
+    ``tail`` or ``head`` give that many lines of it as text."""
+    args = call.args
+    strip = args.get("strip_ansi", False)
+    if args.get("tail") and args.get("head"):
+        raise ArgumentError(
+            f"{call.tool.full_name}: give tail or head, not both", tool=call.tool.full_name
+        )
+    if args.get("tail") or args.get("head"):
+        text, meta = tail(call, args["tail"]) if args.get("tail") else head(call, args["head"])
+        return (strip_log(text) if strip else text), meta
+    if args.get("format") == "text":
+        response = call.send(headers=TEXT, text=True)
+        return (strip_log(response.data) if strip else response.data), response.meta()
+    response = call.send()
+    data = response.data
+    if strip and isinstance(data, dict) and isinstance(data.get("content"), str):
+        data = {**data, "content": strip_log(data["content"])}
+    return data, response.meta()
+
+
+def tail(call: Call, lines: int) -> tuple[str, dict[str, Any]]:
+    """The last ``lines`` lines, from suffix ranges: 64 KiB (or ``lines`` x 256 bytes) first,
+    four times more each time the lines are not all there, never more than the memory limit.
+    A server that ignores ``Range`` sends the whole log; its last lines are kept as it
+    streams by."""
+    size = max(FIRST_TAIL_BYTES, lines * LINE_GUESS)
+    limit = call.client.max_body_bytes
+    while True:
+        kept = _LastLines(lines + 1)  # one more: the first may be cut
+        try:
+            response = call.send(headers={**TEXT, "Range": f"bytes=-{size}"}, consume=kept)
+        except ApiError as exc:
+            if exc.status == 416:  # the log is empty
+                return "", {"status": 416, "bytes": 0}
+            raise
+        start, total = _content_range(response.headers.get("Content-Range"))
+        whole = response.status != 206 or start == 0
+        if whole or kept.count > lines:
+            meta = response.meta()
+            meta["bytes"] = total if total is not None else kept.bytes
+            return kept.text(lines, complete_first=whole), meta
+        if size >= limit:
+            raise LimitExceeded(
+                f"{call.tool.full_name}: the last {lines} lines of the log are longer than"
+                f" {size_text(limit)} (the run's --memory-limit); ask for fewer lines",
+                tool=call.tool.full_name,
+            )
+        size = min(size * 4, limit, total or size * 4)
+
+
+def head(call: Call, lines: int) -> tuple[str, dict[str, Any]]:
+    """The first ``lines`` lines: the log streams in until they are there, then the
+    connection is dropped."""
+    limit = call.client.max_body_bytes
+
+    def first_lines(chunks: Iterator[bytes]) -> bytes:
+        taken = bytearray()
+        seen = 0
+        for chunk in chunks:
+            taken += chunk
+            seen += chunk.count(b"\n")
+            if seen >= lines:
+                break
+            if len(taken) > limit:
+                raise LimitExceeded(
+                    f"{call.tool.full_name}: the first {lines} lines of the log are longer"
+                    f" than {size_text(limit)} (the run's --memory-limit); ask for fewer lines",
+                    tool=call.tool.full_name,
+                )
+        return bytes(taken)
+
+    response = call.send(headers=TEXT, consume=first_lines)
+    kept = response.data.split(b"\n")[:lines]
+    return _text(b"\n".join(kept)), response.meta()
+
+
+def search_job_log(call: Call) -> tuple[Any, dict[str, Any]]:
+    """Matches of a pattern, line by line, with ``context`` lines around each: the log
+    streams in a chunk at a time and the search stops at ``limit`` matches."""
+    args = call.args
+    try:
+        flags = "mi" if args["ignore_case"] else "m"  # ^ and $ at each line's ends
+        pattern = regexlib.compile_pattern(args["pattern"], flags)
+    except regexlib.RegexError as exc:
+        raise ArgumentError(f"{call.tool.full_name}: {exc}", tool=call.tool.full_name) from None
+    search = _Search(
+        pattern, args["context"], args["limit"], args["strip_ansi"], call.client.max_body_bytes
+    )
+    response = call.send(headers=TEXT, consume=search.run)
+    meta = response.meta()
+    meta["lines_read"] = search.line
+    meta["truncated"] = search.truncated
+    return search.matches, meta
+
+
+def get_job_log_info(call: Call) -> tuple[Any, dict[str, Any]]:
+    """The log's size in bytes, from a HEAD request: nothing of the log is sent."""
+    response = call.send("HEAD", call.path())
+    size = response.headers.get("Content-Length")
+    return {"bytes": int(size) if size and size.isdigit() else None}, response.meta()
+
+
+class _LastLines:
+    """Consumes a body, keeping its last ``keep`` lines (and counting all of them)."""
+
+    def __init__(self, keep: int) -> None:
+        self._lines: collections.deque[bytes] = collections.deque(maxlen=keep)
+        self._partial = b""
+        self.count = 0  # complete lines seen, the last one too even without its newline
+        self.bytes = 0
+
+    def __call__(self, chunks: Iterator[bytes]) -> _LastLines:
+        for chunk in chunks:
+            self.bytes += len(chunk)
+            pieces = (self._partial + chunk).split(b"\n")
+            self._partial = pieces.pop()
+            self._lines.extend(pieces)
+            self.count += len(pieces)
+        if self._partial:
+            self._lines.append(self._partial)
+            self.count += 1
+        return self
+
+    def text(self, lines: int, *, complete_first: bool) -> str:
+        kept = list(self._lines)
+        if not complete_first and len(kept) > lines:
+            kept = kept[1:]  # the range may start in the middle of it
+        return _text(b"\n".join(kept[-lines:]))
+
+
+class _Search:
+    """One search through a streamed log, a chunk of whole lines at a time: the pattern runs
+    over the chunk (line numbers counted from its newlines), so a big log costs no more
+    Python per line than a few matches do."""
+
+    def __init__(self, pattern: Any, context: int, limit: int, strip: bool, max_line: int) -> None:
+        self._pattern = pattern
+        self._max_line = max_line
+        self._context = context
+        self._limit = limit
+        self._strip = strip
+        self._before: collections.deque[str] = collections.deque(maxlen=context)
+        self._waiting: list[dict[str, Any]] = []  # matches still collecting lines after
+        self.matches: list[dict[str, Any]] = []
+        self.line = 0  # lines read so far
+        self.truncated = False  # stopped at the limit, with log left unread
+
+    def run(self, chunks: Iterator[bytes]) -> list[dict[str, Any]]:
+        pieces: list[bytes] = []
+        size = 0
+        for chunk in chunks:
+            pieces.append(chunk)
+            size += len(chunk)
+            if size < SEARCH_CHUNK:
+                continue
+            data = b"".join(pieces)
+            cut = data.rfind(b"\n") + 1
+            if not cut:  # one line, longer than a chunk so far
+                if size > self._max_line:
+                    raise LimitExceeded(
+                        "search_job_log: a line of the log is longer than"
+                        f" {size_text(self._max_line)} (the run's --memory-limit)"
+                    )
+                pieces = [data]
+                continue
+            pieces, size = [data[cut:]], len(data) - cut
+            if self._lines(_text(data[:cut])):
+                self.truncated = True
+                return self.matches
+        rest = b"".join(pieces)
+        if rest:
+            self._lines(_text(rest if rest.endswith(b"\n") else rest + b"\n"))
+        return self.matches
+
+    def _lines(self, text: str) -> bool:
+        """Searches whole lines; True once the limit is reached and every match has its
+        lines after."""
+        if self._strip:
+            text = strip_log(text)
+        lines = text.split("\n")
+        lines.pop()  # what follows the last newline: nothing
+        if self._waiting or self._context:
+            found = self._line_by_line(lines)
+        else:
+            found = self._whole_chunk(text, len(lines))
+        return found and len(self.matches) >= self._limit and not self._waiting
+
+    def _whole_chunk(self, text: str, count: int) -> bool:
+        """Without context lines: one pass of the pattern over the chunk."""
+        first_line = self.line
+        position, line = 0, first_line
+        for found in self._pattern.finditer(text, timeout=regexlib.TIMEOUT_SECONDS):
+            start = text.rfind("\n", 0, found.start()) + 1
+            line += text.count("\n", position, start)
+            position = start
+            end = text.find("\n", start)
+            if self.matches and self.matches[-1]["line"] == line + 1:
+                continue  # one entry per line
+            self.matches.append(
+                {"line": line + 1, "text": text[start:end], "before": [], "after": []}
+            )
+            if len(self.matches) >= self._limit:
+                self.line = line + 1
+                return True
+        self.line = first_line + count
+        return False
+
+    def _line_by_line(self, lines: list[str]) -> bool:
+        """With context lines: each line is kept as context for the next match."""
+        search = self._pattern.search
+        for text in lines:
+            self.line += 1
+            for match in self._waiting:
+                match["after"].append(text)
+            self._waiting = [m for m in self._waiting if len(m["after"]) < self._context]
+            if len(self.matches) < self._limit and search(text, timeout=regexlib.TIMEOUT_SECONDS):
+                match = {"line": self.line, "text": text, "before": list(self._before), "after": []}
+                self.matches.append(match)
+                if self._context:
+                    self._waiting.append(match)
+            self._before.append(text)
+            if len(self.matches) >= self._limit and not self._waiting:
+                return True
+        return False
+
+
+def _content_range(header: str | None) -> tuple[int, int | None]:
+    """The first byte and the total size a ``Content-Range`` names: (0, None) without it."""
+    found = _CONTENT_RANGE.fullmatch((header or "").strip())
+    return (int(found[1]), int(found[3])) if found else (0, None)
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
