@@ -16,7 +16,7 @@ from kosmo_lua.errors import ArgumentError, HostError
 from kosmo_lua.integrations import load
 from kosmo_lua.limits import MIB, Limits
 from kosmo_lua.runtime import jsonlib
-from kosmo_lua.runtime.engine import LuaEngine
+from kosmo_lua.runtime.engine import ENTRY_COST, STRING_COST, TABLE_COST, LuaEngine, _lua_cost
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -68,6 +68,27 @@ def test_lua_values_round_trip_through_the_host(engine, value):
     """Python → Lua → Python keeps every value and its JSON kind (nulls kept as json.null)."""
     back = engine.to_python(engine.to_lua(value, keep_null=True), strict=True)
     assert _same(back, value)
+
+
+def _reference_cost(value: Any) -> int:
+    """What a value costs in Lua, as _lua_cost defines it, without its shortcuts."""
+    if isinstance(value, str | bytes):
+        return STRING_COST + len(value)
+    if isinstance(value, dict):
+        parts = [*value.keys(), *value.values()]
+        return TABLE_COST + ENTRY_COST * len(value) + sum(map(_reference_cost, parts))
+    if isinstance(value, list | tuple):
+        return TABLE_COST + ENTRY_COST * len(value) + sum(map(_reference_cost, value))
+    return 0
+
+
+@FAST
+@given(
+    json_values | st.lists(st.binary() | st.tuples(st.text(), st.integers())), st.integers(0, 4000)
+)
+def test_the_cost_of_a_value_is_counted_exactly_and_checked_against_the_room(value, room):
+    cost = _reference_cost(value)
+    assert _lua_cost(value, room) == (cost if cost <= room else None)
 
 
 def _lua_string(text: str) -> str:

@@ -360,15 +360,45 @@ def limit_outcome(kind: str, limits: Limits) -> Outcome:
 # What a value costs once in Lua, roughly and never less: a table's header, a slot per entry,
 # a string's header and text.
 TABLE_COST, ENTRY_COST, STRING_COST = 64, 40, 24
+_FREE = frozenset({int, float, bool, type(None)})  # held in the entry's slot: no cost of their own
 
 
 def _lua_cost(value: Any, room: int) -> int | None:
-    """The bytes ``value`` will take as Lua data, or None once that passes ``room``."""
+    """The bytes ``value`` will take as Lua data, or None once that passes ``room``.
+
+    It walks every value a big reply holds, so the common kinds (exact str, dict, list and
+    numbers) are counted inline; anything else takes the general path. Room is checked at
+    every container, before its entries, so a huge one stops the walk at once.
+    """
     cost = 0
     stack = [value]
+    push = stack.append
     while stack:
         item = stack.pop()
-        if isinstance(item, str | bytes):
+        kind = type(item)
+        if kind is dict or kind is list:
+            cost += TABLE_COST + ENTRY_COST * len(item)
+            if cost > room:
+                return None
+        if kind is dict:
+            for key, entry in item.items():
+                if type(key) is str:
+                    cost += STRING_COST + len(key)
+                else:
+                    push(key)
+                entry_kind = type(entry)
+                if entry_kind is str:
+                    cost += STRING_COST + len(entry)
+                elif entry_kind not in _FREE:
+                    push(entry)  # containers, bytes, subclasses
+        elif kind is list:
+            for entry in item:
+                entry_kind = type(entry)
+                if entry_kind is str:
+                    cost += STRING_COST + len(entry)
+                elif entry_kind not in _FREE:
+                    push(entry)
+        elif isinstance(item, str | bytes):
             cost += STRING_COST + len(item)
         elif isinstance(item, dict):
             cost += TABLE_COST + ENTRY_COST * len(item)
