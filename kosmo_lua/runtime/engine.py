@@ -24,6 +24,9 @@ from ..limits import Limits
 from ..result import error_info
 
 MAX_DEPTH = 512
+# Up to this many, a value's tokens cross as the arguments of one call; past it, as one Lua
+# array, which costs less per token (benchmarks/convert.py measures the bulk case).
+FEW_TOKENS = 256
 MEMORY_ERROR = b"not enough memory"  # Lua's own text; the prelude trips the memory limit on it
 PRELUDE = os.path.join(os.path.dirname(__file__), "prelude.lua")  # no importlib.resources: start-up
 
@@ -102,8 +105,11 @@ class LuaEngine:
         self._run = control[b"run"]
         self._describe = control[b"describe"]
         self._protect = control[b"protect"]
-        self._kinds = control[b"kinds"]
         self._null = control[b"null"]
+        self._assemble = control[b"assemble"]
+        self._assemble_tokens = control[b"assemble_tokens"]
+        marks = control[b"tokens"]  # the markers of assemble's tokens, in OBJECT..END order
+        self._marks = tuple(marks[i] for i in range(1, len(marks) + 1))
         messages = {kind: limits.message(kind) for kind in ("cpu", "timeout", "memory", "output")}
         control[b"set_limit_messages"](self.to_lua(messages))
         for name in hide:
@@ -242,37 +248,18 @@ class LuaEngine:
         What it will cost in Lua is counted first, against the room the memory limit leaves:
         the host builds Lua values with the cap lifted, so a big value (a decoded reply, a
         huge json.decode) must fail here, as the memory limit, before anything is built.
+        Containers cross in bulk: their flat form becomes one Lua array (``table_from``), or
+        the arguments of one call when it is short, and the prelude's ``assemble`` makes the
+        tables of it.
         """
         if _lua_cost(value, self.limits.memory_bytes - self.memory_used) is None:
             raise TooLarge(MEMORY_ERROR.decode())
-        return self._build(value, keep_null)
-
-    def _build(self, value: Any, keep_null: bool) -> Any:
-        if isinstance(value, str):
-            return value.encode("utf-8", "surrogateescape")
-        if isinstance(value, bool) or value is None or isinstance(value, float | bytes):
-            return value
-        if isinstance(value, int):
-            return value if -(2**63) <= value < 2**63 else float(value)
-        if isinstance(value, dict):
-            table = self._lua.table()
-            for k, v in value.items():
-                if v is None and not keep_null:
-                    continue
-                table[self._build(k, keep_null)] = (
-                    self._null if v is None else self._build(v, keep_null)
-                )
-            if not value:
-                self._kinds[table] = b"object"
-            return table
-        if isinstance(value, list | tuple):
-            table = self._lua.table()
-            for i, v in enumerate(value, 1):
-                table[i] = self._null if v is None else self._build(v, keep_null)
-            if not value:
-                self._kinds[table] = b"array"
-            return table
-        raise ConversionError(f"cannot pass a {type(value).__name__} to Lua")
+        if not isinstance(value, _CONTAINERS):
+            return _scalar(value)
+        tokens = _tokens(value, keep_null, self._null, self._marks)
+        if len(tokens) <= FEW_TOKENS:
+            return self._assemble_tokens(*tokens)
+        return self._assemble(self._lua.table_from(tokens))
 
     # Host callbacks --------------------------------------------------------------------------
 
@@ -410,6 +397,108 @@ def _lua_cost(value: Any, room: int) -> int | None:
         if cost > room:
             return None
     return cost
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # Lua's integers; a Python int past them is a float
+_SEQUENCES = (list, tuple)  # tuples, not unions: `list | tuple` is built anew on every call
+_CONTAINERS = (dict, *_SEQUENCES)
+
+
+# Where each marker token is in the prelude's `tokens` list (the engine's ``_marks``).
+OBJECT, ARRAY, EMPTY_OBJECT, EMPTY_ARRAY, END = range(5)
+
+
+def _tokens(value: Any, keep_null: bool, null: Any, marks: tuple[Any, ...]) -> list[Any]:
+    """A container in the flat form the prelude's ``assemble`` reads (see there), with every
+    Python string encoded: lupa would hand a ``str`` to Lua as userdata."""
+    tokens: list[Any] = []
+    _put_tokens(value, tokens.append, {}, keep_null, null, marks)
+    return tokens
+
+
+def _put_tokens(
+    item: Any,
+    add: Callable[[Any], None],
+    keys: dict[str, bytes],
+    keep_null: bool,
+    null: Any,
+    marks: tuple[Any, ...],
+) -> None:
+    """Adds ``item``'s tokens. Each entry of a big reply passes here, so the common kinds
+    (exact str, int, float, bool) are handled inline, and object keys, which repeat from
+    record to record, are encoded once (``keys``). The rest takes ``_scalar`` and ``_key``,
+    which refuse what Lua cannot hold. A module function, not a closure: making one on every
+    call cost more than converting a small value."""
+    if isinstance(item, dict):
+        if not item:
+            add(marks[EMPTY_OBJECT])
+            return
+        add(marks[OBJECT])
+        for key, entry in item.items():
+            if entry is None and not keep_null:
+                continue
+            kind = type(key)
+            if kind is str:
+                encoded = keys.get(key)
+                if encoded is None:
+                    encoded = keys[key] = key.encode("utf-8", "surrogateescape")
+                add(encoded)
+            elif kind is int and INT64_MIN <= key <= INT64_MAX:
+                add(key)
+            else:
+                add(_key(key))
+            kind = type(entry)
+            if kind is str:
+                add(entry.encode("utf-8", "surrogateescape"))
+            elif kind is int:
+                add(entry if INT64_MIN <= entry <= INT64_MAX else float(entry))
+            elif kind is bool or kind is float:
+                add(entry)
+            elif entry is None:
+                add(null)
+            else:
+                _put_tokens(entry, add, keys, keep_null, null, marks)
+        add(marks[END])
+    elif isinstance(item, _SEQUENCES):
+        if not item:
+            add(marks[EMPTY_ARRAY])
+            return
+        add(marks[ARRAY])
+        for entry in item:
+            kind = type(entry)
+            if kind is str:
+                add(entry.encode("utf-8", "surrogateescape"))
+            elif kind is int:
+                add(entry if INT64_MIN <= entry <= INT64_MAX else float(entry))
+            elif kind is bool or kind is float:
+                add(entry)
+            elif entry is None:
+                add(null)
+            else:
+                _put_tokens(entry, add, keys, keep_null, null, marks)
+        add(marks[END])
+    else:
+        add(_scalar(item))
+
+
+def _scalar(value: Any) -> Any:
+    """A value that is not a container, as Lua takes it."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape")
+    if isinstance(value, bool) or value is None or isinstance(value, float | bytes):
+        return value
+    if isinstance(value, int):
+        return value if INT64_MIN <= value <= INT64_MAX else float(value)
+    raise ConversionError(f"cannot pass a {type(value).__name__} to Lua")
+
+
+def _key(key: Any) -> Any:
+    """An object key that is not an exact str: Lua cannot index a table with nil or NaN."""
+    if isinstance(key, float) and math.isnan(key):
+        raise ConversionError("cannot use NaN as a key in Lua")
+    if isinstance(key, str | bytes | int | float):
+        return _scalar(key)
+    raise ConversionError(f"cannot use a {type(key).__name__} as a key in Lua")
 
 
 class TooLarge(HostError):

@@ -151,6 +151,71 @@ local function describe(t)
   return kinds[t], format("%p", t)
 end
 
+-- The host builds a value in one call, from its flat form (engine.py's `_tokens`): an
+-- object is OBJECT, key, value, ..., END; an array is ARRAY, value, ..., END; an empty one
+-- is the single token EMPTY_OBJECT or EMPTY_ARRAY and gets its kind. One lupa call per
+-- table entry was most of the cost of a big reply. The tokens are strings, numbers,
+-- booleans, null and these markers, so `==` and `opens[token]` run no metamethod.
+local OBJECT, ARRAY, EMPTY_OBJECT, EMPTY_ARRAY, END = {}, {}, {}, {}, {}
+local tokens, at -- the array being assembled and the position in it (never re-entered)
+
+local opens = {
+  [EMPTY_OBJECT] = function()
+    local t = {}
+    kinds[t] = "object"
+    return t
+  end,
+  [EMPTY_ARRAY] = function()
+    local t = {}
+    kinds[t] = "array"
+    return t
+  end,
+}
+
+opens[OBJECT] = function()
+  local t, key = {}, tokens[at]
+  while key ~= END do
+    local value = tokens[at + 1]
+    at = at + 2
+    local open = opens[value]
+    if open then
+      value = open()
+    end
+    t[key] = value
+    key = tokens[at]
+  end
+  at = at + 1
+  return t
+end
+
+opens[ARRAY] = function()
+  local t, n, value = {}, 0, tokens[at]
+  at = at + 1
+  while value ~= END do
+    local open = opens[value]
+    if open then
+      value = open()
+    end
+    n = n + 1
+    t[n] = value
+    value = tokens[at]
+    at = at + 1
+  end
+  return t
+end
+
+local function assemble(flat)
+  tokens, at = flat, 2
+  local value = opens[flat[1]]()
+  tokens = nil
+  return value
+end
+
+-- A small value's tokens come as arguments: cheaper than the host making an array first.
+local function assemble_tokens(...)
+  return assemble({ ... })
+end
+
 -- The script environment ----------------------------------------------------------------------
 
 local env = {}
@@ -468,7 +533,9 @@ return {
     env[name] = nil
   end,
   describe = describe,
-  kinds = kinds,
   null = null,
+  assemble = assemble,
+  assemble_tokens = assemble_tokens,
+  tokens = { OBJECT, ARRAY, EMPTY_OBJECT, EMPTY_ARRAY, END },
   set_limit_messages = set_limit_messages,
 }
