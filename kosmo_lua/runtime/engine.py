@@ -7,6 +7,7 @@ encoded before they enter Lua, because lupa would otherwise hand them over as us
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -268,12 +269,11 @@ class LuaEngine:
             b"monotonic": time.monotonic,
             b"sleep": time.sleep,  # releases the GIL: the worker's lifeline thread runs on
             b"emit": self._emit_line,
-            b"call": _guarded(self._call, self._error_fields),
+            b"call": self._host_function(lambda: (self._call, None), self._error_fields),
         }
         for name in LIBRARY_FUNCTIONS:
-            callbacks[name.encode()] = _guarded(self._library_function(name))
-        for key in (b"call", *(n.encode() for n in LIBRARY_FUNCTIONS)):
-            callbacks[key] = self._with_unbounded_memory(callbacks[key])
+            resolve = functools.partial(self._library_function, name)
+            callbacks[name.encode()] = self._host_function(resolve)
         host = self._lua.table_from(callbacks)
         # What the prelude makes Lua functions of: the libraries, and mcp.* (host calls).
         host[b"libraries"] = self._lua.table_from(
@@ -286,33 +286,59 @@ class LuaEngine:
         """A Lua array of names."""
         return self._lua.table(*(name.encode() for name in names))
 
-    def _with_unbounded_memory(self, callback: Callable[..., Any]) -> Callable[..., Any]:
-        def bounded_after(*args: Any) -> Any:
+    def _host_function(
+        self,
+        resolve: Callable[[], tuple[Callable[..., Any], int | None]],
+        error_fields: Callable[[HostError], Any] | None = None,
+    ) -> Callable[..., tuple[Any, ...]]:
+        """A host callback for the prelude. ``resolve()`` gives, at the first call, the
+        function it runs and how many arguments that takes (None: all).
+
+        The function runs with the memory cap lifted, as in ``unbounded_memory``; the
+        callback returns ``(True, value...)`` (a function returns a tuple to give Lua several
+        values: no Lua value is one) or what ``_failure`` makes of an exception, never
+        raising into Lua; and a result whose strings cannot fit in the room left is
+        refused, since lupa copies them into Lua after this returns, under the cap, where a
+        failed allocation hangs it. One closure does it all, with its lookups made once: a
+        cheap call should spend its time in the work (benchmarks/hostcall.py).
+        """
+        lift, memory_used = self._lua.set_max_memory, self._lua.get_memory_used
+        function: Callable[..., Any] | None = None
+        arity: int | None = None
+
+        def callback(*args: Any) -> tuple[Any, ...]:
+            nonlocal function, arity
             if self._before_host_work is not None:
                 self._before_host_work()
                 self._before_host_work = None
-            with self.unbounded_memory():
-                result = callback(*args)
-            # lupa copies returned strings into Lua after this returns, with the cap back in
-            # place, where a failed allocation hangs it: refuse what cannot fit beforehand.
-            room = self.limits.memory_bytes - self.memory_used
-            if sum(len(v) for v in result if isinstance(v, bytes)) > room:
+            lift(0)
+            try:
+                if function is None:
+                    function, arity = resolve()
+                value = function(*args[:arity])
+                result = (True, *value) if isinstance(value, tuple) else (True, value)
+            except Exception as exc:
+                result = _failure(exc, error_fields)
+            finally:
+                lift(self.limits.memory_bytes)
+            size = 0
+            for item in result:
+                if isinstance(item, bytes):
+                    size += len(item)
+            if size > self.limits.memory_bytes - memory_used():
                 return False, MEMORY_ERROR
             return result
 
-        return bounded_after
+        return callback
 
-    def _library_function(self, name: str) -> Callable[..., Any]:
-        """Imports the library on first use: `return 1` should not pay for it. Arguments
-        past the function's parameters are dropped, as Lua drops them."""
+    def _library_function(self, name: str) -> tuple[Callable[..., Any], int]:
+        """runtime/library.py's function ``name`` for this engine, and how many arguments it
+        takes: the library is imported on first use (`return 1` should not pay for it), and
+        arguments past its parameters are dropped, as Lua drops them."""
+        from . import library
 
-        def call(*args: Any) -> Any:
-            from . import library
-
-            function = getattr(library, name)
-            return function(self, *args[: function.__code__.co_argcount - 1])
-
-        return call
+        function = getattr(library, name)
+        return functools.partial(function, self), function.__code__.co_argcount - 1
 
     def _emit_line(self, line: bytes) -> bool:
         self._output_bytes += len(line) + 1
@@ -582,35 +608,24 @@ class _Converter:
             )
 
 
-def _guarded(
-    fn: Callable[..., Any], error_fields: Callable[[HostError], Any] | None = None
-) -> Callable[..., tuple[Any, ...]]:
-    """Wraps a host callback so it returns ``(ok, value...)`` and never raises into Lua.
-
-    A callback returns a tuple to give Lua several values; no Lua value is a tuple. With
-    ``error_fields``, a failure also returns a table of fields, and the prelude raises the
-    message as a string whose fields ``err.status`` and the like can read.
-    """
-
-    def callback(*args: Any) -> tuple[Any, ...]:
-        try:
-            result = fn(*args)
-            return (True, *result) if isinstance(result, tuple) else (True, result)
-        except HostError as exc:
-            message = str(exc).encode("utf-8", "replace")
-            return (False, message, error_fields(exc)) if error_fields else (False, message)
-        except lupa.LuaMemoryError:  # a script callback (gsub's) passed the cap
-            return False, MEMORY_ERROR
-        except lupa.LuaError as exc:
-            return False, _text(exc.args[0] if exc.args else str(exc)).encode()
-        except RecursionError:
-            return False, b"nesting too deep"
-        except MemoryError:  # the worker's data limit (supervisor.py): the memory limit
-            return False, MEMORY_ERROR
-        except Exception as exc:  # a bug of ours; say so rather than crash the run
-            return False, f"internal error in host function: {type(exc).__name__}: {exc}".encode()
-
-    return callback
+def _failure(exc: Exception, error_fields: Callable[[HostError], Any] | None) -> tuple[Any, ...]:
+    """What a host callback returns instead of raising ``exc`` into Lua: ``(False,
+    message)``. With ``error_fields``, a ``HostError`` also returns a table of fields, and
+    the prelude raises the message as a string whose fields ``err.status`` and the like can
+    read."""
+    if isinstance(exc, HostError):
+        message = str(exc).encode("utf-8", "replace")
+        return (False, message, error_fields(exc)) if error_fields else (False, message)
+    if isinstance(exc, lupa.LuaMemoryError):  # a script callback (gsub's) passed the cap
+        return False, MEMORY_ERROR
+    if isinstance(exc, lupa.LuaError):
+        return False, _text(exc.args[0] if exc.args else str(exc)).encode()
+    if isinstance(exc, RecursionError):
+        return False, b"nesting too deep"
+    if isinstance(exc, MemoryError):  # the worker's data limit (supervisor.py): the memory limit
+        return False, MEMORY_ERROR
+    # A bug of ours; say so rather than crash the run.
+    return False, f"internal error in host function: {type(exc).__name__}: {exc}".encode()
 
 
 def _is_sequence(items: list[tuple[Any, Any]]) -> bool:

@@ -4,8 +4,8 @@
 -- script can reach (no `debug`, no `string.dump`).
 --
 -- Host callbacks never raise into Lua (a Python exception would arrive as a userdata that
--- scripts could inspect); they return `true, value` or `false, message`, and `host_call`
--- below raises the Lua error.
+-- scripts could inspect); they return `true, value` or `false, message`, and
+-- `host_results` below raises the Lua error.
 local host = ...
 
 local debug_sethook, debug_getinfo, debug_getmetatable = debug.sethook, debug.getinfo,
@@ -119,15 +119,21 @@ local function host_error(text, fields)
   error(text, 0)
 end
 
-local function host_call(fn, ...)
-  local result = pack(fn(...))
-  if not result[1] then
-    if result[2] == MEMORY_ERROR then
-      trip("memory")
-    end
-    host_error(result[2], result[3] or { message = result[2], kind = "runtime" })
+-- A host callback's results: its values after `true`, or its error raised as the script's.
+-- Varargs, not a packed table: this is on the path of every host call.
+local function host_results(ok, ...)
+  if ok then
+    return ...
   end
-  return unpack(result, 2, result.n)
+  local message, fields = ...
+  if message == MEMORY_ERROR then
+    trip("memory")
+  end
+  host_error(message, fields or { message = message, kind = "runtime" })
+end
+
+local function host_call(fn, ...)
+  return host_results(fn(...))
 end
 
 -- Value helpers shared with the host ----------------------------------------------------------
@@ -378,8 +384,9 @@ end
 -- json, regex, docs ---------------------------------------------------------------------------
 
 -- Their functions are the host's (runtime/library.py; json.decode is host.json_decode),
--- named in host.libraries; the reference is read at run time. Each wrapper tail-calls
--- host_call, so an error names the script's line.
+-- named in host.libraries; the reference is read at run time. Each wrapper calls its host
+-- function and hands the results to host_results, which raises an error at the script's
+-- line.
 env.json = {
   null = null,
   array = function(t)
@@ -396,7 +403,7 @@ env.json = {
 
 local function library_function(fn)
   return function(...)
-    return host_call(fn, ...)
+    return host_results(fn(...))
   end
 end
 
