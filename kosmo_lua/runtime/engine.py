@@ -532,7 +532,13 @@ class TooLarge(HostError):
 
 
 class _Converter:
-    """One Lua → Python conversion: remembers the tables on the path and the room left."""
+    """One Lua → Python conversion: remembers the tables on the path and the room left.
+
+    Every value of a json.encode or a print passes through ``convert``, so it dispatches on
+    the exact type (lupa gives exact bytes, int, float, bool and None) and charges inline.
+    """
+
+    __slots__ = ("_budget", "_describe", "_indent", "_left", "_seen", "_strict")
 
     NODE_COST = 8  # bytes charged for every value besides a string's own length
 
@@ -547,22 +553,26 @@ class _Converter:
         self._seen: set[bytes] = set()
 
     def convert(self, value: Any, depth: int) -> Any:
-        own = len(value) if isinstance(value, bytes) else 0
-        self._charge(own + depth * self._indent)  # its line's indentation, when pretty
-        if isinstance(value, float):
+        kind = type(value)
+        # A string's own length, and its line's indentation when pretty.
+        self._left -= (len(value) if kind is bytes else 0) + depth * self._indent + self.NODE_COST
+        if self._left < 0:
+            raise self._too_large()
+        if kind is bytes:
+            return _strict_text(value) if self._strict else _decode_text(value)
+        if kind is int or kind is bool or value is None:
+            return value
+        if kind is float:
             if value.is_integer() and abs(value) <= 2**53:
                 return int(value)
             if not self._strict and not math.isfinite(value):
                 return str(value)
-        if value is None or isinstance(value, bool | int | float):
             return value
-        if isinstance(value, bytes):
-            return _strict_text(value) if self._strict else _decode_text(value)
-        kind = lupa.lua_type(value)
-        if kind != "table":
+        lua_kind = lupa.lua_type(value)
+        if lua_kind != "table":
             if self._strict:
-                raise ConversionError(f"cannot convert a {kind} to JSON")
-            return OPAQUE_MARKER.format(kind)
+                raise ConversionError(f"cannot convert a {lua_kind} to JSON")
+            return OPAQUE_MARKER.format(lua_kind)
         tag, ident = self._describe(value)
         if tag == b"null":
             return None
@@ -577,7 +587,8 @@ class _Converter:
             if not items:
                 return {} if tag == b"object" else []
             if tag != b"object" and _is_sequence(items):
-                return [self.convert(v, depth + 1) for _, v in items]
+                convert = self.convert
+                return [convert(v, depth + 1) for _, v in items]
             return self._object(items, depth)
         finally:
             self._seen.discard(ident)
@@ -586,9 +597,11 @@ class _Converter:
         """A table with keys as JSON object. Two keys with one text (``1`` and ``"1"``)
         would lose a value: json.encode refuses; print shows the later one's key quoted."""
         result: dict[str, Any] = {}
-        for key, value in sorted(items, key=lambda kv: _key_sort(kv[0])):
-            text = _key_text(key)
-            self._charge(len(text))
+        for key, value in sorted(items, key=_item_order) if len(items) > 1 else items:
+            text = _decode_text(key) if type(key) is bytes else _key_text(key)
+            self._left -= len(text) + self.NODE_COST
+            if self._left < 0:
+                raise self._too_large()
             if text in result:
                 if self._strict:
                     raise ConversionError(
@@ -599,13 +612,11 @@ class _Converter:
             result[text] = self.convert(value, depth + 1)
         return result
 
-    def _charge(self, size: int) -> None:
+    def _too_large(self) -> TooLarge:
         """Strict values become Lua data again (the memory limit); the others become output."""
-        self._left -= size + self.NODE_COST
-        if self._left < 0:
-            raise TooLarge(
-                MEMORY_ERROR.decode() if self._strict else f"larger than {self._budget} bytes"
-            )
+        return TooLarge(
+            MEMORY_ERROR.decode() if self._strict else f"larger than {self._budget} bytes"
+        )
 
 
 def _failure(exc: Exception, error_fields: Callable[[HostError], Any] | None) -> tuple[Any, ...]:
@@ -629,6 +640,15 @@ def _failure(exc: Exception, error_fields: Callable[[HostError], Any] | None) ->
 
 
 def _is_sequence(items: list[tuple[Any, Any]]) -> bool:
+    """Keys 1..n. An object's first key is a string, which settles it at once; lupa reads
+    an array in order, which the loop settles without sorting."""
+    if type(items[0][0]) is not int:
+        return False
+    for position, (key, _) in enumerate(items, 1):
+        if key != position or type(key) is not int:
+            break
+    else:
+        return True
     keys = [k for k, _ in items]
     return all(type(k) is int for k in keys) and sorted(keys) == list(range(1, len(keys) + 1))
 
@@ -645,8 +665,13 @@ def _key_text(key: Any) -> str:
     return OPAQUE_MARKER.format(lupa.lua_type(key) or type(key).__name__)
 
 
-def _key_sort(key: Any) -> tuple[int, Any]:
-    if isinstance(key, int | float) and not isinstance(key, bool):
+def _item_order(item: tuple[Any, Any]) -> tuple[int, Any]:
+    """Numbers first, by value; then the rest by their text."""
+    key = item[0]
+    kind = type(key)
+    if kind is bytes:
+        return (1, _decode_text(key))
+    if kind is int or kind is float:
         return (0, key)
     return (1, _key_text(key))
 
