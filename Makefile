@@ -19,6 +19,8 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/fanout.py
 	$(BIN)/python benchmarks/pages.py
 	$(BIN)/python benchmarks/mcp_roundtrip.py
+	$(BIN)/python benchmarks/hostcall.py
+	$(BIN)/python benchmarks/convert.py
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -235,3 +235,13 @@ def test_encode_decode_round_trip() -> None:
     value = {"a": [1, 2.5, "x/y", None, True, {"é": []}], "b": {"c": {}}, "big": 2**53}
     for pretty in (True, False):
         assert decode(encode(value, pretty=pretty)) == value
+
+
+def test_encode_keys_of_mixed_kinds_still_collide_and_sort() -> None:
+    with pytest.raises(JsonError, match="duplicate object key 'a'"):
+        encode({"a": 1, b"a": 2})
+    assert encode({"b": 1, b"a": 2, 3: 3}, pretty=False) == '{"3":3,"a":2,"b":1}'
+    assert encode({"b": {"x": 1}, "a": {"y": 2}}, pretty=False) == '{"a":{"y":2},"b":{"x":1}}'
+    assert encode(("t", "é\u2029"), pretty=False) == '["t","é\\u2029"]'
+    with pytest.raises(JsonError, match="lone surrogate"):
+        encode({"é\udc80": 1})

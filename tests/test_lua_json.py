@@ -80,3 +80,22 @@ def test_keys_that_collide_in_json_are_an_error_not_a_lost_value(lua):
     )
     printed = lua('print({[1] = "a", ["1"] = "b"})')
     assert json.loads("\n".join(printed.output)) == {"1": "a", '"1"': "b"}
+
+
+def test_tables_of_every_key_kind_encode_in_one_order(lua):
+    """Keys 1..n make an array, wherever Lua keeps them; other keys are sorted as JSON text,
+    numbers and booleans by their text."""
+    result = lua(
+        r"""
+        local compact = {pretty = false}
+        return json.encode({"a", "b", [3] = "c"}, compact),
+          json.encode({[10] = 1, [2] = 2, b = 3, [1.5] = 4, [true] = 5, [2^53] = 6}, compact),
+          json.encode({[1] = "a", [3] = "c"}, compact), json.encode({"\u{2028}é", "x"}, compact)
+        """
+    )
+    assert result.result == [
+        '["a","b","c"]',
+        '{"1.5":4,"10":1,"2":2,"9007199254740992":6,"b":3,"true":5}',
+        '{"1":"a","3":"c"}',
+        '["\\u2028é","x"]',
+    ]

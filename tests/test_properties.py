@@ -16,7 +16,14 @@ from kosmo_lua.errors import ArgumentError, HostError
 from kosmo_lua.integrations import load
 from kosmo_lua.limits import MIB, Limits
 from kosmo_lua.runtime import jsonlib
-from kosmo_lua.runtime.engine import LuaEngine
+from kosmo_lua.runtime.engine import (
+    ENTRY_COST,
+    FEW_TOKENS,
+    STRING_COST,
+    TABLE_COST,
+    LuaEngine,
+    _lua_cost,
+)
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -62,12 +69,50 @@ def test_json_text_round_trips(value):
         assert _same(jsonlib.decode(jsonlib.encode(value, pretty=pretty).encode()), value)
 
 
+def _without_object_nulls(value: Any) -> Any:
+    """``value`` as Lua gets it without keep_null. An object that held only nulls becomes an
+    empty table with no kind, which reads back as an empty array."""
+    if isinstance(value, dict):
+        kept = {k: _without_object_nulls(v) for k, v in value.items() if v is not None}
+        return kept if kept or not value else []
+    if isinstance(value, list):
+        return [_without_object_nulls(v) for v in value]
+    return value
+
+
 @FAST
-@given(json_values)
-def test_lua_values_round_trip_through_the_host(engine, value):
-    """Python → Lua → Python keeps every value and its JSON kind (nulls kept as json.null)."""
-    back = engine.to_python(engine.to_lua(value, keep_null=True), strict=True)
-    assert _same(back, value)
+@given(json_values, st.booleans())
+def test_lua_values_round_trip_through_the_host(engine, value, keep_null):
+    """Python → Lua → Python keeps every value and its JSON kind; nulls in objects are kept
+    as json.null or dropped, in arrays always kept. A value alone crosses in one call's
+    arguments, in a long array as one Lua array: both ways give the same."""
+    expected = value if keep_null else _without_object_nulls(value)
+    back = engine.to_python(engine.to_lua(value, keep_null=keep_null), strict=True)
+    assert _same(back, expected)
+    padding = list(range(FEW_TOKENS))
+    in_bulk = engine.to_python(engine.to_lua([value, *padding], keep_null=keep_null), strict=True)
+    assert _same(in_bulk, [back, *padding])
+
+
+def _reference_cost(value: Any) -> int:
+    """What a value costs in Lua, as _lua_cost defines it, without its shortcuts."""
+    if isinstance(value, str | bytes):
+        return STRING_COST + len(value)
+    if isinstance(value, dict):
+        parts = [*value.keys(), *value.values()]
+        return TABLE_COST + ENTRY_COST * len(value) + sum(map(_reference_cost, parts))
+    if isinstance(value, list | tuple):
+        return TABLE_COST + ENTRY_COST * len(value) + sum(map(_reference_cost, value))
+    return 0
+
+
+@FAST
+@given(
+    json_values | st.lists(st.binary() | st.tuples(st.text(), st.integers())), st.integers(0, 4000)
+)
+def test_the_cost_of_a_value_is_counted_exactly_and_checked_against_the_room(value, room):
+    cost = _reference_cost(value)
+    assert _lua_cost(value, room) == (cost if cost <= room else None)
 
 
 def _lua_string(text: str) -> str:

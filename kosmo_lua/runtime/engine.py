@@ -7,6 +7,7 @@ encoded before they enter Lua, because lupa would otherwise hand them over as us
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from .flight import InFlight
 
 MAX_DEPTH = 512
+# Up to this many, a value's tokens cross as the arguments of one call; past it, as one Lua
+# array, which costs less per token (benchmarks/convert.py measures the bulk case).
+FEW_TOKENS = 256
 MEMORY_ERROR = b"not enough memory"  # Lua's own text; the prelude trips the memory limit on it
 PRELUDE = os.path.join(os.path.dirname(__file__), "prelude.lua")  # no importlib.resources: start-up
 
@@ -107,8 +111,11 @@ class LuaEngine:
         self._run = control[b"run"]
         self._describe = control[b"describe"]
         self._protect = control[b"protect"]
-        self._kinds = control[b"kinds"]
         self._null = control[b"null"]
+        self._assemble = control[b"assemble"]
+        self._assemble_tokens = control[b"assemble_tokens"]
+        marks = control[b"tokens"]  # the markers of assemble's tokens, in OBJECT..END order
+        self._marks = tuple(marks[i] for i in range(1, len(marks) + 1))
         self._set_limit_messages = control[b"set_limit_messages"]
         self.set_limits(limits)
         for name in hide:
@@ -259,37 +266,18 @@ class LuaEngine:
         What it will cost in Lua is counted first, against the room the memory limit leaves:
         the host builds Lua values with the cap lifted, so a big value (a decoded reply, a
         huge json.decode) must fail here, as the memory limit, before anything is built.
+        Containers cross in bulk: their flat form becomes one Lua array (``table_from``), or
+        the arguments of one call when it is short, and the prelude's ``assemble`` makes the
+        tables of it.
         """
         if _lua_cost(value, self.limits.memory_bytes - self.memory_used) is None:
             raise TooLarge(MEMORY_ERROR.decode())
-        return self._build(value, keep_null)
-
-    def _build(self, value: Any, keep_null: bool) -> Any:
-        if isinstance(value, str):
-            return value.encode("utf-8", "surrogateescape")
-        if isinstance(value, bool) or value is None or isinstance(value, float | bytes):
-            return value
-        if isinstance(value, int):
-            return value if -(2**63) <= value < 2**63 else float(value)
-        if isinstance(value, dict):
-            table = self._lua.table()
-            for k, v in value.items():
-                if v is None and not keep_null:
-                    continue
-                table[self._build(k, keep_null)] = (
-                    self._null if v is None else self._build(v, keep_null)
-                )
-            if not value:
-                self._kinds[table] = b"object"
-            return table
-        if isinstance(value, list | tuple):
-            table = self._lua.table()
-            for i, v in enumerate(value, 1):
-                table[i] = self._null if v is None else self._build(v, keep_null)
-            if not value:
-                self._kinds[table] = b"array"
-            return table
-        raise ConversionError(f"cannot pass a {type(value).__name__} to Lua")
+        if not isinstance(value, _CONTAINERS):
+            return _scalar(value)
+        tokens = _tokens(value, keep_null, self._null, self._marks)
+        if len(tokens) <= FEW_TOKENS:
+            return self._assemble_tokens(*tokens)
+        return self._assemble(self._lua.table_from(tokens))
 
     # Host callbacks --------------------------------------------------------------------------
 
@@ -298,14 +286,13 @@ class LuaEngine:
             b"monotonic": time.monotonic,
             b"sleep": time.sleep,  # releases the GIL: the worker's lifeline thread runs on
             b"emit": self._emit_line,
-            b"call": _guarded(self._call, self._error_fields),
-            b"start": _guarded(self._start),
-            b"finish": _guarded(self._finish),
+            b"call": self._host_function(lambda: (self._call, None), self._error_fields),
+            b"start": self._host_function(lambda: (self._start, None)),
+            b"finish": self._host_function(lambda: (self._finish, None)),
         }
         for name in LIBRARY_FUNCTIONS:
-            callbacks[name.encode()] = _guarded(self._library_function(name))
-        for key in (b"call", b"start", b"finish", *(n.encode() for n in LIBRARY_FUNCTIONS)):
-            callbacks[key] = self._with_unbounded_memory(callbacks[key])
+            resolve = functools.partial(self._library_function, name)
+            callbacks[name.encode()] = self._host_function(resolve)
         host = self._lua.table_from(callbacks)
         host[b"concurrency"] = self.limits.concurrency
         host[b"max_concurrency"] = MAX_CONCURRENCY
@@ -321,33 +308,59 @@ class LuaEngine:
         """A Lua array of names."""
         return self._lua.table(*(name.encode() for name in names))
 
-    def _with_unbounded_memory(self, callback: Callable[..., Any]) -> Callable[..., Any]:
-        def bounded_after(*args: Any) -> Any:
+    def _host_function(
+        self,
+        resolve: Callable[[], tuple[Callable[..., Any], int | None]],
+        error_fields: Callable[[HostError], Any] | None = None,
+    ) -> Callable[..., tuple[Any, ...]]:
+        """A host callback for the prelude. ``resolve()`` gives, at the first call, the
+        function it runs and how many arguments that takes (None: all).
+
+        The function runs with the memory cap lifted, as in ``unbounded_memory``; the
+        callback returns ``(True, value...)`` (a function returns a tuple to give Lua several
+        values: no Lua value is one) or what ``_failure`` makes of an exception, never
+        raising into Lua; and a result whose strings cannot fit in the room left is
+        refused, since lupa copies them into Lua after this returns, under the cap, where a
+        failed allocation hangs it. One closure does it all, with its lookups made once: a
+        cheap call should spend its time in the work (benchmarks/hostcall.py).
+        """
+        lift, memory_used = self._lua.set_max_memory, self._lua.get_memory_used
+        function: Callable[..., Any] | None = None
+        arity: int | None = None
+
+        def callback(*args: Any) -> tuple[Any, ...]:
+            nonlocal function, arity
             if self._before_host_work is not None:
                 self._before_host_work()
                 self._before_host_work = None
-            with self.unbounded_memory():
-                result = callback(*args)
-            # lupa copies returned strings into Lua after this returns, with the cap back in
-            # place, where a failed allocation hangs it: refuse what cannot fit beforehand.
-            room = self.limits.memory_bytes - self.memory_used
-            if sum(len(v) for v in result if isinstance(v, bytes)) > room:
+            lift(0)
+            try:
+                if function is None:
+                    function, arity = resolve()
+                value = function(*args[:arity])
+                result = (True, *value) if isinstance(value, tuple) else (True, value)
+            except Exception as exc:
+                result = _failure(exc, error_fields)
+            finally:
+                lift(self.limits.memory_bytes)
+            size = 0
+            for item in result:
+                if isinstance(item, bytes):
+                    size += len(item)
+            if size > self.limits.memory_bytes - memory_used():
                 return False, MEMORY_ERROR
             return result
 
-        return bounded_after
+        return callback
 
-    def _library_function(self, name: str) -> Callable[..., Any]:
-        """Imports the library on first use: `return 1` should not pay for it. Arguments
-        past the function's parameters are dropped, as Lua drops them."""
+    def _library_function(self, name: str) -> tuple[Callable[..., Any], int]:
+        """runtime/library.py's function ``name`` for this engine, and how many arguments it
+        takes: the library is imported on first use (`return 1` should not pay for it), and
+        arguments past its parameters are dropped, as Lua drops them."""
+        from . import library
 
-        def call(*args: Any) -> Any:
-            from . import library
-
-            function = getattr(library, name)
-            return function(self, *args[: function.__code__.co_argcount - 1])
-
-        return call
+        function = getattr(library, name)
+        return functools.partial(function, self), function.__code__.co_argcount - 1
 
     def _emit_line(self, line: bytes) -> bool:
         self._output_bytes += len(line) + 1
@@ -381,7 +394,10 @@ class LuaEngine:
         if finished is None:
             return ()
         ticket, future = finished
-        outcome = _guarded(lambda: self._converted(future.result()), self._error_fields)()
+        try:
+            outcome = (True, *self._converted(future.result()))
+        except Exception as exc:
+            outcome = _failure(exc, self._error_fields)
         return (ticket, *outcome)
 
     def _converted(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -409,15 +425,45 @@ def limit_outcome(kind: str, limits: Limits) -> Outcome:
 # What a value costs once in Lua, roughly and never less: a table's header, a slot per entry,
 # a string's header and text.
 TABLE_COST, ENTRY_COST, STRING_COST = 64, 40, 24
+_FREE = frozenset({int, float, bool, type(None)})  # held in the entry's slot: no cost of their own
 
 
 def _lua_cost(value: Any, room: int) -> int | None:
-    """The bytes ``value`` will take as Lua data, or None once that passes ``room``."""
+    """The bytes ``value`` will take as Lua data, or None once that passes ``room``.
+
+    It walks every value a big reply holds, so the common kinds (exact str, dict, list and
+    numbers) are counted inline; anything else takes the general path. Room is checked at
+    every container, before its entries, so a huge one stops the walk at once.
+    """
     cost = 0
     stack = [value]
+    push = stack.append
     while stack:
         item = stack.pop()
-        if isinstance(item, str | bytes):
+        kind = type(item)
+        if kind is dict or kind is list:
+            cost += TABLE_COST + ENTRY_COST * len(item)
+            if cost > room:
+                return None
+        if kind is dict:
+            for key, entry in item.items():
+                if type(key) is str:
+                    cost += STRING_COST + len(key)
+                else:
+                    push(key)
+                entry_kind = type(entry)
+                if entry_kind is str:
+                    cost += STRING_COST + len(entry)
+                elif entry_kind not in _FREE:
+                    push(entry)  # containers, bytes, subclasses
+        elif kind is list:
+            for entry in item:
+                entry_kind = type(entry)
+                if entry_kind is str:
+                    cost += STRING_COST + len(entry)
+                elif entry_kind not in _FREE:
+                    push(entry)
+        elif isinstance(item, str | bytes):
             cost += STRING_COST + len(item)
         elif isinstance(item, dict):
             cost += TABLE_COST + ENTRY_COST * len(item)
@@ -431,12 +477,120 @@ def _lua_cost(value: Any, room: int) -> int | None:
     return cost
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # Lua's integers; a Python int past them is a float
+_SEQUENCES = (list, tuple)  # tuples, not unions: `list | tuple` is built anew on every call
+_CONTAINERS = (dict, *_SEQUENCES)
+
+
+# Where each marker token is in the prelude's `tokens` list (the engine's ``_marks``).
+OBJECT, ARRAY, EMPTY_OBJECT, EMPTY_ARRAY, END = range(5)
+
+
+def _tokens(value: Any, keep_null: bool, null: Any, marks: tuple[Any, ...]) -> list[Any]:
+    """A container in the flat form the prelude's ``assemble`` reads (see there), with every
+    Python string encoded: lupa would hand a ``str`` to Lua as userdata."""
+    tokens: list[Any] = []
+    _put_tokens(value, tokens.append, {}, keep_null, null, marks)
+    return tokens
+
+
+def _put_tokens(
+    item: Any,
+    add: Callable[[Any], None],
+    keys: dict[str, bytes],
+    keep_null: bool,
+    null: Any,
+    marks: tuple[Any, ...],
+) -> None:
+    """Adds ``item``'s tokens. Each entry of a big reply passes here, so the common kinds
+    (exact str, int, float, bool) are handled inline, and object keys, which repeat from
+    record to record, are encoded once (``keys``). The rest takes ``_scalar`` and ``_key``,
+    which refuse what Lua cannot hold. A module function, not a closure: making one on every
+    call cost more than converting a small value."""
+    if isinstance(item, dict):
+        if not item:
+            add(marks[EMPTY_OBJECT])
+            return
+        add(marks[OBJECT])
+        for key, entry in item.items():
+            if entry is None and not keep_null:
+                continue
+            kind = type(key)
+            if kind is str:
+                encoded = keys.get(key)
+                if encoded is None:
+                    encoded = keys[key] = key.encode("utf-8", "surrogateescape")
+                add(encoded)
+            elif kind is int and INT64_MIN <= key <= INT64_MAX:
+                add(key)
+            else:
+                add(_key(key))
+            kind = type(entry)
+            if kind is str:
+                add(entry.encode("utf-8", "surrogateescape"))
+            elif kind is int:
+                add(entry if INT64_MIN <= entry <= INT64_MAX else float(entry))
+            elif kind is bool or kind is float:
+                add(entry)
+            elif entry is None:
+                add(null)
+            else:
+                _put_tokens(entry, add, keys, keep_null, null, marks)
+        add(marks[END])
+    elif isinstance(item, _SEQUENCES):
+        if not item:
+            add(marks[EMPTY_ARRAY])
+            return
+        add(marks[ARRAY])
+        for entry in item:
+            kind = type(entry)
+            if kind is str:
+                add(entry.encode("utf-8", "surrogateescape"))
+            elif kind is int:
+                add(entry if INT64_MIN <= entry <= INT64_MAX else float(entry))
+            elif kind is bool or kind is float:
+                add(entry)
+            elif entry is None:
+                add(null)
+            else:
+                _put_tokens(entry, add, keys, keep_null, null, marks)
+        add(marks[END])
+    else:
+        add(_scalar(item))
+
+
+def _scalar(value: Any) -> Any:
+    """A value that is not a container, as Lua takes it."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape")
+    if isinstance(value, bool) or value is None or isinstance(value, float | bytes):
+        return value
+    if isinstance(value, int):
+        return value if INT64_MIN <= value <= INT64_MAX else float(value)
+    raise ConversionError(f"cannot pass a {type(value).__name__} to Lua")
+
+
+def _key(key: Any) -> Any:
+    """An object key that is not an exact str: Lua cannot index a table with nil or NaN."""
+    if isinstance(key, float) and math.isnan(key):
+        raise ConversionError("cannot use NaN as a key in Lua")
+    if isinstance(key, str | bytes | int | float):
+        return _scalar(key)
+    raise ConversionError(f"cannot use a {type(key).__name__} as a key in Lua")
+
+
 class TooLarge(HostError):
     """A value would take more room as Python data than its budget allows."""
 
 
 class _Converter:
-    """One Lua → Python conversion: remembers the tables on the path and the room left."""
+    """One Lua → Python conversion: remembers the tables on the path and the room left.
+
+    Every value of a json.encode or a print passes through ``convert``, so it dispatches on
+    the exact type (lupa gives exact bytes, int, float, bool and None) and charges inline.
+    """
+
+    __slots__ = ("_budget", "_describe", "_indent", "_left", "_seen", "_strict")
 
     NODE_COST = 8  # bytes charged for every value besides a string's own length
 
@@ -451,22 +605,26 @@ class _Converter:
         self._seen: set[bytes] = set()
 
     def convert(self, value: Any, depth: int) -> Any:
-        own = len(value) if isinstance(value, bytes) else 0
-        self._charge(own + depth * self._indent)  # its line's indentation, when pretty
-        if isinstance(value, float):
+        kind = type(value)
+        # A string's own length, and its line's indentation when pretty.
+        self._left -= (len(value) if kind is bytes else 0) + depth * self._indent + self.NODE_COST
+        if self._left < 0:
+            raise self._too_large()
+        if kind is bytes:
+            return _strict_text(value) if self._strict else _decode_text(value)
+        if kind is int or kind is bool or value is None:
+            return value
+        if kind is float:
             if value.is_integer() and abs(value) <= 2**53:
                 return int(value)
             if not self._strict and not math.isfinite(value):
                 return str(value)
-        if value is None or isinstance(value, bool | int | float):
             return value
-        if isinstance(value, bytes):
-            return _strict_text(value) if self._strict else _decode_text(value)
-        kind = lupa.lua_type(value)
-        if kind != "table":
+        lua_kind = lupa.lua_type(value)
+        if lua_kind != "table":
             if self._strict:
-                raise ConversionError(f"cannot convert a {kind} to JSON")
-            return OPAQUE_MARKER.format(kind)
+                raise ConversionError(f"cannot convert a {lua_kind} to JSON")
+            return OPAQUE_MARKER.format(lua_kind)
         tag, ident = self._describe(value)
         if tag == b"null":
             return None
@@ -481,7 +639,8 @@ class _Converter:
             if not items:
                 return {} if tag == b"object" else []
             if tag != b"object" and _is_sequence(items):
-                return [self.convert(v, depth + 1) for _, v in items]
+                convert = self.convert
+                return [convert(v, depth + 1) for _, v in items]
             return self._object(items, depth)
         finally:
             self._seen.discard(ident)
@@ -490,9 +649,11 @@ class _Converter:
         """A table with keys as JSON object. Two keys with one text (``1`` and ``"1"``)
         would lose a value: json.encode refuses; print shows the later one's key quoted."""
         result: dict[str, Any] = {}
-        for key, value in sorted(items, key=lambda kv: _key_sort(kv[0])):
-            text = _key_text(key)
-            self._charge(len(text))
+        for key, value in sorted(items, key=_item_order) if len(items) > 1 else items:
+            text = _decode_text(key) if type(key) is bytes else _key_text(key)
+            self._left -= len(text) + self.NODE_COST
+            if self._left < 0:
+                raise self._too_large()
             if text in result:
                 if self._strict:
                     raise ConversionError(
@@ -503,47 +664,43 @@ class _Converter:
             result[text] = self.convert(value, depth + 1)
         return result
 
-    def _charge(self, size: int) -> None:
+    def _too_large(self) -> TooLarge:
         """Strict values become Lua data again (the memory limit); the others become output."""
-        self._left -= size + self.NODE_COST
-        if self._left < 0:
-            raise TooLarge(
-                MEMORY_ERROR.decode() if self._strict else f"larger than {self._budget} bytes"
-            )
+        return TooLarge(
+            MEMORY_ERROR.decode() if self._strict else f"larger than {self._budget} bytes"
+        )
 
 
-def _guarded(
-    fn: Callable[..., Any], error_fields: Callable[[HostError], Any] | None = None
-) -> Callable[..., tuple[Any, ...]]:
-    """Wraps a host callback so it returns ``(ok, value...)`` and never raises into Lua.
-
-    A callback returns a tuple to give Lua several values; no Lua value is a tuple. With
-    ``error_fields``, a failure also returns a table of fields, and the prelude raises the
-    message as a string whose fields ``err.status`` and the like can read.
-    """
-
-    def callback(*args: Any) -> tuple[Any, ...]:
-        try:
-            result = fn(*args)
-            return (True, *result) if isinstance(result, tuple) else (True, result)
-        except HostError as exc:
-            message = str(exc).encode("utf-8", "replace")
-            return (False, message, error_fields(exc)) if error_fields else (False, message)
-        except lupa.LuaMemoryError:  # a script callback (gsub's) passed the cap
-            return False, MEMORY_ERROR
-        except lupa.LuaError as exc:
-            return False, _text(exc.args[0] if exc.args else str(exc)).encode()
-        except RecursionError:
-            return False, b"nesting too deep"
-        except MemoryError:  # the worker's data limit (supervisor.py): the memory limit
-            return False, MEMORY_ERROR
-        except Exception as exc:  # a bug of ours; say so rather than crash the run
-            return False, f"internal error in host function: {type(exc).__name__}: {exc}".encode()
-
-    return callback
+def _failure(exc: Exception, error_fields: Callable[[HostError], Any] | None) -> tuple[Any, ...]:
+    """What a host callback returns instead of raising ``exc`` into Lua: ``(False,
+    message)``. With ``error_fields``, a ``HostError`` also returns a table of fields, and
+    the prelude raises the message as a string whose fields ``err.status`` and the like can
+    read."""
+    if isinstance(exc, HostError):
+        message = str(exc).encode("utf-8", "replace")
+        return (False, message, error_fields(exc)) if error_fields else (False, message)
+    if isinstance(exc, lupa.LuaMemoryError):  # a script callback (gsub's) passed the cap
+        return False, MEMORY_ERROR
+    if isinstance(exc, lupa.LuaError):
+        return False, _text(exc.args[0] if exc.args else str(exc)).encode()
+    if isinstance(exc, RecursionError):
+        return False, b"nesting too deep"
+    if isinstance(exc, MemoryError):  # the worker's data limit (supervisor.py): the memory limit
+        return False, MEMORY_ERROR
+    # A bug of ours; say so rather than crash the run.
+    return False, f"internal error in host function: {type(exc).__name__}: {exc}".encode()
 
 
 def _is_sequence(items: list[tuple[Any, Any]]) -> bool:
+    """Keys 1..n. An object's first key is a string, which settles it at once; lupa reads
+    an array in order, which the loop settles without sorting."""
+    if type(items[0][0]) is not int:
+        return False
+    for position, (key, _) in enumerate(items, 1):
+        if key != position or type(key) is not int:
+            break
+    else:
+        return True
     keys = [k for k, _ in items]
     return all(type(k) is int for k in keys) and sorted(keys) == list(range(1, len(keys) + 1))
 
@@ -560,8 +717,13 @@ def _key_text(key: Any) -> str:
     return OPAQUE_MARKER.format(lupa.lua_type(key) or type(key).__name__)
 
 
-def _key_sort(key: Any) -> tuple[int, Any]:
-    if isinstance(key, int | float) and not isinstance(key, bool):
+def _item_order(item: tuple[Any, Any]) -> tuple[int, Any]:
+    """Numbers first, by value; then the rest by their text."""
+    key = item[0]
+    kind = type(key)
+    if kind is bytes:
+        return (1, _decode_text(key))
+    if kind is int or kind is float:
         return (0, key)
     return (1, _key_text(key))
 

@@ -11,7 +11,7 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Iterable
+from json.encoder import encode_basestring
 
 __all__ = ["MAX_DEPTH", "JsonError", "decode", "encode"]
 
@@ -24,6 +24,9 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _INT_LIMIT = 2**53
 INDENT_WIDTH = 4  # spaces per level in pretty text (the converter charges for them)
 _INDENT = " " * INDENT_WIDTH
+# Tuples, not unions: `str | bytes` in an isinstance call is built anew on every call.
+_TEXT = (str, bytes, bytearray)
+_CONTAINERS = (list, tuple, dict)
 
 
 class JsonError(ValueError):
@@ -133,9 +136,9 @@ def _encode(value: object, out: list[str], depth: int, pretty: bool) -> None:
         out.append(int.__repr__(value))
     elif isinstance(value, float):
         out.append(_format_float(value))
-    elif isinstance(value, str | bytes | bytearray):
+    elif isinstance(value, _TEXT):
         out.append(_quote(value))
-    elif isinstance(value, list | tuple | dict):
+    elif isinstance(value, _CONTAINERS):
         if depth >= MAX_DEPTH:
             raise JsonError(f"json.encode: nesting deeper than {MAX_DEPTH} levels")
         opener, closer = "{}" if isinstance(value, dict) else "[]"
@@ -143,23 +146,31 @@ def _encode(value: object, out: list[str], depth: int, pretty: bool) -> None:
             out.append(opener + closer)
             return
         inner = "\n" + _INDENT * (depth + 1) if pretty else ""
-        # An array's items have no key.
-        items: Iterable[tuple[str | None, object]] = (
-            _sorted_items(value) if isinstance(value, dict) else ((None, v) for v in value)
-        )
-        colon = ": " if pretty else ":"
-        out.append(opener)
-        for i, (key, item) in enumerate(items):
-            out.append(("," if i else "") + inner)
-            if key is not None:
+        out.append(opener + inner)
+        separator = "," + inner
+        if isinstance(value, dict):
+            colon = ": " if pretty else ":"
+            for i, (key, item) in enumerate(_sorted_items(value)):
+                if i:
+                    out.append(separator)
                 out.append(_quote(key) + colon)
-            _encode(item, out, depth + 1, pretty)
+                _encode(item, out, depth + 1, pretty)
+        else:
+            for i, item in enumerate(value):
+                if i:
+                    out.append(separator)
+                _encode(item, out, depth + 1, pretty)
         out.append(("\n" + _INDENT * depth if pretty else "") + closer)
     else:
         raise JsonError(f"json.encode: cannot encode value of type {type(value).__name__}")
 
 
 def _sorted_items(d: dict[object, object]) -> list[tuple[str, object]]:
+    for k in d:
+        if type(k) is not str:
+            break
+    else:  # distinct texts, so sorting never compares the values
+        return sorted(d.items())  # type: ignore[arg-type]
     items = sorted(((_key(k), v) for k, v in d.items()), key=lambda kv: kv[0])
     for (a, _), (b, _) in itertools.pairwise(items):
         if a == b:
@@ -194,10 +205,14 @@ def _utf8(b: bytes | bytearray) -> str:
 
 
 def _quote(s: str | bytes | bytearray) -> str:
-    """Escape like PHP's JSON_UNESCAPED_SLASHES|JSON_UNESCAPED_UNICODE (U+2028/9 stay escaped)."""
+    """Escape like PHP's JSON_UNESCAPED_SLASHES|JSON_UNESCAPED_UNICODE (U+2028/9 stay escaped).
+
+    ``encode_basestring`` is the escaping ``json.dumps(s, ensure_ascii=False)`` does, without
+    its set-up; ASCII text needs none of the checks."""
     if not isinstance(s, str):
         s = _utf8(s)
-    elif m := _SURROGATE.search(s):
+    if s.isascii():
+        return encode_basestring(s)
+    if m := _SURROGATE.search(s):
         raise JsonError(f"json.encode: string contains a lone surrogate (index {m.start()})")
-    quoted = json.dumps(s, ensure_ascii=False)
-    return quoted.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return encode_basestring(s).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")

@@ -14,10 +14,10 @@ import lupa.lua54 as lupa
 
 from ..errors import HostError
 from . import jsonlib
+from .engine import LuaEngine, TooLarge
 
 if TYPE_CHECKING:
     from ..reference import Reference
-    from .engine import LuaEngine
 
 
 def render_table(engine: LuaEngine, table: Any) -> bytes | bool:
@@ -25,8 +25,6 @@ def render_table(engine: LuaEngine, table: Any) -> bytes | bool:
 
     False means the text would not fit in the output left: the prelude stops the run.
     """
-    from .engine import TooLarge
-
     try:
         value = engine.to_python(
             table, strict=False, budget=engine.output_left, indent=jsonlib.INDENT_WIDTH
@@ -50,8 +48,6 @@ def json_decode(engine: LuaEngine, text: Any = None, options: Any = None) -> Any
 
 def json_encode(engine: LuaEngine, value: Any = None, options: Any = None) -> bytes:
     """``json.encode(v[, {pretty = false}])``: pretty by default, as the original."""
-    from .engine import TooLarge
-
     pretty = _option(engine, options, "pretty", "json.encode") in (None, True)
     try:
         indent = jsonlib.INDENT_WIDTH if pretty else 0
@@ -97,7 +93,6 @@ def regex_gsub(
     ``replacement`` may be a function: it gets the captures table and returns the text.
     """
     from . import regexlib
-    from .engine import TooLarge
 
     if lupa.lua_type(replacement) == "function":
         lua_function = replacement
@@ -171,7 +166,6 @@ def _regex(
     **options: Any,
 ) -> Any:
     from . import regexlib
-    from .engine import TooLarge
 
     if not isinstance(subject, bytes | int | float) or isinstance(subject, bool):
         raise HostError(f"{name}: subject must be a string, got {_lua_type(subject)}")

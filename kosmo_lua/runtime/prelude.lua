@@ -4,8 +4,8 @@
 -- script can reach (no `debug`, no `string.dump`).
 --
 -- Host callbacks never raise into Lua (a Python exception would arrive as a userdata that
--- scripts could inspect); they return `true, value` or `false, message`, and `host_call`
--- below raises the Lua error.
+-- scripts could inspect); they return `true, value` or `false, message`, and
+-- `host_results` below raises the Lua error.
 local host = ...
 
 local debug_sethook, debug_getinfo, debug_getmetatable = debug.sethook, debug.getinfo,
@@ -136,19 +136,21 @@ local function host_error(text, fields)
   error(text, 0)
 end
 
--- Takes a host function's packed `true, values...` or `false, message, fields`.
-local function host_result(result)
-  if not result[1] then
-    if result[2] == MEMORY_ERROR then
-      trip("memory")
-    end
-    host_error(result[2], result[3] or { message = result[2], kind = "runtime" })
+-- A host callback's results: its values after `true`, or its error raised as the script's.
+-- Varargs, not a packed table: this is on the path of every host call.
+local function host_results(ok, ...)
+  if ok then
+    return ...
   end
-  return unpack(result, 2, result.n)
+  local message, fields = ...
+  if message == MEMORY_ERROR then
+    trip("memory")
+  end
+  host_error(message, fields or { message = message, kind = "runtime" })
 end
 
 local function host_call(fn, ...)
-  return host_result(pack(fn(...)))
+  return host_results(fn(...))
 end
 
 -- Value helpers shared with the host ----------------------------------------------------------
@@ -170,6 +172,71 @@ local function describe(t)
     return "null", nil
   end
   return kinds[t], format("%p", t)
+end
+
+-- The host builds a value in one call, from its flat form (engine.py's `_tokens`): an
+-- object is OBJECT, key, value, ..., END; an array is ARRAY, value, ..., END; an empty one
+-- is the single token EMPTY_OBJECT or EMPTY_ARRAY and gets its kind. One lupa call per
+-- table entry was most of the cost of a big reply. The tokens are strings, numbers,
+-- booleans, null and these markers, so `==` and `opens[token]` run no metamethod.
+local OBJECT, ARRAY, EMPTY_OBJECT, EMPTY_ARRAY, END = {}, {}, {}, {}, {}
+local tokens, at -- the array being assembled and the position in it (never re-entered)
+
+local opens = {
+  [EMPTY_OBJECT] = function()
+    local t = {}
+    kinds[t] = "object"
+    return t
+  end,
+  [EMPTY_ARRAY] = function()
+    local t = {}
+    kinds[t] = "array"
+    return t
+  end,
+}
+
+opens[OBJECT] = function()
+  local t, key = {}, tokens[at]
+  while key ~= END do
+    local value = tokens[at + 1]
+    at = at + 2
+    local open = opens[value]
+    if open then
+      value = open()
+    end
+    t[key] = value
+    key = tokens[at]
+  end
+  at = at + 1
+  return t
+end
+
+opens[ARRAY] = function()
+  local t, n, value = {}, 0, tokens[at]
+  at = at + 1
+  while value ~= END do
+    local open = opens[value]
+    if open then
+      value = open()
+    end
+    n = n + 1
+    t[n] = value
+    value = tokens[at]
+    at = at + 1
+  end
+  return t
+end
+
+local function assemble(flat)
+  tokens, at = flat, 2
+  local value = opens[flat[1]]()
+  tokens = nil
+  return value
+end
+
+-- A small value's tokens come as arguments: cheaper than the host making an array first.
+local function assemble_tokens(...)
+  return assemble({ ... })
 end
 
 -- The script environment ----------------------------------------------------------------------
@@ -360,8 +427,9 @@ end
 -- json, regex, docs ---------------------------------------------------------------------------
 
 -- Their functions are the host's (runtime/library.py; json.decode is host.json_decode),
--- named in host.libraries; the reference is read at run time. Each wrapper tail-calls
--- host_call, so an error names the script's line.
+-- named in host.libraries; the reference is read at run time. Each wrapper calls its host
+-- function and hands the results to host_results, which raises an error at the script's
+-- line.
 env.json = {
   null = null,
   array = function(t)
@@ -378,7 +446,7 @@ env.json = {
 
 local function library_function(fn)
   return function(...)
-    return host_call(fn, ...)
+    return host_results(fn(...))
   end
 end
 
@@ -398,9 +466,9 @@ end
 local host_dispatch = host.call
 local function call(path, args)
   if current_task() then
-    return host_result(pack(co_yield(REQUEST, "call", path, args)))
+    return host_results(co_yield(REQUEST, "call", path, args))
   end
-  return host_result(pack(host_dispatch(path, args)))
+  return host_results(host_dispatch(path, args))
 end
 
 env.mcp = {}
@@ -863,7 +931,9 @@ return {
     env[name] = nil
   end,
   describe = describe,
-  kinds = kinds,
   null = null,
+  assemble = assemble,
+  assemble_tokens = assemble_tokens,
+  tokens = { OBJECT, ARRAY, EMPTY_OBJECT, EMPTY_ARRAY, END },
   set_limit_messages = set_limit_messages,
 }

@@ -1,0 +1,166 @@
+"""Host -> Lua conversion (``LuaEngine.to_lua``): every rule, for a small value (its tokens
+cross as the arguments of one call) and a big one (they cross as one Lua array)."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections import OrderedDict
+from typing import Any
+
+import pytest
+
+from kosmo_lua.errors import HostError
+from kosmo_lua.limits import MIB, Limits
+from kosmo_lua.runtime.engine import FEW_TOKENS, ConversionError, LuaEngine, TooLarge
+
+
+@pytest.fixture(scope="module")
+def engine() -> LuaEngine:
+    return LuaEngine(Limits(memory_bytes=64 * MIB), emit=lambda line: None, dispatch=_no_calls)
+
+
+def _no_calls(path: str, args: list[Any]) -> tuple[Any, ...]:
+    raise HostError("no calls here")
+
+
+def _sizes(value: Any) -> list[Any]:
+    """``value`` alone, and inside enough company to take the bulk path."""
+    return [value, [value, *range(FEW_TOKENS)]]
+
+
+def _first(engine: LuaEngine, container: Any, keep_null: bool = False) -> Any:
+    """Converts each size of ``container``; returns the table it became, checking that both
+    sizes give the same (as JSON)."""
+    small, big = (engine.to_lua(v, keep_null=keep_null) for v in _sizes(container))
+    assert engine.to_python(big[1], strict=True) == engine.to_python(small, strict=True)
+    return small
+
+
+class Colour(enum.IntEnum):
+    RED = 1
+
+
+class Text(str):
+    pass
+
+
+def test_strings_and_keys_become_lua_strings_encoded_as_utf8(engine):
+    table = _first(engine, {"name": "café", "x\udcff": "\udcfe"})
+    assert table[b"name"] == "café".encode()
+    assert table[b"x\xff"] == b"\xfe"  # surrogate escapes are the bytes they stand for
+    assert engine.to_lua("é") == "é".encode()
+
+
+def test_subclasses_convert_as_their_base(engine):
+    value = {Text("k"): Text("v"), "n": Colour.RED, "o": OrderedDict(a=1), "t": (1, 2)}
+    assert engine.to_python(_first(engine, value), strict=True) == {
+        "k": "v",
+        "n": 1,
+        "o": {"a": 1},
+        "t": [1, 2],
+    }
+
+
+def test_numbers_bools_and_bytes_keep_their_lua_types(engine):
+    table = _first(engine, [1, 2.5, True, False, b"\xff"])
+    assert [table[i] for i in range(1, 6)] == [1, 2.5, True, False, b"\xff"]
+    assert isinstance(table[1], int) and isinstance(table[2], float)
+
+
+@pytest.mark.parametrize(
+    ("number", "lua"),
+    [
+        (2**63 - 1, 2**63 - 1),
+        (-(2**63), -(2**63)),
+        (2**63, float(2**63)),
+        (-(2**63) - 1, float(-(2**63) - 1)),
+        (10**30, 1e30),
+    ],
+)
+def test_integers_past_int64_become_floats(engine, number, lua):
+    table = _first(engine, {"n": number, number: "key"})
+    assert table[b"n"] == lua and type(table[b"n"]) is type(lua)
+    assert table[lua] == b"key"
+    assert engine.to_lua(number) == lua
+
+
+def test_nulls_vanish_from_objects_unless_kept_and_stay_in_arrays(engine):
+    value = {"gone": None, "list": [None, 1, None], "inner": {"gone": None, "x": 1}}
+    assert engine.to_python(_first(engine, value), strict=True) == {
+        "list": [None, 1, None],
+        "inner": {"x": 1},
+    }
+    kept = _first(engine, value, keep_null=True)
+    assert engine.to_python(kept, strict=True) == value
+    assert kept[b"gone"] is not None  # json.null, a table, not a missing key
+    assert engine.to_lua(None) is None
+
+
+def test_empty_containers_keep_their_json_kind(engine):
+    value = {"object": {}, "array": [], "tuple": (), "nested": [{}, []]}
+    assert engine.to_python(_first(engine, value), strict=True) == {**value, "tuple": []}
+    assert engine.to_python(engine.to_lua({}), strict=True) == {}
+    assert engine.to_python(engine.to_lua([]), strict=True) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ({1, 2}, "cannot pass a set to Lua"),
+        ([1, object()], "cannot pass a object to Lua"),
+        ({"deep": [{"x": 1j}]}, "cannot pass a complex to Lua"),
+        ({None: 1}, "cannot use a NoneType as a key in Lua"),
+        ({(1, 2): 1}, "cannot use a tuple as a key in Lua"),
+        ({float("nan"): 1}, "cannot use NaN as a key in Lua"),
+    ],
+)
+def test_what_lua_cannot_hold_is_refused(engine, value, problem):
+    for size in _sizes(value):
+        with pytest.raises(ConversionError, match=problem):
+            engine.to_lua(size)
+
+
+def test_a_value_past_the_memory_left_is_refused_before_anything_is_built():
+    engine = LuaEngine(Limits(memory_bytes=4 * MIB), emit=lambda line: None, dispatch=_no_calls)
+    before = engine.memory_used
+    with pytest.raises(TooLarge, match="not enough memory"):
+        engine.to_lua({"rows": [{"text": "x" * 100} for _ in range(40000)]})
+    assert engine.memory_used - before < 64 * 1024
+
+
+def test_nesting_as_deep_as_json_allows_converts(engine):
+    value: Any = "leaf"
+    for _ in range(511):
+        value = [value]
+    assert engine.to_python(engine.to_lua(value), strict=True) == value
+
+
+def test_big_decoded_values_hold_only_plain_lua_values(engine):
+    """The bulk path gives scripts the same plain tables, strings and numbers."""
+    rows = [
+        {"id": i, "name": f"n{i}", "tags": [], "meta": {}, "ok": i % 2 == 0} for i in range(500)
+    ]
+    code = f"""
+    local rows = json.decode({json.dumps(json.dumps(rows))})
+    local seen = {{}}
+    local function walk(v)
+      seen[type(v)] = true
+      if type(v) == "table" then
+        if getmetatable(v) ~= nil then seen.metatable = true end
+        for k, x in next, v do walk(k) walk(x) end
+      end
+    end
+    walk(rows)
+    local out = {{}} for k in pairs(seen) do out[#out + 1] = k end
+    table.sort(out)
+    return table.concat(out, " "), #rows, rows[500].name, json.encode(rows[1], {{pretty = false}})
+    """
+    kind, values, error, _ = engine.run(code, "t")
+    assert kind is None and error is None, error
+    assert values == [
+        "boolean number string table",
+        500,
+        "n499",
+        '{"id":0,"meta":{},"name":"n0","ok":true,"tags":[]}',
+    ]
