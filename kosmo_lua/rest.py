@@ -23,8 +23,10 @@ used by one request at a time), so each request's watchdog knows its connection.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import ipaddress
 import json
+import os
 import re
 import socket
 import threading
@@ -436,13 +438,11 @@ class _Watchdog:
     @contextmanager
     def armed(self, seconds: float) -> Iterator[None]:
         self.fired = False
-        timer = threading.Timer(seconds, self._shut_down)
-        timer.daemon = True
-        timer.start()
+        alarm = _ALARMS.set(time.monotonic() + seconds, self._shut_down)
         try:
             yield
         finally:
-            timer.cancel()
+            alarm.cancel()
 
     def _shut_down(self) -> None:
         """Shuts the socket down through a second handle on its descriptor: the blocked
@@ -457,6 +457,55 @@ class _Watchdog:
                 handle.shutdown(socket.SHUT_RDWR)
             finally:
                 handle.detach()
+
+
+class _Alarm:
+    def __init__(self, when: float, callback: Callable[[], None]) -> None:
+        self.when = when
+        self.callback: Callable[[], None] | None = callback
+
+    def __lt__(self, other: _Alarm) -> bool:
+        return self.when < other.when
+
+    def cancel(self) -> None:
+        self.callback = None
+
+
+class _Alarms:
+    """One thread that calls each callback at its time: a request's watchdog costs an entry
+    here, not a thread of its own (calls in flight together would need dozens of them)."""
+
+    def __init__(self) -> None:
+        self._reset()
+        # A forked worker has none of its parent's threads, and perhaps a lock held by one.
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._ready = threading.Condition()
+        self._due: list[_Alarm] = []
+        self._running = False
+
+    def set(self, when: float, callback: Callable[[], None]) -> _Alarm:
+        alarm = _Alarm(when, callback)
+        with self._ready:
+            if not self._running:
+                threading.Thread(target=self._run, name="kosmo-alarms", daemon=True).start()
+                self._running = True
+            heapq.heappush(self._due, alarm)
+            self._ready.notify()
+        return alarm
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._due or self._due[0].when > time.monotonic():
+                    self._ready.wait(self._due[0].when - time.monotonic() if self._due else None)
+                callback = heapq.heappop(self._due).callback
+            if callback is not None:
+                callback()
+
+
+_ALARMS = _Alarms()
 
 
 def check_base_url(url: str, allow_insecure: bool = False, *, configure: str = "NAME") -> None:

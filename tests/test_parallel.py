@@ -427,3 +427,20 @@ def test_ctrl_c_during_a_parallel_run_ends_it_with_one_envelope(kosmo_home) -> N
     envelope = json.loads(stdout)
     assert envelope["error"] == "Interrupted (Ctrl-C)"
     assert envelope["output"] == "started"
+
+
+def test_the_most_calls_in_flight_fit_the_default_memory_limit(configured, emulator) -> None:
+    """64 calls at once start 64 threads: their stacks and watchdogs fit the worker's data
+    limit at the default --memory-limit."""
+    emulator.faults.add(
+        "/organizations/acme-inc/pipelines/*/builds/*", "latency", count=64, seconds=0.2
+    )
+    envelope = configured(
+        BK + "local numbers = {} for i = 1, 64 do numbers[i] = 35 + i % 8 end\n"
+        "local builds = app.map(numbers, function(n)\n"
+        '  return bk.get_build{organization = "acme-inc", pipeline = "deploy", number = n}.number\n'
+        "end, {concurrency = 64})\n"
+        "return #builds"
+    )
+    assert envelope["result"] == [64], envelope["error"]
+    assert _overlapping(envelope["integration_calls"]) > 8

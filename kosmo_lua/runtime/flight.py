@@ -10,6 +10,7 @@ engine converts their results on the Lua thread. Nothing here touches Lua, so th
 from __future__ import annotations
 
 import queue
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from ..limits import MAX_CONCURRENCY
 
 Finished = tuple[int, "Future[tuple[Any, ...]]"]
+THREAD_STACK_BYTES = 2 * 1024 * 1024
 
 
 class InFlight:
@@ -33,6 +35,10 @@ class InFlight:
     def start(self, path: str, args: list[Any]) -> int:
         """Starts ``dispatch(path, args)`` on a thread; returns the ticket of the call."""
         if self._pool is None:
+            # The worker's data limit counts thread stacks: MAX_CONCURRENCY threads of the
+            # default 8 MiB would pass it. 2 MiB is twice what the deepest C recursion the
+            # recursion limit allows (json, repr) needs.
+            threading.stack_size(THREAD_STACK_BYTES)
             self._pool = ThreadPoolExecutor(MAX_CONCURRENCY, thread_name_prefix="kosmo-call")
         self._next_ticket += 1
         ticket = self._next_ticket
