@@ -164,3 +164,24 @@ def test_big_decoded_values_hold_only_plain_lua_values(engine):
         "n499",
         '{"id":0,"meta":{},"name":"n0","ok":true,"tags":[]}',
     ]
+
+
+def test_a_long_list_the_host_owns_converts_a_slice_at_a_time_to_the_same_value(engine):
+    """Owned long lists cross in slices and give up their items as they go; the result is
+    the value a single pass makes, nulls, empty containers and order included."""
+    from kosmo_lua.runtime.engine import SLICE_ITEMS
+
+    rows = [
+        {"n": i, "tags": [] if i % 3 else ["x", None], "meta": {} if i % 2 else {"k": None}}
+        for i in range(SLICE_ITEMS * 2 + 7)
+    ]
+    expected = json.loads(json.dumps(rows))
+    owned = json.loads(json.dumps(rows))
+    whole = engine.to_lua(json.loads(json.dumps(rows)), keep_null=True)
+    sliced = engine.to_lua(owned, keep_null=True, owned=True)
+    assert engine.to_python(sliced, strict=True) == engine.to_python(whole, strict=True)
+    assert engine.to_python(sliced, strict=True)[4] == expected[4]  # {"k": null} kept
+    assert owned == [None] * len(rows)  # let go of, slice by slice
+    kept = json.loads(json.dumps(rows))
+    engine.to_lua(kept)
+    assert kept == expected  # a value the host does not own is left as it was

@@ -31,6 +31,8 @@ MAX_DEPTH = 512
 # Up to this many, a value's tokens cross as the arguments of one call; past it, as one Lua
 # array, which costs less per token (benchmarks/convert.py measures the bulk case).
 FEW_TOKENS = 256
+# Past this many items, a list crosses a slice at a time (see _list_in_slices).
+SLICE_ITEMS = 100
 MEMORY_ERROR = b"not enough memory"  # Lua's own text; the prelude trips the memory limit on it
 PRELUDE = os.path.join(os.path.dirname(__file__), "prelude.lua")  # no importlib.resources: start-up
 
@@ -91,6 +93,7 @@ class LuaEngine:
         self._emit = emit
         self._dispatch = dispatch
         self._flight: InFlight | None = None  # made by the first call of a parallel branch
+        self._fresh_tickets: set[int] = set()  # calls whose results are the host's to spend
         self._output_bytes = 0
         # Converting a value nests two Python frames per level; MAX_DEPTH levels must fit.
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 8 * MAX_DEPTH))
@@ -114,6 +117,7 @@ class LuaEngine:
         self._null = control[b"null"]
         self._assemble = control[b"assemble"]
         self._assemble_tokens = control[b"assemble_tokens"]
+        self._table_move = self._lua.globals().table.move
         marks = control[b"tokens"]  # the markers of assemble's tokens, in OBJECT..END order
         self._marks = tuple(marks[i] for i in range(1, len(marks) + 1))
         self._set_limit_messages = control[b"set_limit_messages"]
@@ -260,8 +264,10 @@ class LuaEngine:
             raise TooLarge(problem)  # the prelude trips the memory limit on this text
         raise HostError(problem)
 
-    def to_lua(self, value: Any, *, keep_null: bool = False) -> Any:
+    def to_lua(self, value: Any, *, keep_null: bool = False, owned: bool = False) -> Any:
         """Converts JSON-shaped Python to Lua; nulls in objects vanish unless ``keep_null``.
+        ``owned``: the value is the host's to spend (a reply, decoded JSON), so a long list
+        lets go of its items as they are built.
 
         What it will cost in Lua is counted first, against the room the memory limit leaves:
         the host builds Lua values with the cap lifted, so a big value (a decoded reply, a
@@ -274,10 +280,27 @@ class LuaEngine:
             raise TooLarge(MEMORY_ERROR.decode())
         if not isinstance(value, _CONTAINERS):
             return _scalar(value)
+        if owned and isinstance(value, list) and len(value) > SLICE_ITEMS:
+            return self._list_in_slices(value, keep_null)
+        return self._bulk(value, keep_null)
+
+    def _bulk(self, value: Any, keep_null: bool) -> Any:
         tokens = _tokens(value, keep_null, self._null, self._marks)
         if len(tokens) <= FEW_TOKENS:
             return self._assemble_tokens(*tokens)
         return self._assemble(self._lua.table_from(tokens))
+
+    def _list_in_slices(self, value: list[Any], keep_null: bool) -> Any:
+        """A long list (all pages of a listing) a slice at a time: the flat form of one slice
+        is alive at once, not of the whole, and each slice's Python items are let go once
+        built, so the peak is about the larger of the two forms, not their sum."""
+        table = self._lua.table()
+        move = self._table_move
+        for start in range(0, len(value), SLICE_ITEMS):
+            part = value[start : start + SLICE_ITEMS]
+            value[start : start + SLICE_ITEMS] = [None] * len(part)
+            move(self._bulk(part, keep_null), 1, len(part), start + 1, table)
+        return table
 
     # Host callbacks --------------------------------------------------------------------------
 
@@ -371,7 +394,7 @@ class LuaEngine:
 
     def _call(self, path: bytes, packed: Any) -> tuple[Any, ...]:
         args = [self.to_python(packed[i], strict=True) for i in range(1, packed[b"n"] + 1)]
-        return self._converted(self._dispatch(_text(path), args))
+        return self._converted(self._dispatch(_text(path), args), _fresh(path))
 
     def _start(self, path: bytes, packed: Any) -> int:
         """Starts a parallel branch's call on a thread: its arguments are converted here, on
@@ -381,7 +404,10 @@ class LuaEngine:
 
             self._flight = InFlight(self._dispatch)
         args = [self.to_python(packed[i], strict=True) for i in range(1, packed[b"n"] + 1)]
-        return self._flight.start(_text(path), args)
+        ticket = self._flight.start(_text(path), args)
+        if _fresh(path):
+            self._fresh_tickets.add(ticket)
+        return ticket
 
     def _finish(self, seconds: float | None) -> tuple[Any, ...]:
         """The next finished call as ``ticket, ok, values...`` (on failure ``ticket, false,
@@ -395,16 +421,24 @@ class LuaEngine:
             return ()
         ticket, future = finished
         try:
-            outcome = (True, *self._converted(future.result()))
+            fresh = ticket in self._fresh_tickets
+            self._fresh_tickets.discard(ticket)
+            outcome = (True, *self._converted(future.result(), fresh))
         except Exception as exc:
             outcome = _failure(exc, self._error_fields)
         return (ticket, *outcome)
 
-    def _converted(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
-        return tuple(self.to_lua(value) for value in values)
+    def _converted(self, values: tuple[Any, ...], owned: bool = False) -> tuple[Any, ...]:
+        return tuple(self.to_lua(value, owned=owned) for value in values)
 
     def _error_fields(self, error: HostError) -> Any:
         return self.to_lua(error.fields())
+
+
+def _fresh(path: bytes) -> bool:
+    """An integration call's result is made for this call (decoded from its reply); an MCP
+    listing may be the hub's own."""
+    return path.startswith(b"app.integrations.")
 
 
 def _host_error_info(message: str, fields: dict[str, Any]) -> dict[str, Any]:

@@ -43,7 +43,7 @@ def json_decode(engine: LuaEngine, text: Any = None, options: Any = None) -> Any
         value = jsonlib.decode(text)
     except jsonlib.JsonError as exc:
         raise HostError(str(exc)) from None
-    return engine.to_lua(value, keep_null=keep_null)
+    return engine.to_lua(value, keep_null=keep_null, owned=True)
 
 
 def json_encode(engine: LuaEngine, value: Any = None, options: Any = None) -> bytes:
