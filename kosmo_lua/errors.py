@@ -13,8 +13,9 @@
         ├── PermissionDenied    the permission policy refused a call (no request was sent)
         ├── ConnectionFailed    the API could not be reached
         ├── ApiError            the API answered with a non-2xx status
-        └── LimitExceeded       a call passed a host bound: a reply larger than the memory
-                                limit, a request slower than its deadline
+        ├── LimitExceeded       a call passed a host bound: a reply larger than the memory
+        │                       limit, a request slower than its deadline
+        └── WaitTimedOut        a function that waits (wait_for_build) ran out of time
 
 Each error carries the command line's exit status, ``exit_code``; the one place in the CLI
 that catches errors (``kosmo_lua.cli.LazyGroup.invoke``) exits with it.
@@ -143,3 +144,19 @@ class ConfigFileError(ConfigError):
     def __init__(self, path: object, problem: str) -> None:
         super().__init__(f"{path} {problem}. Fix or remove it.")
         self.path = str(path)
+
+
+class WaitTimedOut(HostError):
+    """A function that waits for something (a build to finish) ran out of its own time
+    first; ``last`` is what it last saw (``err.state``, ``err.last`` in Lua)."""
+
+    kind = "timeout"
+    category = "timeout"
+
+    def __init__(self, message: str, *, tool: str, state: str, last: Any) -> None:
+        super().__init__(message, tool=tool)
+        self.state = state
+        self.last = last
+
+    def fields(self) -> dict[str, Any]:
+        return {**super().fields(), "state": self.state, "last": self.last}

@@ -51,8 +51,9 @@ def error_info(kind: str, message: str, **fields: Any) -> dict[str, Any]:
     """The envelope's ``meta.error``: what failed, as data. The script position the message
     starts with (``workflow.lua:12: ...``) moves to ``file`` and ``line``.
 
-    Kinds: syntax, runtime, integration, argument, permission, limit, interrupted, usage
-    (the command line could not start a run) and internal (the worker died).
+    Kinds: syntax, runtime, integration, argument, permission, limit, timeout (a function
+    that waits ran out of its own time), interrupted, usage (the command line could not
+    start a run) and internal (the worker died).
     """
     info: dict[str, Any] = {"kind": kind, "message": message}
     position = _POSITION.match(message)

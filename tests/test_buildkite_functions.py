@@ -187,6 +187,8 @@ CASES = [
         {},
         None,
     ),
+    ("wait_for_build", ["acme-inc", "web", 42], "GET", P + "/builds/42", {}, None),
+    ("get_build_failures", ["acme-inc", "web", 42], "GET", P + "/builds/42", {}, None),
     (
         "get_job_environment",
         ["acme-inc", "web", 42, "job-1"],
@@ -217,10 +219,21 @@ CASES = [
 ]
 
 
-# What the functions that reshape the reply make of {"ok": true}.
+# Every request gets this reply (a finished build, to wait_for_build); what the functions
+# that reshape a reply make of it.
+REPLY = {"ok": True, "state": "passed"}
+FOLLOW_UPS = {"get_build_failures": 1}  # its annotations
 RESHAPED: dict[str, Any] = {
     "search_job_log": [],
-    "get_job_log_info": {"bytes": len(b'{"ok":true}')},  # respx's compact JSON
+    "get_job_log_info": {"bytes": len(b'{"ok":true,"state":"passed"}')},  # respx's compact JSON
+    "get_build_failures": {
+        "build": {
+            **dict.fromkeys(("number", "branch", "commit", "message", "web_url")),
+            "state": "passed",
+        },
+        "failed_jobs": [],
+        "annotations": [],
+    },
 }
 
 
@@ -230,11 +243,12 @@ RESHAPED: dict[str, Any] = {
     ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)],
 )
 def test_function_sends_the_documented_request(bk, api, name, args, method, path, query, payload):
-    api.route(method=method, path=path.split("?")[0] if path.startswith("/") else path).respond(
-        200, json={"ok": True}
-    )
+    route = api.route(method=method, path=path.split("?")[0] if path.startswith("/") else path)
+    route.respond(200, json=REPLY)
+    api.route().respond(200, json=[])  # what functions that send more than one request ask next
     data, meta = bk(name, *args)
-    request = sent(api)
+    assert api.calls.call_count == 1 + FOLLOW_UPS.get(name, 0)
+    request = route.calls[0].request
     assert request.method == method
     assert request.url.path == "/v2" + path
     assert dict(request.url.params) == query
@@ -245,7 +259,7 @@ def test_function_sends_the_documented_request(bk, api, name, args, method, path
         assert request.headers["Content-Type"] == "application/json"
     assert request.headers["Authorization"] == f"Bearer {TOKEN}"
     assert request.headers["User-Agent"].startswith("kosmo-lua/")
-    assert data == RESHAPED.get(name, {"ok": True})
+    assert data == RESHAPED.get(name, REPLY)
     assert meta["status"] == 200
 
 

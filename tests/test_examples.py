@@ -22,6 +22,8 @@ def test_every_example_is_tested():
         "retry_latest_failed.lua",
         "pipelines_last_build_failed.lua",
         "ci_report.lua",
+        "triage.lua",
+        "wait_and_report.lua",
     }
     assert {p.name for p in EXAMPLES.glob("*.lua")} == tested
 
@@ -75,3 +77,35 @@ def test_ci_report(kosmo):
     report = envelope["result"][0]
     assert set(report["pipelines"]) >= {"web", "api", "deploy"}
     assert sum(report["totals"].values()) == sum(p["builds"] for p in report["pipelines"].values())
+
+
+def test_triage(kosmo):
+    envelope = run_example(kosmo, "triage.lua")
+    assert envelope["success"], envelope["error"]
+    (failures,) = envelope["result"]
+    assert failures["build"]["number"] == 42 and failures["build"]["state"] == "failed"
+    (job,) = failures["failed_jobs"]
+    assert job["first_error"] == {"line": 15, "text": "FAIL: 1 of 2 smoke checks failed"}
+    assert len(job["log_tail"].split("\n")) <= 30 and "\x1b" not in job["log_tail"]
+    assert envelope["output"].startswith("deploy #42 failed: ")
+    assert [c["tool"] for c in envelope["integration_calls"]][:2] == [
+        "buildkite.buildkite_list_builds",
+        "buildkite.buildkite_get_build_failures",
+    ]
+
+
+def test_wait_and_report(kosmo):
+    done = kosmo(
+        "integrations:lua", str(EXAMPLES / "wait_and_report.lua"), "--emulate", "--force", "--json"
+    )
+    envelope = done.json()
+    assert envelope["success"], envelope["error"]
+    (report,) = envelope["result"]
+    assert report["state"] == "failed" and report["failed_jobs"] >= 1
+    output = envelope["output"].split("\n")
+    assert output[0].startswith("Started api #") and output[1].endswith(" failed")
+    # progress went to stderr, one line per state, never to the script's output
+    progress = [line for line in done.stderr.splitlines() if line.startswith("kosmo: api #")]
+    assert progress[0].endswith("is scheduled (0 s)") and "is failed" in progress[-1]
+    assert len(progress) == len({line.split(" is ")[1].split(" (")[0] for line in progress})
+    assert not any(line.startswith("kosmo:") for line in output)

@@ -54,17 +54,22 @@ def get_job_log(call: Call) -> tuple[Any, dict[str, Any]]:
     return data, response.meta()
 
 
-def tail(call: Call, lines: int) -> tuple[str, dict[str, Any]]:
-    """The last ``lines`` lines, from suffix ranges: 64 KiB (or ``lines`` x 256 bytes) first,
-    four times more each time the lines are not all there, never more than the memory limit.
-    A server that ignores ``Range`` sends the whole log; its last lines are kept as it
-    streams by."""
+def tail(call: Call, lines: int, path: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The last ``lines`` lines of the log at ``path`` (default: the call's own), from
+    suffix ranges: 64 KiB (or ``lines`` x 256 bytes) first, four times more each time the
+    lines are not all there, never more than the memory limit. A server that ignores
+    ``Range`` sends the whole log; its last lines are kept as it streams by."""
     size = max(FIRST_TAIL_BYTES, lines * LINE_GUESS)
     limit = call.client.max_body_bytes
     while True:
         kept = _LastLines(lines + 1)  # one more: the first may be cut
         try:
-            response = call.send(headers={**TEXT, "Range": f"bytes=-{size}"}, consume=kept)
+            response = call.send(
+                "GET",
+                path or call.path(),
+                headers={**TEXT, "Range": f"bytes=-{size}"},
+                consume=kept,
+            )
         except ApiError as exc:
             if exc.status == 416:  # the log is empty
                 return "", {"status": 416, "bytes": 0}
@@ -114,19 +119,29 @@ def search_job_log(call: Call) -> tuple[Any, dict[str, Any]]:
     """Matches of a pattern, line by line, with ``context`` lines around each: the log
     streams in a chunk at a time and the search stops at ``limit`` matches."""
     args = call.args
+    pattern = line_pattern(call, args["pattern"], ignore_case=args["ignore_case"])
+    return search(call, pattern, args["context"], args["limit"], args["strip_ansi"])
+
+
+def line_pattern(call: Call, pattern: str, *, ignore_case: bool = False) -> Any:
+    """A pattern in the regex.* syntax, compiled to match in a log's lines (``^`` and ``$``
+    at each line's ends); a bad one is the call's argument error, before anything is sent."""
     try:
-        flags = "mi" if args["ignore_case"] else "m"  # ^ and $ at each line's ends
-        pattern = regexlib.compile_pattern(args["pattern"], flags)
+        return regexlib.compile_pattern(pattern, "mi" if ignore_case else "m")
     except regexlib.RegexError as exc:
         raise ArgumentError(f"{call.tool.full_name}: {exc}", tool=call.tool.full_name) from None
-    search = _Search(
-        pattern, args["context"], args["limit"], args["strip_ansi"], call.client.max_body_bytes
-    )
-    response = call.send(headers=TEXT, consume=search.run)
+
+
+def search(
+    call: Call, pattern: Any, context: int, limit: int, strip: bool, path: str | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The matches of a compiled pattern in the log at ``path`` (default: the call's own)."""
+    found = _Search(pattern, context, limit, strip, call.client.max_body_bytes)
+    response = call.send("GET", path or call.path(), headers=TEXT, consume=found.run)
     meta = response.meta()
-    meta["lines_read"] = search.line
-    meta["truncated"] = search.truncated
-    return search.matches, meta
+    meta["lines_read"] = found.line
+    meta["truncated"] = found.truncated
+    return found.matches, meta
 
 
 def get_job_log_info(call: Call) -> tuple[Any, dict[str, Any]]:

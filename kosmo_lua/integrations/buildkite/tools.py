@@ -8,7 +8,7 @@ are declared once below and reused; ``payload`` and ``with_meta`` come from the 
 from __future__ import annotations
 
 from ...tools import Mistake, Param, Tool
-from . import handlers, joblogs
+from . import builds, handlers, joblogs
 
 # Path prefixes, as the API reference abbreviates them.
 ORG = "/organizations/{organization}"
@@ -641,6 +641,92 @@ TOOLS = (
             '  state = "failed", per_page = 1}[1]\n'
             'local info = bk.get_job_log_info("acme-inc", "api", b.number, b.jobs[1].id)\n'
             'print(info.bytes .. " bytes")'
+        ),
+    ),
+    Tool(
+        "wait_for_build",
+        "Wait until a build finishes, then get it.",
+        "read",
+        "GET",
+        (BUILD,),
+        params=(
+            ORGANIZATION,
+            PIPELINE,
+            NUMBER,
+            Param(
+                "timeout",
+                "integer",
+                "Seconds to wait at most; past them the call raises an error of kind"
+                " `timeout` (its `state` is the build's last).",
+                location="option",
+                default=900,
+                minimum=1,
+                maximum=86400,
+            ),
+            Param(
+                "interval",
+                "integer",
+                "Seconds between polls.",
+                location="option",
+                default=10,
+                minimum=1,
+                maximum=300,
+            ),
+        ),
+        handler=builds.wait_for_build,
+        returns="The build, as get_build gives it, once its state is passed, failed,"
+        " canceled, skipped, not_run or blocked (which waits for a person).",
+        notes="Progress goes to stderr (one line per state change when stderr is not a"
+        " terminal), never to the script's output. The run's --timeout still applies; in"
+        " app.parallel branches the other branches run while it waits.",
+        example=(
+            "local bk = app.integrations.buildkite\n"
+            'local build = bk.wait_for_build{organization = "acme-inc", pipeline = "deploy",\n'
+            "  number = 42, timeout = 60, interval = 5}\n"
+            "print(build.state)"
+        ),
+    ),
+    Tool(
+        "get_build_failures",
+        "Get what failed in a build: its failed jobs with their log tails, first error"
+        " lines and annotations.",
+        "read",
+        "GET",
+        (BUILD,),
+        params=(
+            ORGANIZATION,
+            PIPELINE,
+            NUMBER,
+            Param(
+                "log_lines",
+                "integer",
+                "Lines of the end of each failed job's log.",
+                location="option",
+                default=30,
+                minimum=1,
+                maximum=MAX_LOG_LINES,
+            ),
+            Param(
+                "error_pattern",
+                "string",
+                "What a failed job's first error line matches, in the regex.* syntax.",
+                location="option",
+                default="/error|fail/i",
+            ),
+        ),
+        handler=builds.get_build_failures,
+        returns="`{build = {number, state, branch, commit, message, web_url}, failed_jobs ="
+        " {{id, name, state, exit_status, soft_failed, web_url, log_tail, first_error = {line,"
+        " text}}, ...}, annotations = {{style, context, text}, ...}}`. Failed jobs are those"
+        " failed, timed out, expired or broken and not retried since; soft-failed ones are"
+        " included and say so. Logs are read concurrently, each in bounded memory.",
+        example=(
+            "local bk = app.integrations.buildkite\n"
+            'local f = bk.get_build_failures{organization = "acme-inc", pipeline = "deploy",\n'
+            "  number = 42, log_lines = 5}\n"
+            "for _, job in ipairs(f.failed_jobs) do\n"
+            "  print(job.name, job.first_error and job.first_error.text)\n"
+            "end"
         ),
     ),
     Tool(

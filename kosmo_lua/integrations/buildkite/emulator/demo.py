@@ -129,7 +129,7 @@ _SMOKE_FAILURE = f"""\
 Checking https://acme-inc.example/healthz ... {_GREEN}200 OK{_RESET}
 Checking https://acme-inc.example/api/v2/status ... {_RED}timeout after 10s{_RESET}
 curl: (28) Operation timed out after 10001 milliseconds with 0 bytes received
-{_RED}1 of 2 smoke checks failed{_RESET}"""
+{_RED}FAIL: 1 of 2 smoke checks failed{_RESET}"""
 
 _RAKE_FAILURE = f"""\
 {_RED}Failure:{_RESET}
