@@ -98,6 +98,25 @@ def _class_end(body: str, start: int) -> int:
     return i + 1
 
 
+def _anchors_after(body: str, prefix: str) -> str:
+    """``body`` with each ``^`` anchor (not escaped, not in a class) followed by ``prefix``."""
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        c = body[i]
+        if c == "\\":
+            out.append(body[i : i + 2])
+            i += 2
+        elif c == "[":
+            end = _class_end(body, i)
+            out.append(body[i:end])
+            i = end
+        else:
+            out.append(c + prefix if c == "^" else c)
+            i += 1
+    return "".join(out)
+
+
 def _split_delimited(pattern: str) -> tuple[str, str]:
     """Split ``/body/mods`` into (body, mods) the way PHP's pcre_get_compiled_regex does.
 
@@ -128,9 +147,17 @@ def _split_delimited(pattern: str) -> tuple[str, str]:
 
 
 @lru_cache(maxsize=256)
-def compile_pattern(pattern: str, flags: str = "") -> regex.Pattern[str]:
-    """Compile a PHP-style delimited pattern plus extra modifier letters from ``flags``."""
+def compile_pattern(
+    pattern: str, flags: str = "", line_prefix: str | None = None
+) -> regex.Pattern[str]:
+    """Compile a PHP-style delimited pattern plus extra modifier letters from ``flags``.
+
+    ``line_prefix`` (a regex) is what a line may start with before its text: each ``^``
+    anchor then matches after it too (job logs start each line with a timestamp marker).
+    """
     body, modifiers = _split_delimited(pattern)
+    if line_prefix is not None:
+        body = _anchors_after(body, f"(?:{line_prefix})?")
     compiled_flags = regex.V0
     for mod in modifiers + flags:
         if mod in _IGNORED_MODIFIERS:

@@ -24,6 +24,8 @@ TEXT = {"Accept": "text/plain"}
 FIRST_TAIL_BYTES = 64 * 1024  # the first suffix asked for; each next one is 4x larger
 LINE_GUESS = 256  # bytes a log line takes, for the first suffix of a long tail
 SEARCH_CHUNK = 1 << 20  # bytes of log searched at once
+# What a raw log line starts with before its text: a timestamp marker, colour codes.
+LINE_START = r"\x1b_bk;t=\d+\x07(?:\x1b\[[0-9;?]*[A-Za-z])*|(?:\x1b\[[0-9;?]*[A-Za-z])+"
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 
 
@@ -124,10 +126,13 @@ def search_job_log(call: Call) -> tuple[Any, dict[str, Any]]:
 
 
 def line_pattern(call: Call, pattern: str, *, ignore_case: bool = False) -> Any:
-    """A pattern in the regex.* syntax, compiled to match in a log's lines (``^`` and ``$``
-    at each line's ends); a bad one is the call's argument error, before anything is sent."""
+    """A pattern in the regex.* syntax, compiled to match in a log's raw lines, as grep
+    would: ``^`` and ``$`` at each line's ends, ``^`` also after the timestamp marker and
+    colour codes a line starts with. A bad one is the call's argument error, before
+    anything is sent."""
     try:
-        return regexlib.compile_pattern(pattern, "mi" if ignore_case else "m")
+        flags = "mi" if ignore_case else "m"
+        return regexlib.compile_pattern(pattern, flags, LINE_START)
     except regexlib.RegexError as exc:
         raise ArgumentError(f"{call.tool.full_name}: {exc}", tool=call.tool.full_name) from None
 
@@ -226,34 +231,35 @@ class _Search:
     def _lines(self, text: str) -> bool:
         """Searches whole lines; True once the limit is reached and every match has its
         lines after."""
-        if self._strip:
-            text = strip_log(text)
-        lines = text.split("\n")
-        lines.pop()  # what follows the last newline: nothing
         if self._waiting or self._context:
+            lines = text.split("\n")
+            lines.pop()  # what follows the last newline: nothing
             found = self._line_by_line(lines)
         else:
-            found = self._whole_chunk(text, len(lines))
+            found = self._whole_chunk(text)
         return found and len(self.matches) >= self._limit and not self._waiting
 
-    def _whole_chunk(self, text: str, count: int) -> bool:
-        """Without context lines: one pass of the pattern over the chunk."""
+    def _shown(self, line: str) -> str:
+        return strip_log(line) if self._strip else line
+
+    def _whole_chunk(self, text: str) -> bool:
+        """Without context lines: one pass of the pattern over the chunk, lines counted
+        between matches."""
         first_line = self.line
         position, line = 0, first_line
         for found in self._pattern.finditer(text, timeout=regexlib.TIMEOUT_SECONDS):
             start = text.rfind("\n", 0, found.start()) + 1
             line += text.count("\n", position, start)
             position = start
-            end = text.find("\n", start)
             if self.matches and self.matches[-1]["line"] == line + 1:
                 continue  # one entry per line
-            self.matches.append(
-                {"line": line + 1, "text": text[start:end], "before": [], "after": []}
-            )
+            end = text.find("\n", start)
+            shown = self._shown(text[start:end])
+            self.matches.append({"line": line + 1, "text": shown, "before": [], "after": []})
             if len(self.matches) >= self._limit:
                 self.line = line + 1
                 return True
-        self.line = first_line + count
+        self.line = first_line + text.count("\n")
         return False
 
     def _line_by_line(self, lines: list[str]) -> bool:
@@ -261,15 +267,17 @@ class _Search:
         search = self._pattern.search
         for text in lines:
             self.line += 1
+            shown = self._shown(text)
             for match in self._waiting:
-                match["after"].append(text)
+                match["after"].append(shown)
             self._waiting = [m for m in self._waiting if len(m["after"]) < self._context]
             if len(self.matches) < self._limit and search(text, timeout=regexlib.TIMEOUT_SECONDS):
-                match = {"line": self.line, "text": text, "before": list(self._before), "after": []}
+                before = list(self._before)
+                match = {"line": self.line, "text": shown, "before": before, "after": []}
                 self.matches.append(match)
                 if self._context:
                     self._waiting.append(match)
-            self._before.append(text)
+            self._before.append(shown)
             if len(self.matches) >= self._limit and not self._waiting:
                 return True
         return False

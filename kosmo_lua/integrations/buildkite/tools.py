@@ -571,8 +571,10 @@ TOOLS = (
             Param(
                 "pattern",
                 "string",
-                "A pattern in the regex.* syntax, delimited: `/error|FAIL/`. `^` and `$`"
-                " match at each line's start and end.",
+                "A pattern in the regex.* syntax, delimited: `/error|FAIL/`. It is matched"
+                " against each line as stored, as grep would; `^` matches at a line's start and"
+                " also after the timestamp marker and colour codes it starts with, `$` at its"
+                " end.",
                 required=True,
                 location="option",
                 example="/error|FAIL/",
@@ -605,8 +607,7 @@ TOOLS = (
             Param(
                 "strip_ansi",
                 "boolean",
-                "Remove ANSI colour codes and `bk;t=` timestamp markers before matching (the"
-                " default: lines read as a terminal shows them).",
+                "Return the lines without ANSI colour codes and `bk;t=` timestamp markers.",
                 location="option",
                 default=True,
             ),
