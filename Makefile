@@ -21,6 +21,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/mcp_roundtrip.py
 	$(BIN)/python benchmarks/hostcall.py
 	$(BIN)/python benchmarks/convert.py
+	$(BIN)/python benchmarks/logs.py
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -209,3 +209,9 @@ def test_surrogateescape_subject():
     assert n == 1
     assert new.encode("utf-8", errors="surrogateescape") == b"ok \xff\xfe <12>"
     assert match_all(subject, "/./u")[0][3] == "\udcff"
+
+
+def test_a_line_prefix_lets_anchors_match_after_it_and_leaves_classes_and_escapes():
+    compiled = regexlib.compile_pattern(r"/^a[^b]\^/m", "", line_prefix="#+")
+    assert compiled.search("##ac^") and compiled.search("ac^")
+    assert not compiled.search("##ab^") and not compiled.search("x##ac^")
