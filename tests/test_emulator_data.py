@@ -202,3 +202,16 @@ def test_a_job_id_from_the_data_is_kept_and_unique():
     ]
     with pytest.raises(DataError, match="is used by another job"):
         Emulator(data=data)
+
+
+def test_a_data_files_rate_limit_sets_the_emulators_budget(tmp_path):
+    import json as _json
+
+    from kosmo_lua.integrations.buildkite.emulator import Emulator
+
+    path = tmp_path / "world.json"
+    path.write_text(_json.dumps({"rate_limit": 5000}))
+    emulator = Emulator.from_file(path)
+    assert emulator._limiter.limit == 5000
+    assert Emulator(rate_limit=7)._limiter.limit == 7
+    assert Emulator()._limiter.limit == 200

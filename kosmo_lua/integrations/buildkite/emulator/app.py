@@ -49,17 +49,19 @@ class Emulator:
         token: str = "bk-emulator-token",
         scopes: Iterable[str] | None = None,
         clock: Callable[[], float] | None = None,
-        rate_limit: int = 200,
+        rate_limit: int | None = None,
         auto_advance: float | None = None,
     ):
+        """``rate_limit``: requests per minute, else the data's ``rate_limit``, else the
+        real API's default, 200."""
         data = demo_data() if data is None else data
         self.token = token
         self.scopes = list(SCOPES if scopes is None else scopes)
         self.auto_advance = auto_advance
         self.requests: list[RecordedRequest] = []
         self.faults = Faults()
-        self._limiter = ratelimit.RateLimit(rate_limit)
-        self.world, self._epoch = load(data, auto_advance or STEP_SECONDS)
+        self.world, self._epoch = load(data, auto_advance or STEP_SECONDS)  # checks data
+        self._limiter = ratelimit.RateLimit(rate_limit or data.get("rate_limit") or 200)
         for spec in data.get("faults") or ():
             self.faults.add(**_fault_arguments(spec))
         self._clock = clock or time.monotonic

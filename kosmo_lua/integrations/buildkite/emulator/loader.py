@@ -260,6 +260,7 @@ DATA = Record(
         "users": Records(USER),
         "organizations": Records(ORGANIZATION),
         "faults": Records(FAULT),
+        "rate_limit": POSITIVE,
     }
 )
 
