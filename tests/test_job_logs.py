@@ -240,3 +240,35 @@ def test_search_and_size_of_a_log_bigger_than_memory(big_log_run) -> None:
     size, count, line, read, truncated = envelope["result"]
     assert size == SyntheticLog(BIG).size
     assert count == 1 and line == read - 2 and truncated is False
+
+
+def _endless(piece: bytes) -> httpx.Response:
+    """A reply whose body never ends: a hostile or broken server."""
+
+    def body() -> Iterator[bytes]:
+        while True:
+            yield piece
+
+    return httpx.Response(200, stream=_Stream(body()))
+
+
+class _Stream(httpx.SyncByteStream):
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "problem"),
+    [
+        ("search_job_log", {"pattern": "/x/"}, "a line of the log is longer than 2 MiB"),
+        ("get_job_log", {"head": 1}, "the first 1 lines of the log are longer than 2 MiB"),
+        ("get_job_log", {"tail": 1}, "the last 1 lines of the log are longer than 2 MiB"),
+    ],
+)
+def test_an_endless_line_stops_at_the_memory_limit(kosmo_home, api, name, args, problem) -> None:
+    api.get(LOG).mock(side_effect=lambda request: _endless(b"y" * 65536))
+    with pytest.raises(LimitExceeded, match=problem):
+        _invoke(kosmo_home, name, memory=2 << 20, **args)

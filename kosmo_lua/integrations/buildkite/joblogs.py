@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import collections
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ...errors import ApiError, ArgumentError, LimitExceeded
@@ -63,8 +63,16 @@ def tail(call: Call, lines: int, path: str | None = None) -> tuple[str, dict[str
     ``Range`` sends the whole log; its last lines are kept as it streams by."""
     size = max(FIRST_TAIL_BYTES, lines * LINE_GUESS)
     limit = call.client.max_body_bytes
+
+    def too_long() -> LimitExceeded:
+        return LimitExceeded(
+            f"{call.tool.full_name}: the last {lines} lines of the log are longer than"
+            f" {size_text(limit)} (the run's --memory-limit); ask for fewer lines",
+            tool=call.tool.full_name,
+        )
+
     while True:
-        kept = _LastLines(lines + 1)  # one more: the first may be cut
+        kept = _LastLines(lines + 1, limit, too_long)  # one more: the first may be cut
         try:
             response = call.send(
                 "GET",
@@ -83,11 +91,7 @@ def tail(call: Call, lines: int, path: str | None = None) -> tuple[str, dict[str
             meta["bytes"] = total if total is not None else kept.bytes
             return kept.text(lines, complete_first=whole), meta
         if size >= limit:
-            raise LimitExceeded(
-                f"{call.tool.full_name}: the last {lines} lines of the log are longer than"
-                f" {size_text(limit)} (the run's --memory-limit); ask for fewer lines",
-                tool=call.tool.full_name,
-            )
+            raise too_long()
         size = min(size * 4, limit, total or size * 4)
 
 
@@ -157,23 +161,35 @@ def get_job_log_info(call: Call) -> tuple[Any, dict[str, Any]]:
 
 
 class _LastLines:
-    """Consumes a body, keeping its last ``keep`` lines (and counting all of them)."""
+    """Consumes a body, keeping its last ``keep`` lines (and counting all of them); a line
+    longer than ``max_line`` bytes is refused, whatever the server sends."""
 
-    def __init__(self, keep: int) -> None:
+    def __init__(self, keep: int, max_line: int, too_long: Callable[[], Exception]) -> None:
+        self._max_line = max_line
+        self._too_long = too_long
         self._lines: collections.deque[bytes] = collections.deque(maxlen=keep)
-        self._partial = b""
         self.count = 0  # complete lines seen, the last one too even without its newline
         self.bytes = 0
 
     def __call__(self, chunks: Iterator[bytes]) -> _LastLines:
+        partial: list[bytes] = []  # the line that has not ended yet, in pieces
+        partial_size = 0
         for chunk in chunks:
             self.bytes += len(chunk)
-            pieces = (self._partial + chunk).split(b"\n")
-            self._partial = pieces.pop()
+            if b"\n" not in chunk:
+                partial.append(chunk)
+                partial_size += len(chunk)
+                if partial_size > self._max_line:
+                    raise self._too_long()
+                continue
+            pieces = (b"".join(partial) + chunk).split(b"\n")
+            last = pieces.pop()
+            partial, partial_size = [last], len(last)
             self._lines.extend(pieces)
             self.count += len(pieces)
-        if self._partial:
-            self._lines.append(self._partial)
+        rest = b"".join(partial)
+        if rest:
+            self._lines.append(rest)
             self.count += 1
         return self
 
