@@ -272,3 +272,15 @@ def test_an_endless_line_stops_at_the_memory_limit(kosmo_home, api, name, args, 
     api.get(LOG).mock(side_effect=lambda request: _endless(b"y" * 65536))
     with pytest.raises(LimitExceeded, match=problem):
         _invoke(kosmo_home, name, memory=2 << 20, **args)
+
+
+def test_a_pattern_that_needs_unicode_searches_decoded_text(kosmo_home, api) -> None:
+    """ASCII patterns run on the bytes; others (here a "u" modifier and an emoji) on text,
+    with the same line numbers and context."""
+    log = "ok\n\x1b[31m🚨 Error: exit 1\x1b[0m\nÄrger\nend\n".encode()
+    api.get(LOG).respond(200, content=log)
+    for pattern in ("/🚨 error/iu", "/^ärger$/iu"):
+        hits = _invoke(kosmo_home, "search_job_log", pattern=pattern, context=1)
+        assert len(hits) == 1, pattern
+    hits = _invoke(kosmo_home, "search_job_log", pattern="/🚨/", context=1)
+    assert hits == [{"line": 2, "text": "🚨 Error: exit 1", "before": ["ok"], "after": ["Ärger"]}]

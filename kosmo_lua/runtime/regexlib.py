@@ -98,6 +98,15 @@ def _class_end(body: str, start: int) -> int:
     return i + 1
 
 
+def bytes_twin(compiled: regex.Pattern[str]) -> regex.Pattern[bytes] | None:
+    """The same pattern for bytes, when it means the same there: ASCII only, without the
+    "u" modifier (so it never needed Unicode); None otherwise. Searching bytes spares
+    decoding text that does not match."""
+    if not compiled.flags & regex.ASCII or not compiled.pattern.isascii():
+        return None
+    return regex.compile(compiled.pattern.encode("ascii"), compiled.flags & ~regex.UNICODE)
+
+
 def _anchors_after(body: str, prefix: str) -> str:
     """``body`` with each ``^`` anchor (not escaped, not in a class) followed by ``prefix``."""
     out: list[str] = []

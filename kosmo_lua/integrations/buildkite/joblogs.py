@@ -203,10 +203,14 @@ class _LastLines:
 class _Search:
     """One search through a streamed log, a chunk of whole lines at a time: the pattern runs
     over the chunk (line numbers counted from its newlines), so a big log costs no more
-    Python per line than a few matches do."""
+    Python per line than a few matches do. A pattern that means the same on bytes searches
+    the bytes as they came; only the lines returned are decoded."""
 
     def __init__(self, pattern: Any, context: int, limit: int, strip: bool, max_line: int) -> None:
-        self._pattern = pattern
+        twin = regexlib.bytes_twin(pattern)
+        self._pattern = twin or pattern
+        self._raw = twin is not None  # searching bytes: lines are decoded when shown
+        self._newline: Any = b"\n" if self._raw else "\n"
         self._max_line = max_line
         self._context = context
         self._limit = limit
@@ -236,58 +240,61 @@ class _Search:
                 pieces = [data]
                 continue
             pieces, size = [data[cut:]], len(data) - cut
-            if self._lines(_text(data[:cut])):
+            if self._lines(data[:cut]):
                 self.truncated = True
                 return self.matches
         rest = b"".join(pieces)
         if rest:
-            self._lines(_text(rest if rest.endswith(b"\n") else rest + b"\n"))
+            self._lines(rest if rest.endswith(b"\n") else rest + b"\n")
         return self.matches
 
-    def _lines(self, text: str) -> bool:
+    def _lines(self, data: bytes) -> bool:
         """Searches whole lines; True once the limit is reached and every match has its
         lines after."""
+        text: Any = data if self._raw else _text(data)
         if self._waiting or self._context:
-            lines = text.split("\n")
+            lines = text.split(self._newline)
             lines.pop()  # what follows the last newline: nothing
             found = self._line_by_line(lines)
         else:
             found = self._whole_chunk(text)
         return found and len(self.matches) >= self._limit and not self._waiting
 
-    def _shown(self, line: str) -> str:
-        return strip_log(line) if self._strip else line
+    def _shown(self, line: Any) -> str:
+        text = _text(line) if self._raw else line
+        return strip_log(text) if self._strip else text
 
-    def _whole_chunk(self, text: str) -> bool:
+    def _whole_chunk(self, text: Any) -> bool:
         """Without context lines: one pass of the pattern over the chunk, lines counted
         between matches."""
+        newline = self._newline
         first_line = self.line
         position, line = 0, first_line
         for found in self._pattern.finditer(text, timeout=regexlib.TIMEOUT_SECONDS):
-            start = text.rfind("\n", 0, found.start()) + 1
-            line += text.count("\n", position, start)
+            start = text.rfind(newline, 0, found.start()) + 1
+            line += text.count(newline, position, start)
             position = start
             if self.matches and self.matches[-1]["line"] == line + 1:
                 continue  # one entry per line
-            end = text.find("\n", start)
+            end = text.find(newline, start)
             shown = self._shown(text[start:end])
             self.matches.append({"line": line + 1, "text": shown, "before": [], "after": []})
             if len(self.matches) >= self._limit:
                 self.line = line + 1
                 return True
-        self.line = first_line + text.count("\n")
+        self.line = first_line + text.count(newline)
         return False
 
-    def _line_by_line(self, lines: list[str]) -> bool:
+    def _line_by_line(self, lines: list[Any]) -> bool:
         """With context lines: each line is kept as context for the next match."""
         search = self._pattern.search
-        for text in lines:
+        for raw in lines:
             self.line += 1
-            shown = self._shown(text)
+            shown = self._shown(raw)
             for match in self._waiting:
                 match["after"].append(shown)
             self._waiting = [m for m in self._waiting if len(m["after"]) < self._context]
-            if len(self.matches) < self._limit and search(text, timeout=regexlib.TIMEOUT_SECONDS):
+            if len(self.matches) < self._limit and search(raw, timeout=regexlib.TIMEOUT_SECONDS):
                 before = list(self._before)
                 match = {"line": self.line, "text": shown, "before": before, "after": []}
                 self.matches.append(match)
