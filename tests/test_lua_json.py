@@ -99,3 +99,32 @@ def test_tables_of_every_key_kind_encode_in_one_order(lua):
         '{"1":"a","3":"c"}',
         '["\\u2028é","x"]',
     ]
+
+
+def test_an_object_whose_entries_were_all_dropped_nulls_stays_an_object(lua):
+    """json.decode drops nulls from objects; what is left is an empty object, not an array."""
+    result = lua(
+        """
+        local t = json.decode('{"a": null, "b": {"c": null}, "d": [{"e": null}]}')
+        print(json.decode('{"a": null}'))
+        return json.encode(json.decode('{"a": null}')), json.encode(t, {pretty = false}),
+          json.decode('{"a": null}')
+        """
+    )
+    assert result.result == ["{}", '{"b":{},"d":[{}]}', {}]
+    assert result.output == ["{}"]
+
+
+def test_keys_1_to_n_stored_out_of_order_are_an_array_in_key_order(lua):
+    """Where Lua keeps the keys (a constructor's explicit keys go to the hash part, in its
+    order) does not matter."""
+    result = lua(
+        """
+        local t = {[3] = "c", [1] = "a", [2] = "b"}
+        print(t)
+        return json.encode(t, {pretty = false}),
+          json.encode({x = {[4] = 4, [2] = 2, [3] = 3, [1] = 1}}, {pretty = false}), t
+        """
+    )
+    assert result.result == ['["a","b","c"]', '{"x":[1,2,3,4]}', ["a", "b", "c"]]
+    assert result.output == ['[\n    "a",\n    "b",\n    "c"\n]']

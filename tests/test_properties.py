@@ -70,11 +70,10 @@ def test_json_text_round_trips(value):
 
 
 def _without_object_nulls(value: Any) -> Any:
-    """``value`` as Lua gets it without keep_null. An object that held only nulls becomes an
-    empty table with no kind, which reads back as an empty array."""
+    """``value`` as Lua gets it without keep_null. An object that held only nulls is still
+    an object: empty, it reads back as ``{}``."""
     if isinstance(value, dict):
-        kept = {k: _without_object_nulls(v) for k, v in value.items() if v is not None}
-        return kept if kept or not value else []
+        return {k: _without_object_nulls(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
         return [_without_object_nulls(v) for v in value]
     return value

@@ -672,9 +672,10 @@ class _Converter:
             items = list(value.items())
             if not items:
                 return {} if tag == b"object" else []
-            if tag != b"object" and _is_sequence(items):
+            ordered = None if tag == b"object" else _sequence(items)
+            if ordered is not None:
                 convert = self.convert
-                return [convert(v, depth + 1) for _, v in items]
+                return [convert(v, depth + 1) for _, v in ordered]
             return self._object(items, depth)
         finally:
             self._seen.discard(ident)
@@ -725,18 +726,25 @@ def _failure(exc: Exception, error_fields: Callable[[HostError], Any] | None) ->
     return False, f"internal error in host function: {type(exc).__name__}: {exc}".encode()
 
 
-def _is_sequence(items: list[tuple[Any, Any]]) -> bool:
-    """Keys 1..n. An object's first key is a string, which settles it at once; lupa reads
-    an array in order, which the loop settles without sorting."""
-    if type(items[0][0]) is not int:
-        return False
-    for position, (key, _) in enumerate(items, 1):
+def _sequence(entries: list[tuple[Any, Any]]) -> list[tuple[Any, Any]] | None:
+    """A table's entries in key order when its keys are 1..n, else None. An object's first
+    key is a string, which settles it at once; lupa reads an array part in order, which the
+    loop settles without sorting; keys 1..n stored out of order are sorted."""
+    if type(entries[0][0]) is not int:
+        return None
+    for position, (key, _) in enumerate(entries, 1):
         if key != position or type(key) is not int:
             break
     else:
-        return True
-    keys = [k for k, _ in items]
-    return all(type(k) is int for k in keys) and sorted(keys) == list(range(1, len(keys) + 1))
+        return entries
+    keys = [k for k, _ in entries]
+    if all(type(k) is int for k in keys) and sorted(keys) == list(range(1, len(keys) + 1)):
+        return sorted(entries, key=_first)
+    return None
+
+
+def _first(pair: tuple[Any, Any]) -> Any:
+    return pair[0]
 
 
 def _key_text(key: Any) -> str:

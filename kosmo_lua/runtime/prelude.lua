@@ -208,6 +208,9 @@ opens[OBJECT] = function()
     key = tokens[at]
   end
   at = at + 1
+  if next(t) == nil then -- every entry was a null, dropped: still an object
+    kinds[t] = "object"
+  end
   return t
 end
 
