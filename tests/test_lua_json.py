@@ -43,6 +43,7 @@ def test_invalid_utf8_cannot_be_encoded(lua):
 def test_functions_and_cycles_cannot_be_encoded(lua):
     assert "cannot convert a function" in lua("return json.encode({f = print})").error
     assert "contains itself" in lua("local t = {} t.t = t return json.encode(t)").error
+    assert lua("return json.encode(print)").error.endswith("cannot convert a function to JSON")
 
 
 def test_null_sentinel(lua):
@@ -99,3 +100,63 @@ def test_tables_of_every_key_kind_encode_in_one_order(lua):
         '{"1":"a","3":"c"}',
         '["\\u2028é","x"]',
     ]
+
+
+def test_an_object_whose_entries_were_all_dropped_nulls_stays_an_object(lua):
+    """json.decode drops nulls from objects; what is left is an empty object, not an array."""
+    result = lua(
+        """
+        local t = json.decode('{"a": null, "b": {"c": null}, "d": [{"e": null}]}')
+        print(json.decode('{"a": null}'))
+        return json.encode(json.decode('{"a": null}')), json.encode(t, {pretty = false}),
+          json.decode('{"a": null}')
+        """
+    )
+    assert result.result == ["{}", '{"b":{},"d":[{}]}', {}]
+    assert result.output == ["{}"]
+
+
+def test_keys_1_to_n_stored_out_of_order_are_an_array_in_key_order(lua):
+    """Where Lua keeps the keys (a constructor's explicit keys go to the hash part, in its
+    order) does not matter."""
+    result = lua(
+        """
+        local t = {[3] = "c", [1] = "a", [2] = "b"}
+        print(t)
+        return json.encode(t, {pretty = false}),
+          json.encode({x = {[4] = 4, [2] = 2, [3] = 3, [1] = 1}}, {pretty = false}), t
+        """
+    )
+    assert result.result == ['["a","b","c"]', '{"x":[1,2,3,4]}', ["a", "b", "c"]]
+    assert result.output == ['[\n    "a",\n    "b",\n    "c"\n]']
+
+
+def test_errors_come_in_the_order_entries_are_converted(lua):
+    """Keys are converted numbers first (by value), then by text; the first failure in that
+    order is the error, though the text is written in its own order (keys sorted as text)."""
+    result = lua(
+        """
+        local function fails(v)
+          local ok, err = pcall(json.encode, v)
+          return (string.gsub(err, "^.-json%.encode: ", ""))
+        end
+        local t = {[10] = print}
+        t[9] = t
+        return fails({a = 1/0, b = print}), fails(t), fails({[1] = print, ["1"] = 2}),
+          fails({b = {1/0}, a = "\\255"})
+        """
+    )
+    assert result.result == [
+        "cannot convert a function to JSON",
+        "cannot convert a table that contains itself to JSON",
+        "cannot convert a function to JSON",
+        "string is not valid UTF-8 (byte offset 0)",
+    ]
+
+
+def test_json_null_stays_null_when_tagged_as_an_array_or_object(lua):
+    result = lua(
+        "return json.encode(json.array(json.null)), json.encode({json.object(json.null)},"
+        " {pretty = false}), json.array(json.null) == json.null"
+    )
+    assert result.result == ["null", "[null]", True]

@@ -13,7 +13,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,8 @@ from ..limits import MAX_CONCURRENCY, MAX_SLEEP_SECONDS, Limits
 from ..result import error_info
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from .flight import InFlight
 
 MAX_DEPTH = 512
@@ -113,6 +115,9 @@ class LuaEngine:
         control = chunk(self._host)
         self._run = control[b"run"]
         self._describe = control[b"describe"]
+        self._kinds = control[b"kinds"]
+        self._table_type = type(self._kinds)  # lupa's class of Lua tables
+        self._writers: dict[bool, _Converter] | None = None  # json_text's, by pretty
         self._protect = control[b"protect"]
         self._null = control[b"null"]
         self._assemble = control[b"assemble"]
@@ -241,7 +246,50 @@ class LuaEngine:
         """
         if budget is None:
             budget = self.limits.memory_bytes if strict else self.limits.output_bytes
-        return _Converter(self._describe, strict, budget, indent).convert(value, 0)
+        return _Converter(self, strict, budget, indent).convert(value, 0)
+
+    def json_text(
+        self, value: Any, strict: bool, pretty: bool = True, budget: int | None = None
+    ) -> str:
+        """A Lua value other than json.null (json.encode passes nil for it; print writes it
+        itself) as JSON text, strict as json.encode or not as print: the text jsonlib's
+        ``encode`` makes of what ``to_python`` gives (charging the text's indentation),
+        made in one walk, the converter writing it with jsonlib's pieces.
+
+        That walk meets a table's entries in the order of the text (keys sorted as text),
+        not in the order ``to_python`` does (numbers first, by value). So on an error the
+        value is converted again, the way that meets its errors in their order, and
+        encoded: a value that fails fails as it always has, and only the others save.
+        """
+        writers = self._writers
+        if writers is None:
+            from . import jsonlib
+
+            writers = self._writers = {}
+            for layout in (True, False):  # one writer for pretty text, one for compact
+                writer = writers[layout] = _Converter(self, True, 0, json=jsonlib)
+                writer._indent = jsonlib.INDENT_WIDTH if layout else 0
+                writer._layouts = jsonlib.LAYOUTS[layout]
+                writer._root_null = False  # json.encode passes nil for json.null
+        if budget is None:
+            budget = self.limits.memory_bytes if strict else self.limits.output_bytes
+        # Starts over: a writer is never re-entered, as no script code runs while it writes.
+        writer = writers[pretty]
+        writer._strict = strict
+        writer._left = writer._budget = budget
+        writer._root = None
+        if writer._seen:
+            writer._seen.clear()
+        out: list[str] = []
+        try:
+            writer.write(value, 0, out)
+        except (HostError, ValueError, RecursionError):
+            json = writer._json
+            assert json is not None
+            indent = json.INDENT_WIDTH if pretty else 0
+            plain = self.to_python(value, strict=strict, budget=budget, indent=indent)
+            return json.encode(plain, pretty=pretty)  # type: ignore[no-any-return]
+        return "".join(out)
 
     def option(self, options: Any, key: str) -> Any:
         """``options[key]`` of a script's options table, read raw: a script's ``__index``
@@ -356,21 +404,27 @@ class LuaEngine:
             if self._before_host_work is not None:
                 self._before_host_work()
                 self._before_host_work = None
+            cap = self.limits.memory_bytes
             lift(0)
             try:
                 if function is None:
                     function, arity = resolve()
                 value = function(*args[:arity])
-                result = (True, *value) if isinstance(value, tuple) else (True, value)
+                if type(value) is bytes:  # the common case first: no isinstance calls
+                    result = (True, value)
+                    size = len(value)
+                elif isinstance(value, tuple):
+                    result = (True, *value)
+                    size = sum(len(item) for item in value if isinstance(item, bytes))
+                else:
+                    result = (True, value)
+                    size = len(value) if isinstance(value, bytes) else 0
             except Exception as exc:
                 result = _failure(exc, error_fields)
+                size = sum(len(item) for item in result if isinstance(item, bytes))
             finally:
-                lift(self.limits.memory_bytes)
-            size = 0
-            for item in result:
-                if isinstance(item, bytes):
-                    size += len(item)
-            if size > self.limits.memory_bytes - memory_used():
+                lift(cap)
+            if size > cap - memory_used():
                 return False, MEMORY_ERROR
             return result
 
@@ -617,31 +671,60 @@ class TooLarge(HostError):
     """A value would take more room as Python data than its budget allows."""
 
 
-class _Converter:
-    """One Lua → Python conversion: remembers the tables on the path and the room left.
+_NODE_COST = 8  # bytes the converter charges for every value besides a string's own length
 
-    Every value of a json.encode or a print passes through ``convert``, so it dispatches on
-    the exact type (lupa gives exact bytes, int, float, bool and None) and charges inline.
+
+class _Converter:
+    """One Lua → Python conversion: remembers the tables on the path and the room left. It
+    gives Python values (``convert``) or, made with the jsonlib module, writes their JSON
+    text (``write``); both read tables and apply the rules in the same methods.
+
+    Every value of a json.encode or a print passes through here, so values are dispatched
+    on their exact type (lupa gives exact bytes, int, float, bool and None) and charged
+    inline, and a table costs no more reads than tell what it is: its entries; its kind
+    when that matters (see ``write``); its identity, a call into Lua, only when it holds or
+    is held by another table, as only then can it be part of a cycle.
     """
 
-    __slots__ = ("_budget", "_describe", "_indent", "_left", "_seen", "_strict")
-
-    NODE_COST = 8  # bytes charged for every value besides a string's own length
+    __slots__ = (
+        "_budget",
+        "_engine",
+        "_indent",
+        "_json",
+        "_layouts",
+        "_left",
+        "_root",
+        "_root_null",
+        "_seen",
+        "_strict",
+        "_table_type",
+    )
 
     def __init__(
-        self, describe: Callable[[Any], Any], strict: bool, budget: int, indent: int = 0
+        self,
+        engine: LuaEngine,
+        strict: bool,
+        budget: int,
+        indent: int = 0,
+        json: ModuleType | None = None,
     ) -> None:
-        self._describe = describe
+        """``json``: runtime/jsonlib.py, for a converter that writes text."""
+        self._engine = engine
+        self._table_type = engine._table_type
         self._strict = strict
         self._left = budget
         self._budget = budget
         self._indent = indent
+        self._json = json
+        self._layouts: Any = None  # jsonlib's, pretty or compact, when writing text
         self._seen: set[bytes] = set()
+        self._root: Any = None  # the outermost table, until a table inside it is met
+        self._root_null = True  # whether it may be json.null (else the caller knows not)
 
     def convert(self, value: Any, depth: int) -> Any:
         kind = type(value)
         # A string's own length, and its line's indentation when pretty.
-        self._left -= (len(value) if kind is bytes else 0) + depth * self._indent + self.NODE_COST
+        self._left -= (len(value) if kind is bytes else 0) + depth * self._indent + _NODE_COST
         if self._left < 0:
             raise self._too_large()
         if kind is bytes:
@@ -654,49 +737,187 @@ class _Converter:
             if not self._strict and not math.isfinite(value):
                 return str(value)
             return value
-        lua_kind = lupa.lua_type(value)
-        if lua_kind != "table":
-            if self._strict:
-                raise ConversionError(f"cannot convert a {lua_kind} to JSON")
-            return OPAQUE_MARKER.format(lua_kind)
-        tag, ident = self._describe(value)
-        if tag == b"null":
-            return None
-        if ident in self._seen or depth >= MAX_DEPTH:
-            problem = "a table that contains itself" if ident in self._seen else "nesting too deep"
-            if self._strict:
-                raise ConversionError(f"cannot convert {problem} to JSON")
-            return CYCLE_MARKER if ident in self._seen else "<too deep>"
-        self._seen.add(ident)
+        found = self._open(value, depth)
+        if type(found) is not tuple:
+            return found
+        is_array, entries, ident = found
         try:
-            items = list(value.items())
-            if not items:
-                return {} if tag == b"object" else []
-            if tag != b"object" and _is_sequence(items):
+            if is_array:
                 convert = self.convert
-                return [convert(v, depth + 1) for _, v in items]
-            return self._object(items, depth)
+                return [convert(item, depth + 1) for _, item in entries]
+            return self._object(entries, depth)
         finally:
-            self._seen.discard(ident)
+            if ident is not None:
+                self._seen.discard(ident)
 
-    def _object(self, items: list[tuple[Any, Any]], depth: int) -> dict[str, Any]:
-        """A table with keys as JSON object. Two keys with one text (``1`` and ``"1"``)
-        would lose a value: json.encode refuses; print shows the later one's key quoted."""
+    def _open(self, value: Any, depth: int, entries: list[tuple[Any, Any]] | None = None) -> Any:
+        """A value that is not a string, number, boolean or nil: what it converts to, or,
+        for a table to read, ``(is_array, entries, identity)``, its entries as (key,
+        value) pairs (an array's in key order; ``entries``: those of the outermost table,
+        when read already). The table is then on the path until its reader discards its
+        identity (None: the outermost table, whose identity no table inside it needed).
+
+        A table inside another comes with its identity, needed anyway; the outermost one
+        with its kind alone (see ``write`` for when even that is not read).
+        """
+        if type(value) is not self._table_type:
+            lua_kind = lupa.lua_type(value)
+            if lua_kind != "table":
+                if self._strict:
+                    raise ConversionError(f"cannot convert a {lua_kind} to JSON")
+                return OPAQUE_MARKER.format(lua_kind)
+        engine = self._engine
+        if depth:
+            if self._root is not None:  # the first table inside the outermost one
+                self._seen.add(engine._describe(self._root)[1])
+                self._root = None
+            tag, ident = engine._describe(value)
+            if tag == b"null":
+                return None
+            if ident in self._seen or depth >= MAX_DEPTH:
+                cycle = ident in self._seen
+                problem = "a table that contains itself" if cycle else "nesting too deep"
+                if self._strict:
+                    raise ConversionError(f"cannot convert {problem} to JSON")
+                return CYCLE_MARKER if cycle else "<too deep>"
+            entries = list(value.items())
+        else:
+            self._root = value
+            ident = None
+            if entries is None:
+                entries = list(value.items())
+            tag = engine._kinds[value]
+            if tag == b"null":
+                return None
+        if not entries:
+            return tag != b"object", entries, None
+        ordered = None if tag == b"object" or type(entries[0][0]) is not int else _sequence(entries)
+        if ident is not None:
+            self._seen.add(ident)
+        if ordered is not None:
+            return True, ordered, ident
+        return False, entries, ident
+
+    def _object(self, entries: list[tuple[Any, Any]], depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
-        for key, value in sorted(items, key=_item_order) if len(items) > 1 else items:
-            text = _decode_text(key) if type(key) is bytes else _key_text(key)
-            self._left -= len(text) + self.NODE_COST
+        for key, value in sorted(entries, key=_item_order) if len(entries) > 1 else entries:
+            result[self._key(key, result)] = self.convert(value, depth + 1)
+        return result
+
+    def _key(self, key: Any, taken: Container[str]) -> str:
+        """A key as JSON text, charged. Keys are met numbers first, by value, then the
+        rest by their text; two keys with one text (``1`` and ``"1"``) would lose a value:
+        json.encode refuses; print shows the later one's key quoted."""
+        text = key.decode("utf-8", "replace") if type(key) is bytes else _key_text(key)
+        self._left -= len(text) + _NODE_COST
+        if self._left < 0:
+            raise self._too_large()
+        if text in taken:
+            if self._strict:
+                raise ConversionError(
+                    'cannot convert a table to JSON: two of its keys (1 and "1", say)'
+                    f" both become the key {json.dumps(text)}"
+                )
+            text = json.dumps(text)
+        return text
+
+    def write(self, value: Any, depth: int, out: list[str]) -> None:
+        """Appends to ``out`` the JSON text of what ``convert`` gives, as jsonlib writes it,
+        when both succeed. Entries are met in the order of the text, so when both would
+        fail, the error may not be the same: ``LuaEngine.json_text`` converts again.
+
+        A table's items that are integers or (strict) strings are written in its loop, with
+        jsonlib's ``int_text`` and ``quote``, which ``scalar_text`` uses: for them
+        ``convert`` only charges (here, once for all of them, as the total is what counts)
+        and, for a string, decodes it as ``quote`` does, so the text of the value as Lua
+        gives it is the same."""
+        json: Any = self._json
+        table = type(value) is self._table_type
+        if not table:
+            kind = type(value)
+            if kind is bytes or kind is int or kind is float or kind is bool or value is None:
+                out.append(json.scalar_text(self.convert(value, depth)))
+                return
+        self._left -= depth * self._indent + _NODE_COST  # as `convert` charges it
+        if self._left < 0:
+            raise self._too_large()
+        if depth or self._root_null or not table:
+            found = self._open(value, depth)
+        else:
+            # A table's kind (array, object, json.null: the prelude's `kinds`) only matters
+            # when it is empty, when its keys may be 1..n, or when it may be json.null
+            # (which a script can rawset entries in): json_text's outermost table is not.
+            entries = list(value.items())
+            if entries and type(entries[0][0]) is not int:  # an object, whatever its kind
+                self._root = value
+                found = (False, entries, None)
+            else:
+                found = self._open(value, depth, entries)
+        if type(found) is not tuple:
+            out.append(json.scalar_text(found))
+            return
+        is_array, entries, ident = found
+        try:
+            if not entries:
+                out.append("[]" if is_array else "{}")
+                return
+            inner, separator, outer, colon = self._layouts[depth]
+            quote = json.quote
+            int_text = json.int_text
+            strict = self._strict
+            cost = (depth + 1) * self._indent + _NODE_COST
+            spent = 0
+            if is_array:
+                before = "[" + inner
+                for _, item in entries:
+                    kind = type(item)
+                    if kind is int:
+                        spent += cost
+                        out.append(before + int_text(item))
+                    elif kind is bytes and strict:
+                        spent += len(item) + cost
+                        out.append(before + quote(item))
+                    else:
+                        out.append(before)
+                        self._left -= spent
+                        spent = 0
+                        self.write(item, depth + 1, out)
+                    before = separator
+                closer = outer + "]"
+            else:
+                if len(entries) == 1:  # no key to collide with: _key's text and charge, inline
+                    key, item = entries[0]
+                    text = key.decode("utf-8", "replace") if type(key) is bytes else _key_text(key)
+                    spent = len(text) + _NODE_COST
+                    texts: Iterable[tuple[str, Any]] = ((text, item),)
+                else:
+                    taken: dict[str, Any] = {}
+                    for key, item in sorted(entries, key=_item_order):
+                        taken[self._key(key, taken)] = item
+                    texts = sorted(taken.items(), key=_first)
+                before = "{" + inner
+                for text, item in texts:
+                    kind = type(item)
+                    if kind is int:
+                        spent += cost
+                        out.append(before + quote(text) + colon + int_text(item))
+                    elif kind is bytes and strict:
+                        spent += len(item) + cost
+                        out.append(before + quote(text) + colon + quote(item))
+                    else:
+                        out.append(before + quote(text) + colon)
+                        self._left -= spent
+                        spent = 0
+                        self.write(item, depth + 1, out)
+                    before = separator
+                closer = outer + "}"
+            self._left -= spent
             if self._left < 0:
                 raise self._too_large()
-            if text in result:
-                if self._strict:
-                    raise ConversionError(
-                        'cannot convert a table to JSON: two of its keys (1 and "1", say)'
-                        f" both become the key {json.dumps(text)}"
-                    )
-                text = json.dumps(text)
-            result[text] = self.convert(value, depth + 1)
-        return result
+            out.append(closer)
+        finally:
+            if ident is not None:
+                self._seen.discard(ident)
 
     def _too_large(self) -> TooLarge:
         """Strict values become Lua data again (the memory limit); the others become output."""
@@ -725,18 +946,25 @@ def _failure(exc: Exception, error_fields: Callable[[HostError], Any] | None) ->
     return False, f"internal error in host function: {type(exc).__name__}: {exc}".encode()
 
 
-def _is_sequence(items: list[tuple[Any, Any]]) -> bool:
-    """Keys 1..n. An object's first key is a string, which settles it at once; lupa reads
-    an array in order, which the loop settles without sorting."""
-    if type(items[0][0]) is not int:
-        return False
-    for position, (key, _) in enumerate(items, 1):
+def _sequence(entries: list[tuple[Any, Any]]) -> list[tuple[Any, Any]] | None:
+    """A table's entries in key order when its keys are 1..n, else None. An object's first
+    key is a string, which settles it at once; lupa reads an array part in order, which the
+    loop settles without sorting; keys 1..n stored out of order are sorted."""
+    if type(entries[0][0]) is not int:
+        return None
+    for position, (key, _) in enumerate(entries, 1):
         if key != position or type(key) is not int:
             break
     else:
-        return True
-    keys = [k for k, _ in items]
-    return all(type(k) is int for k in keys) and sorted(keys) == list(range(1, len(keys) + 1))
+        return entries
+    keys = [k for k, _ in entries]
+    if all(type(k) is int for k in keys) and sorted(keys) == list(range(1, len(keys) + 1)):
+        return sorted(entries, key=_first)
+    return None
+
+
+def _first(pair: tuple[Any, Any]) -> Any:
+    return pair[0]
 
 
 def _key_text(key: Any) -> str:

@@ -13,7 +13,17 @@ import math
 import re
 from json.encoder import encode_basestring
 
-__all__ = ["MAX_DEPTH", "JsonError", "decode", "encode"]
+__all__ = [
+    "INDENT_WIDTH",
+    "LAYOUTS",
+    "MAX_DEPTH",
+    "JsonError",
+    "decode",
+    "encode",
+    "int_text",
+    "quote",
+    "scalar_text",
+]
 
 MAX_DEPTH = 512
 
@@ -126,43 +136,84 @@ def encode(value: object, *, pretty: bool = True) -> str:
 
 def _encode(value: object, out: list[str], depth: int, pretty: bool) -> None:
     # One stack frame per nesting level keeps MAX_DEPTH well under the recursion limit.
-    if value is None:
-        out.append("null")
-    elif value is True:
-        out.append("true")
-    elif value is False:
-        out.append("false")
-    elif isinstance(value, int):
-        out.append(int.__repr__(value))
-    elif isinstance(value, float):
-        out.append(_format_float(value))
-    elif isinstance(value, _TEXT):
-        out.append(_quote(value))
-    elif isinstance(value, _CONTAINERS):
-        if depth >= MAX_DEPTH:
-            raise JsonError(f"json.encode: nesting deeper than {MAX_DEPTH} levels")
-        opener, closer = "{}" if isinstance(value, dict) else "[]"
-        if not value:
-            out.append(opener + closer)
-            return
-        inner = "\n" + _INDENT * (depth + 1) if pretty else ""
-        out.append(opener + inner)
-        separator = "," + inner
-        if isinstance(value, dict):
-            colon = ": " if pretty else ":"
-            for i, (key, item) in enumerate(_sorted_items(value)):
-                if i:
-                    out.append(separator)
-                out.append(_quote(key) + colon)
-                _encode(item, out, depth + 1, pretty)
-        else:
-            for i, item in enumerate(value):
-                if i:
-                    out.append(separator)
-                _encode(item, out, depth + 1, pretty)
-        out.append(("\n" + _INDENT * depth if pretty else "") + closer)
+    if not isinstance(value, _CONTAINERS):
+        out.append(scalar_text(value))
+        return
+    if depth >= MAX_DEPTH:
+        raise JsonError(f"json.encode: nesting deeper than {MAX_DEPTH} levels")
+    opener, closer = "{}" if isinstance(value, dict) else "[]"
+    if not value:
+        out.append(opener + closer)
+        return
+    inner, separator, outer, colon = LAYOUTS[pretty][depth]
+    out.append(opener + inner)
+    if isinstance(value, dict):
+        for i, (key, item) in enumerate(_sorted_items(value)):
+            if i:
+                out.append(separator)
+            out.append(quote(key) + colon)
+            _encode(item, out, depth + 1, pretty)
     else:
-        raise JsonError(f"json.encode: cannot encode value of type {type(value).__name__}")
+        for i, item in enumerate(value):
+            if i:
+                out.append(separator)
+            _encode(item, out, depth + 1, pretty)
+    out.append(outer + closer)
+
+
+# The text of an integer (a bool is not one here): a C function, cheap to call per item.
+int_text = int.__repr__
+
+
+def scalar_text(value: object) -> str:
+    """The text of a value that is not a container (its kind is checked first, exactly, as
+    the common kinds need nothing more)."""
+    kind = type(value)
+    if kind is str:
+        return quote(value)  # type: ignore[arg-type]
+    if kind is int:
+        return int_text(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int_text(value)
+    if isinstance(value, float):
+        return _format_float(value)
+    if isinstance(value, _TEXT):
+        return quote(value)
+    raise JsonError(f"json.encode: cannot encode value of type {type(value).__name__}")
+
+
+Layout = tuple[str, str, str, str]
+
+
+class _Layouts(dict[int, Layout]):
+    """By depth, how a non-empty container lays out its items: what follows its opener,
+    what goes between two items, what comes before its closer, what follows an object's
+    key (an empty one is its opener and closer). Made as first needed: a lookup, not a
+    call, per container."""
+
+    def __init__(self, pretty: bool) -> None:
+        super().__init__()
+        self._pretty = pretty
+
+    def __missing__(self, depth: int) -> Layout:
+        if self._pretty:
+            inner = "\n" + _INDENT * (depth + 1)
+            found = (inner, "," + inner, "\n" + _INDENT * depth, ": ")
+        else:
+            found = ("", ",", "", ":")
+        self[depth] = found
+        return found
+
+
+# The layouts of pretty text (LAYOUTS[True]) and compact text; engine.py's converter writes
+# Lua tables with them.
+LAYOUTS = {True: _Layouts(True), False: _Layouts(False)}
 
 
 def _sorted_items(d: dict[object, object]) -> list[tuple[str, object]]:
@@ -193,7 +244,7 @@ def _format_float(f: float) -> str:
     if not math.isfinite(f):
         raise JsonError(f"json.encode: cannot encode non-finite number ({f})")
     if f.is_integer() and abs(f) <= _INT_LIMIT:
-        return int.__repr__(int(f))
+        return int_text(int(f))
     return float.__repr__(f)
 
 
@@ -204,7 +255,7 @@ def _utf8(b: bytes | bytearray) -> str:
         raise JsonError(f"json.encode: string is not valid UTF-8 (byte offset {e.start})") from None
 
 
-def _quote(s: str | bytes | bytearray) -> str:
+def quote(s: str | bytes | bytearray) -> str:
     """Escape like PHP's JSON_UNESCAPED_SLASHES|JSON_UNESCAPED_UNICODE (U+2028/9 stay escaped).
 
     ``encode_basestring`` is the escaping ``json.dumps(s, ensure_ascii=False)`` does, without

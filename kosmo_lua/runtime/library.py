@@ -26,12 +26,9 @@ def render_table(engine: LuaEngine, table: Any) -> bytes | bool:
     False means the text would not fit in the output left: the prelude stops the run.
     """
     try:
-        value = engine.to_python(
-            table, strict=False, budget=engine.output_left, indent=jsonlib.INDENT_WIDTH
-        )
+        return engine.json_text(table, False, True, engine.output_left).encode()
     except TooLarge:
         return False
-    return jsonlib.encode(value).encode()
 
 
 def json_decode(engine: LuaEngine, text: Any = None, options: Any = None) -> Any:
@@ -48,11 +45,9 @@ def json_decode(engine: LuaEngine, text: Any = None, options: Any = None) -> Any
 
 def json_encode(engine: LuaEngine, value: Any = None, options: Any = None) -> bytes:
     """``json.encode(v[, {pretty = false}])``: pretty by default, as the original."""
-    pretty = _option(engine, options, "pretty", "json.encode") in (None, True)
+    pretty = options is None or _option(engine, options, "pretty", "json.encode") in (None, True)
     try:
-        indent = jsonlib.INDENT_WIDTH if pretty else 0
-        plain = engine.to_python(value, strict=True, indent=indent)
-        return jsonlib.encode(plain, pretty=pretty).encode()
+        return engine.json_text(value, True, pretty).encode()
     except TooLarge:
         raise  # "not enough memory": the prelude trips the memory limit
     except (jsonlib.JsonError, HostError) as exc:

@@ -156,7 +156,8 @@ end
 -- Value helpers shared with the host ----------------------------------------------------------
 
 -- Empty tables are the one case where Lua cannot tell a JSON array from an object; `kinds`
--- remembers which one a table came from, without touching the table or its metatable.
+-- remembers which one a table came from, without touching the table or its metatable. It
+-- also names json.null, so the host learns a table's kind, null included, in one lookup.
 local kinds = setmetatable({}, { __mode = "k" })
 
 local null = setmetatable({}, {
@@ -164,9 +165,11 @@ local null = setmetatable({}, {
   __newindex = function() error("json.null is read-only", 2) end,
   __metatable = false,
 })
+kinds[null] = "null"
 
--- Raw throughout (rawequal, no __eq): the host converts script values with the memory cap
--- lifted, so it must never run script code while it does.
+-- A table's kind and identity (the host's converter tells cycles by it). Raw throughout
+-- (rawequal, no __eq): the host converts script values with the memory cap lifted, so it
+-- must never run script code while it does.
 local function describe(t)
   if rawequal(t, null) then
     return "null", nil
@@ -208,6 +211,9 @@ opens[OBJECT] = function()
     key = tokens[at]
   end
   at = at + 1
+  if next(t) == nil then -- every entry was a null, dropped: still an object
+    kinds[t] = "object"
+  end
   return t
 end
 
@@ -434,12 +440,16 @@ env.json = {
   null = null,
   array = function(t)
     t = t or {}
-    kinds[t] = "array"
+    if not rawequal(t, null) then
+      kinds[t] = "array"
+    end
     return t
   end,
   object = function(t)
     t = t or {}
-    kinds[t] = "object"
+    if not rawequal(t, null) then
+      kinds[t] = "object"
+    end
     return t
   end,
 }
@@ -456,6 +466,25 @@ for library, names in pairs(host.libraries) do
     functions[name] = library_function(host[library .. "_" .. name])
   end
   env[library] = functions
+end
+
+-- json.encode(json.null) is "null", as json.encode(nil) is: the host is handed nil, so the
+-- table it gets is never json.null (it reads one thing fewer: engine.py's json_text).
+local host_encode = host.json_encode
+env.json.encode = function(value, options)
+  if kinds[value] == "null" then -- rawequal(value, null), without a call
+    value = nil
+  end
+  local ok, text, fields -- as host_results does, unpacked
+  if options == nil then -- one argument fewer for lupa to convert
+    ok, text, fields = host_encode(value)
+  else
+    ok, text, fields = host_encode(value, options)
+  end
+  if ok then
+    return text
+  end
+  return host_results(ok, text, fields)
 end
 
 -- mcp: servers, tools, resources and prompts of configured MCP servers ---------------------
@@ -931,6 +960,7 @@ return {
     env[name] = nil
   end,
   describe = describe,
+  kinds = kinds,
   null = null,
   assemble = assemble,
   assemble_tokens = assemble_tokens,
