@@ -431,16 +431,25 @@ def test_ctrl_c_during_a_parallel_run_ends_it_with_one_envelope(kosmo_home) -> N
 
 def test_the_most_calls_in_flight_fit_the_default_memory_limit(configured, emulator) -> None:
     """64 calls at once start 64 threads: their stacks and watchdogs fit the worker's data
-    limit at the default --memory-limit."""
+    limit at the default --memory-limit. Run by the installed command: a worker forked from
+    this test process would carry the whole test session's memory into that limit."""
     emulator.faults.add(
         "/organizations/acme-inc/pipelines/*/builds/*", "latency", count=64, seconds=0.2
     )
-    envelope = configured(
+    code = (
         BK + "local numbers = {} for i = 1, 64 do numbers[i] = 35 + i % 8 end\n"
         "local builds = app.map(numbers, function(n)\n"
         '  return bk.get_build{organization = "acme-inc", pipeline = "deploy", number = n}.number\n'
         "end, {concurrency = 64})\n"
         "return #builds"
     )
+    done = subprocess.run(
+        [kosmo_path(), "integrations:lua", "--json", "-e", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ},
+    )
+    envelope = json.loads(done.stdout)
     assert envelope["result"] == [64], envelope["error"]
     assert _overlapping(envelope["integration_calls"]) > 8
