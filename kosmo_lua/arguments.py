@@ -134,17 +134,27 @@ def _check(tool: Tool, param: Param, value: Any) -> Any:
         if not isinstance(value, list):
             raise fail("a list")
     elif kind == "string|array":
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return value
-        if not isinstance(value, str):
+        strings = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        if not strings and not isinstance(value, str):
             raise fail("a string or a list of strings")
     if param.minimum is not None and value < param.minimum:
         raise fail(f"at least {param.minimum}")
     if param.maximum is not None and value > param.maximum:
         raise fail(f"at most {param.maximum}")
-    if param.enum and value not in param.enum:
-        raise fail(f"one of {', '.join(param.enum)}")
+    wrong = [item for item in _items(value) if param.enum and item not in param.enum]
+    if param.enum and wrong:
+        each = " (each item of a list)" if isinstance(value, list) else ""
+        raise ArgumentError(
+            f"Argument '{param.name}' of {tool.full_name} must be one of"
+            f" {', '.join(param.enum)}{each}, got {_describe(wrong[0])}",
+            tool=tool.full_name,
+        )
     return value
+
+
+def _items(value: Any) -> list[Any]:
+    """A list's items, or the value alone: what an enum constrains."""
+    return value if isinstance(value, list) else [value]
 
 
 def _describe(value: Any) -> str:

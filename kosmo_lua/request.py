@@ -56,10 +56,12 @@ class Call:
         headers: dict[str, str] | None = None,
         text: bool = False,
         consume: Consumer | None = None,
+        redirect: bool = False,
     ) -> Response:
         """Sends a request: by default the tool's own, built from its arguments; ``path``
         is relative to the account's base URL. ``consume`` reads a successful reply's body
-        as it streams in (see ``RestClient.request``)."""
+        as it streams in; ``redirect`` returns a 3xx reply rather than raising (see
+        ``RestClient.request``)."""
         if path is None:
             path, query, body = build_request(self.integration, self.tool, self.args)
         try:
@@ -73,6 +75,7 @@ class Call:
                 tool=self.tool.full_name,
                 on_send=self._count,
                 consume=consume,
+                redirect=redirect,
             )
         except HostError as exc:
             self.last_status = exc.status

@@ -150,6 +150,14 @@ class RestClient:
         """The most a reply body may hold once decoded (the run's memory limit)."""
         return self._max_body
 
+    @property
+    def transport(self) -> httpx.BaseTransport | None:
+        """The transport the account's requests go through (an emulator's, in process), for
+        a handler that must reach another host the same way (artifact storage), without the
+        token."""
+        transport: httpx.BaseTransport | None = self._client_settings["transport"]
+        return transport
+
     def close(self) -> None:
         with self._lock:
             for lane in self._lanes:
@@ -173,8 +181,10 @@ class RestClient:
         tool: str = "",
         on_send: Callable[[], None] | None = None,
         consume: Consumer | None = None,
+        redirect: bool = False,
     ) -> Response:
-        """Sends one request with the repeat rules; raises ``ApiError`` on a non-2xx reply.
+        """Sends one request with the repeat rules; raises ``ApiError`` on a non-2xx reply
+        (a 3xx too, unless ``redirect``: then it is returned, never followed).
 
         ``path`` must already be safe (see ``safe_path``); ``text`` returns the body as text;
         ``on_send`` is called each time the request goes on the wire, repeats included.
@@ -184,7 +194,7 @@ class RestClient:
         """
         with self._lane() as lane:
             return self._request(
-                lane, method, path, query, body, headers, text, tool, on_send, consume
+                lane, method, path, query, body, headers, text, tool, on_send, consume, redirect
             )
 
     def _request(
@@ -199,6 +209,7 @@ class RestClient:
         tool: str,
         on_send: Callable[[], None] | None,
         consume: Consumer | None,
+        redirect: bool = False,
     ) -> Response:
         bare_path, _, existing = path.partition("?")
         import httpx
@@ -260,7 +271,14 @@ class RestClient:
                 self._sleep(RETRY_DELAYS[attempt])
                 attempt += 1
                 continue
-            return self._read(reply, content, text=text, tool=tool, consumed=consume is not None)
+            return self._read(
+                reply,
+                content,
+                text=text,
+                tool=tool,
+                consumed=consume is not None,
+                redirect=redirect,
+            )
 
     @contextmanager
     def _lane(self) -> Iterator[_Lane]:
@@ -402,10 +420,17 @@ class RestClient:
         return float(max(reset, 0))
 
     def _read(
-        self, reply: httpx.Response, content: Any, *, text: bool, tool: str, consumed: bool
+        self,
+        reply: httpx.Response,
+        content: Any,
+        *,
+        text: bool,
+        tool: str,
+        consumed: bool,
+        redirect: bool = False,
     ) -> Response:
         links = {rel: url for url, rel in _LINK.findall(reply.headers.get("Link", ""))}
-        if not reply.is_success:
+        if not (reply.is_success or (redirect and reply.is_redirect)):
             message = _error_message(reply, content)
             raise ApiError(
                 f"{self.label} error ({reply.status_code}): {message}",

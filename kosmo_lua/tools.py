@@ -65,6 +65,7 @@ class Param:
     minimum: int | None = None
     maximum: int | None = None
     enum: tuple[str, ...] | None = None
+    """The values allowed; for a list, the values its items may take."""
     keyword_only: bool = False
     """Only by name: never bound from a positional argument."""
     mistakes: tuple[Mistake, ...] = ()
@@ -81,10 +82,23 @@ class Param:
         if self.maximum is not None:
             schema["maximum"] = self.maximum
         if self.enum:
-            schema["enum"] = list(self.enum)
+            _constrain(schema, list(self.enum))
         if self.example is not None:
             schema["examples"] = [self.example]
         return schema
+
+
+def _constrain(schema: dict[str, Any], choices: list[str]) -> None:
+    """Puts ``choices`` where the values go: on a string, or on a list's items."""
+    if schema.get("type") == "array":
+        schema["items"] = {"type": "string", "enum": choices}
+    elif "anyOf" in schema:
+        schema["anyOf"] = [
+            {"type": "string", "enum": choices},
+            {"type": "array", "items": {"type": "string", "enum": choices}},
+        ]
+    else:
+        schema["enum"] = choices
 
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

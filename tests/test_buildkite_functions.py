@@ -18,6 +18,13 @@ from kosmo_lua.invoker import Invoker
 BASE = "https://api.buildkite.com/v2"
 TOKEN = "bkua_unit_test_token"
 P = "/organizations/acme-inc/pipelines/web"
+J = P + "/builds/42/jobs/job-1"
+JOB_LIST = ["acme-inc", "web", 42, "job-1"]
+JOB_ARGS = {"organization": "acme-inc", "pipeline": "web", "number": 42, "job_id": "job-1"}
+AGENT = "/organizations/acme-inc/agents/agent-1"
+CLUSTER = "/organizations/acme-inc/clusters/c-1"
+SUITES = "/analytics/organizations/acme-inc/suites"
+STORAGE = "https://storage.example/artifacts/report.json"
 
 
 class Harness:
@@ -216,6 +223,210 @@ CASES = [
     ("api_put", ["/x/y", {"a": 1}], "PUT", "/x/y", {}, {"a": 1}),
     ("api_patch", ["/x/y", {"a": [1, 2]}], "PATCH", "/x/y", {}, {"a": [1, 2]}),
     ("api_delete", ["/x/y"], "DELETE", "/x/y", {}, None),
+    ("delete_pipeline", ["acme-inc", "web"], "DELETE", P, {}, None),
+    # Jobs.
+    (
+        "list_jobs",
+        [{"organization": "acme-inc", "pipeline": "web", "number": 42, "state": "failed"}],
+        "GET",
+        P + "/builds/42/jobs",
+        {"state[]": "failed"},
+        None,
+    ),
+    (
+        "list_jobs",
+        [
+            {
+                "organization": "acme-inc",
+                "pipeline": "web",
+                "number": 42,
+                "include_retried_jobs": False,
+                "step_key": "test",
+                "per_page": 100,
+                "after": "abc",
+            }
+        ],
+        "GET",
+        P + "/builds/42/jobs",
+        {"include_retried_jobs": "false", "step_key": "test", "per_page": "100", "after": "abc"},
+        None,
+    ),
+    ("get_job", ["acme-inc", "web", 42, "job-1"], "GET", P + "/builds/42/jobs/job-1", {}, None),
+    ("retry_job", ["acme-inc", "web", 42, "job-1"], "PUT", J + "/retry", {}, {}),
+    (
+        "unblock_job",
+        [JOB_ARGS | {"fields": {"release-name": "v1"}, "unblocker": "user-1"}],
+        "PUT",
+        J + "/unblock",
+        {},
+        {"fields": {"release-name": "v1"}, "unblocker": "user-1"},
+    ),
+    (
+        "reprioritize_job",
+        [JOB_ARGS | {"priority": 5}],
+        "PUT",
+        J + "/reprioritize",
+        {},
+        {"priority": 5},
+    ),
+    # Annotations: of the build, or of one of its jobs.
+    (
+        "list_annotations",
+        [{"organization": "acme-inc", "pipeline": "web", "number": 42, "scope": "all"}],
+        "GET",
+        P + "/builds/42/annotations",
+        {"scope": "all"},
+        None,
+    ),
+    (
+        "list_annotations",
+        [JOB_ARGS | {"omit_body": True}],
+        "GET",
+        J + "/annotations",
+        {"omit_body": "true"},
+        None,
+    ),
+    (
+        "create_annotation",
+        [
+            {
+                "organization": "acme-inc",
+                "pipeline": "web",
+                "number": 42,
+                "body": "**Hi**",
+                "style": "warning",
+                "priority": 9,
+                "context": "greeting",
+                "append": True,
+            }
+        ],
+        "POST",
+        P + "/builds/42/annotations",
+        {},
+        {
+            "body": "**Hi**",
+            "style": "warning",
+            "priority": 9,
+            "context": "greeting",
+            "append": True,
+        },
+    ),
+    (
+        "create_annotation",
+        [JOB_ARGS | {"body": "job note"}],
+        "POST",
+        J + "/annotations",
+        {},
+        {"body": "job note"},
+    ),
+    (
+        "delete_annotation",
+        ["acme-inc", "web", 42, "note-1"],
+        "DELETE",
+        P + "/builds/42/annotations/note-1",
+        {},
+        None,
+    ),
+    (
+        "delete_annotation",
+        [JOB_ARGS | {"annotation_id": "note-1"}],
+        "DELETE",
+        J + "/annotations/note-1",
+        {},
+        None,
+    ),
+    # Artifacts.
+    (
+        "list_artifacts",
+        [{"organization": "acme-inc", "pipeline": "web", "number": 42, "state": "finished"}],
+        "GET",
+        P + "/builds/42/artifacts",
+        {"state": "finished"},
+        None,
+    ),
+    (
+        "list_artifacts",
+        [JOB_ARGS | {"path": "logs/*"}],
+        "GET",
+        J + "/artifacts",
+        {"path": "logs/*"},
+        None,
+    ),
+    ("get_artifact", [*JOB_LIST, "art-1"], "GET", J + "/artifacts/art-1", {}, None),
+    (
+        "download_artifact",
+        [*JOB_LIST, "art-1"],
+        "GET",
+        J + "/artifacts/art-1/download",
+        {},
+        None,
+    ),
+    ("delete_artifact", [*JOB_LIST, "art-1"], "DELETE", J + "/artifacts/art-1", {}, None),
+    # Agents and clusters.
+    (
+        "list_agents",
+        [{"organization": "acme-inc", "name": "ci", "hostname": "box", "version": "3.87.0"}],
+        "GET",
+        "/organizations/acme-inc/agents",
+        {"name": "ci", "hostname": "box", "version": "3.87.0"},
+        None,
+    ),
+    ("get_agent", ["acme-inc", "agent-1"], "GET", AGENT, {}, None),
+    ("stop_agent", ["acme-inc", "agent-1"], "PUT", AGENT + "/stop", {}, {"force": True}),
+    (
+        "stop_agent",
+        [{"organization": "acme-inc", "agent_id": "agent-1", "force": False}],
+        "PUT",
+        AGENT + "/stop",
+        {},
+        {"force": False},
+    ),
+    (
+        "pause_agent",
+        [
+            {
+                "organization": "acme-inc",
+                "agent_id": "agent-1",
+                "note": "upgrade",
+                "timeout_in_minutes": 60,
+            }
+        ],
+        "PUT",
+        AGENT + "/pause",
+        {},
+        {"note": "upgrade", "timeout_in_minutes": 60},
+    ),
+    ("resume_agent", ["acme-inc", "agent-1"], "PUT", AGENT + "/resume", {}, {}),
+    ("list_clusters", ["acme-inc"], "GET", "/organizations/acme-inc/clusters", {}, None),
+    ("get_cluster", ["acme-inc", "c-1"], "GET", CLUSTER, {}, None),
+    ("list_cluster_queues", ["acme-inc", "c-1"], "GET", CLUSTER + "/queues", {}, None),
+    ("get_cluster_queue", ["acme-inc", "c-1", "q-1"], "GET", CLUSTER + "/queues/q-1", {}, None),
+    # Test Engine.
+    ("list_test_suites", ["acme-inc"], "GET", SUITES, {}, None),
+    (
+        "list_test_runs",
+        [{"organization": "acme-inc", "suite": "api", "build_id": "b-1", "per_page": 5}],
+        "GET",
+        SUITES + "/api/runs",
+        {"build_id": "b-1", "per_page": "5"},
+        None,
+    ),
+    ("get_test_run", ["acme-inc", "api", "run-1"], "GET", SUITES + "/api/runs/run-1", {}, None),
+    (
+        "list_failed_executions",
+        [
+            {
+                "organization": "acme-inc",
+                "suite": "api",
+                "run_id": "run-1",
+                "include_failure_expanded": True,
+            }
+        ],
+        "GET",
+        SUITES + "/api/runs/run-1/failed_executions",
+        {"include_failure_expanded": "true"},
+        None,
+    ),
 ]
 
 
@@ -234,7 +445,15 @@ RESHAPED: dict[str, Any] = {
         "failed_jobs": [],
         "annotations": [],
     },
+    "download_artifact": {  # the storage's {"ok": true}, as text
+        "filename": "report.json",
+        "mime_type": "application/json",
+        "bytes": 11,
+        "text": '{"ok":true}',
+    },
 }
+# The functions the API answers with a redirect, which they follow themselves: to here.
+REDIRECTED = {"download_artifact": STORAGE + "?X-Amz-Signature=abc"}
 
 
 @pytest.mark.parametrize(
@@ -244,10 +463,19 @@ RESHAPED: dict[str, Any] = {
 )
 def test_function_sends_the_documented_request(bk, api, name, args, method, path, query, payload):
     route = api.route(method=method, path=path.split("?")[0] if path.startswith("/") else path)
-    route.respond(200, json=REPLY)
-    api.route().respond(200, json=[])  # what functions that send more than one request ask next
+    if name in REDIRECTED:
+        target = REDIRECTED[name]
+        route.respond(302, json={"url": target}, headers={"Location": target})
+        storage = api.get(url=STORAGE).respond(200, json={"ok": True})
+    else:
+        route.respond(200, json=REPLY)
+        api.route().respond(200, json=[])  # what functions sending more than one request ask
     data, meta = bk(name, *args)
-    assert api.calls.call_count == 1 + FOLLOW_UPS.get(name, 0)
+    if name in REDIRECTED:  # the storage is asked second, without the token
+        assert api.calls.call_count == 2
+        assert "Authorization" not in storage.calls.last.request.headers
+    else:
+        assert api.calls.call_count == 1 + FOLLOW_UPS.get(name, 0)
     request = route.calls[0].request
     assert request.method == method
     assert request.url.path == "/v2" + path
@@ -410,6 +638,31 @@ PAYLOAD_CASES = [
     ("api_post", {"path": "/x"}, "POST", "/x", {"a": 1}),
     ("api_put", {"path": "/x"}, "PUT", "/x", {"a": 1}),
     ("api_patch", {"path": "/x"}, "PATCH", "/x", {"a": 1}),
+    ("retry_job", JOB_ARGS, "PUT", J + "/retry", {"x": 1}),
+    ("unblock_job", JOB_ARGS, "PUT", J + "/unblock", {"fields": {"a": "b"}}),
+    ("reprioritize_job", JOB_ARGS, "PUT", J + "/reprioritize", {"priority": 3}),
+    ("create_annotation", JOB_ARGS, "POST", J + "/annotations", {"body": "b", "style": "info"}),
+    (
+        "stop_agent",
+        {"organization": "acme-inc", "agent_id": "agent-1"},
+        "PUT",
+        AGENT + "/stop",
+        {"force": False},
+    ),
+    (
+        "pause_agent",
+        {"organization": "acme-inc", "agent_id": "agent-1"},
+        "PUT",
+        AGENT + "/pause",
+        {"note": "n"},
+    ),
+    (
+        "resume_agent",
+        {"organization": "acme-inc", "agent_id": "agent-1"},
+        "PUT",
+        AGENT + "/resume",
+        {},
+    ),
 ]
 
 
@@ -601,6 +854,107 @@ def test_retry_failed_jobs_falls_back_to_per_job_retries(bk, api):
         ("get_pipeline", ["acme-inc", ".."], "must be a slug or id (not empty, '.' or '..')"),
         ("get_pipeline", ["acme-inc", "."], "must be a slug or id"),
         ("get_organization", [1], "must be a string, got the number 1"),
+        # The functions of issue 13: enums (items of a list too), bounds, required fields.
+        (
+            "list_jobs",
+            [{"organization": "a", "pipeline": "b", "number": 1, "state": ["failed", "bad"]}],
+            "must be one of pending, waiting,",
+        ),
+        (
+            "list_jobs",
+            [{"organization": "a", "pipeline": "b", "number": 1, "state": ["failed", "bad"]}],
+            "(each item of a list), got the string 'bad'",
+        ),
+        (
+            "list_jobs",
+            [{"organization": "a", "pipeline": "b", "number": 1, "per_page": 101}],
+            "must be at most 100",
+        ),
+        (
+            "list_jobs",
+            [{"organization": "a", "pipeline": "b", "number": 1, "after": "x", "before": "y"}],
+            "give after or before, not both",
+        ),
+        (
+            "list_annotations",
+            [{"organization": "a", "pipeline": "b", "number": 1, "scope": "everything"}],
+            "must be one of build, job, all, got the string 'everything'",
+        ),
+        (
+            "create_annotation",
+            [{"organization": "a", "pipeline": "b", "number": 1}],
+            "Missing required argument 'body'",
+        ),
+        (
+            "create_annotation",
+            [{"organization": "a", "pipeline": "b", "number": 1, "body": "x", "style": "loud"}],
+            "must be one of success, info, warning, error",
+        ),
+        (
+            "create_annotation",
+            [{"organization": "a", "pipeline": "b", "number": 1, "body": "x", "priority": 11}],
+            "must be at most 10",
+        ),
+        (
+            "create_annotation",
+            [{"organization": "a", "pipeline": "b", "number": 1, "body": "x", "priority": 0}],
+            "must be at least 1",
+        ),
+        (
+            "reprioritize_job",
+            [{"organization": "a", "pipeline": "b", "number": 1, "job_id": "j"}],
+            "Missing required argument 'priority'",
+        ),
+        ("reprioritize_job", ["a", "b", 1, "j", "high"], "must be a whole number"),
+        (
+            "list_artifacts",
+            [{"organization": "a", "pipeline": "b", "number": 1, "state": "gone"}],
+            "must be one of new, error, finished, deleted, expired",
+        ),
+        (
+            "download_artifact",
+            [
+                {
+                    "organization": "a",
+                    "pipeline": "b",
+                    "number": 1,
+                    "job_id": "j",
+                    "artifact_id": "x",
+                    "max_bytes": 0,
+                }
+            ],
+            "must be at least 1",
+        ),
+        (
+            "download_artifact",
+            [
+                {
+                    "organization": "a",
+                    "pipeline": "b",
+                    "number": 1,
+                    "job_id": "j",
+                    "artifact_id": "x",
+                    "max_bytes": 64 * 1024 * 1024,
+                }
+            ],
+            "must be at most 33554432 (the run's --memory-limit, 32 MiB)",
+        ),
+        ("get_artifact", ["a", "b", 1, "j"], "Missing required argument 'artifact_id'"),
+        ("get_agent", ["acme-inc"], "Missing required argument 'agent_id'"),
+        (
+            "pause_agent",
+            [{"organization": "a", "agent_id": "x", "timeout_in_minutes": 0}],
+            "must be at least 1",
+        ),
+        ("stop_agent", [{"organization": "a", "agent_id": "x", "force": "yes"}], "true or false"),
+        ("get_cluster_queue", ["a", "c"], "Missing required argument 'queue_id'"),
+        ("list_test_runs", ["acme-inc"], "Missing required argument 'suite'"),
+        (
+            "list_failed_executions",
+            [{"organization": "a", "suite": "s", "run_id": "r", "include_failure_expanded": 1}],
+            "must be true or false",
+        ),
+        ("delete_pipeline", ["acme-inc", ".."], "must be a slug or id"),
     ],
 )
 def test_bad_arguments_fail_before_any_request(bk, api, name, args, message):
@@ -845,3 +1199,52 @@ def test_429_with_a_zero_reset_is_still_bounded(bk, api):
         bk("get_current_user")
     assert route.call_count == 61  # one second at least per wait, 60 s in all
     assert sum(slept) == 60
+
+
+# Cursor pages (list_jobs) ----------------------------------------------------------------------
+
+
+def _job_pages(request: httpx.Request) -> httpx.Response:
+    """Three pages of one job each, chained by `after`; a next link keeps the filters, as
+    the API's do."""
+    after = request.url.params.get("after")
+    number = int(after) + 1 if after else 1
+    links = {"self": str(request.url)}
+    if number < 3:
+        links["next"] = str(request.url.copy_set_param("after", str(number)))
+    return httpx.Response(200, json={"items": [{"id": f"j{number}"}], "links": links})
+
+
+def test_list_jobs_returns_one_cursor_page_as_the_api_sends_it(bk, api):
+    api.get(path=f"{P}/builds/42/jobs").mock(side_effect=_job_pages)
+    page, meta = bk("list_jobs", {"organization": "acme-inc", "pipeline": "web", "number": 42})
+    assert page["items"] == [{"id": "j1"}]
+    assert page["links"]["next"].endswith("after=1")
+    assert meta["status"] == 200 and api.calls.call_count == 1
+
+
+def test_list_jobs_follows_the_cursor_for_all_pages_or_max_pages(bk, api):
+    route = api.get(path=f"{P}/builds/42/jobs").mock(side_effect=_job_pages)
+    args = {"organization": "acme-inc", "pipeline": "web", "number": 42, "per_page": 1}
+    every, meta = bk("list_jobs", {**args, "all_pages": True, "state": ["failed", "passed"]})
+    assert [job["id"] for job in every["items"]] == ["j1", "j2", "j3"]
+    assert "next" not in every["links"] and meta["pages"] == 3
+    second = route.calls[1].request.url.params
+    assert second.get_list("state[]") == ["failed", "passed"]
+    assert second["after"] == "1"
+    two, meta = bk("list_jobs", {**args, "max_pages": 2})
+    assert [job["id"] for job in two["items"]] == ["j1", "j2"]
+    assert two["links"]["next"].endswith("after=2") and meta["pages"] == 2
+
+
+def test_list_jobs_refuses_a_next_link_outside_the_api(bk, api):
+    api.get(path=f"{P}/builds/42/jobs").respond(
+        200,
+        json={"items": [], "links": {"next": "https://evil.example/v2/jobs?after=1"}},
+    )
+    with pytest.raises(Exception, match="outside the API"):
+        bk(
+            "list_jobs",
+            {"organization": "acme-inc", "pipeline": "web", "number": 42, "all_pages": True},
+        )
+    assert api.calls.call_count == 1

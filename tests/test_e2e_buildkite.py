@@ -113,7 +113,7 @@ def test_every_function_against_the_emulator(run, emulator):
     out = envelope["result"][0]
     assert out == {
         "user": "Ada Lovelace",
-        "scopes": 8,
+        "scopes": 14,
         "orgs": 1,
         "org": "acme-inc",
         "pipelines": out["pipelines"],

@@ -174,6 +174,8 @@ def test_the_default_token_has_every_scope(client: httpx.Client) -> None:
     assert set(token["scopes"]) == set(SCOPES) == {
         "read_builds", "write_builds", "read_pipelines", "write_pipelines",
         "read_organizations", "read_user", "read_job_env", "read_build_logs",
+        "read_artifacts", "write_artifacts", "read_agents", "write_agents", "read_clusters",
+        "read_suites",
     }  # fmt: skip
 
 
@@ -212,8 +214,8 @@ def test_the_demo_tells_its_story(client: httpx.Client) -> None:
     assert latest(client, "web", branch="main")["state"] == "passed"
     assert latest(client, "web")["state"] == "running"
     pipelines = client.get(PIPELINES).json()
-    assert [p["slug"] for p in pipelines] == ["web", "api", "deploy", "legacy"]
-    assert pipelines[3]["archived_at"] == "2026-02-01T10:00:00.000Z"
+    assert [p["slug"] for p in pipelines] == ["web", "api", "deploy", "release", "legacy"]
+    assert pipelines[4]["archived_at"] == "2026-02-01T10:00:00.000Z"
     assert pipelines[0]["repository"] == "git@github.com:acme-inc/web.git"
     assert pipelines[0]["default_branch"] == "main"
     every = client.get("/builds", params={"per_page": 100}).json()

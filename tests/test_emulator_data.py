@@ -100,7 +100,7 @@ LINT = {"name": "Lint", "repository": "git@example.com:acme/lint.git", "configur
         (
             _set("organizations.0.pipelnes", []),
             'organizations[0]: unknown key "pipelnes"; allowed: slug, name, id, created_at, '
-            "pipelines",
+            "pipelines, clusters, agents, suites",
         ),
         (
             _set(f"{BUILD}.jobs", [{"step": "lint", "duration": 3}]),
@@ -162,6 +162,61 @@ LINT = {"name": "Lint", "repository": "git@example.com:acme/lint.git", "configur
             _set("organizations", [{"slug": "acme"}, {"slug": "acme"}]),
             'organizations[1]: "slug" "acme" is taken by an earlier organization',
         ),
+        # Block steps, artifacts, annotations, agents, clusters and suites.
+        (
+            _set(f"{PIPELINE}.steps", [{"block": "Go?", "command": "x"}]),
+            f'{WEB}.steps[0]: unknown key "block"',
+        ),
+        (
+            _set(f"{PIPELINE}.steps", [{"key": "lint"}]),
+            f'{WEB}.steps[0]: missing "command" (or "block", a block step)',
+        ),
+        (
+            _set(f"{PIPELINE}.steps.0.artifacts", [{"content": "x"}]),
+            f'{WEB}.steps[0].artifacts[0]: missing "path"',
+        ),
+        (
+            _set(f"{PIPELINE}.steps.0.artifacts", [{"path": "a.bin", "content_base64": "%%"}]),
+            f'{WEB}.steps[0].artifacts[0]: "content_base64" must be base64 text; got "%%"',
+        ),
+        (
+            _set(f"{BUILD}.annotations", [{"body": "x", "style": "loud"}]),
+            f'{WEB}.builds[1].annotations[0]: "style" must be one of success, info, warning,'
+            ' error; got "loud"',
+        ),
+        (
+            _set(f"{BUILD}.annotations", [{"body": "x", "priority": 11}]),
+            f'{WEB}.builds[1].annotations[0]: "priority" must be an integer from 1 to 10',
+        ),
+        (
+            _set(f"{BUILD}.annotations", [{"body": "x", "step": "lint"}]),
+            f'{WEB}.builds[1].annotations[0]: "step" names no job of the build; got "lint"',
+        ),
+        (
+            _set("organizations.0.agents", [{"name": "a", "connection_state": "asleep"}]),
+            'organizations[0].agents[0]: "connection_state" must be one of never_connected,',
+        ),
+        (
+            _set("organizations.0.agents", [{"name": "a"}, {"name": "a"}]),
+            'organizations[0].agents[1]: "name" "a" is taken by an earlier agent',
+        ),
+        (
+            _set(
+                "organizations.0.agents",
+                [{"name": "a", "connection_state": "lost", "paused": True}],
+            ),
+            'organizations[0].agents[0]: "paused" is for connected agents; this one is lost',
+        ),
+        (
+            _set("organizations.0.clusters", [{"name": "Default", "queues": []}]),
+            'organizations[0].clusters[0]: "queues" must not be empty',
+        ),
+        (
+            _set(
+                "organizations.0.suites", [{"name": "S", "runs": [{"pipeline": "web", "build": 9}]}]
+            ),
+            'organizations[0].suites[0].runs[0]: no build 9 of pipeline "web"',
+        ),
     ],
 )
 def test_a_flaw_is_refused_where_it_is(change: Callable[[dict], None], message: str) -> None:
@@ -185,7 +240,8 @@ def test_a_bad_file_for_integrations_lua(kosmo, tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr == (
         f"Error: Cannot load emulator data from {path}: organizations[0]: unknown key"
-        ' "pipelnes"; allowed: slug, name, id, created_at, pipelines\n'
+        ' "pipelnes"; allowed: slug, name, id, created_at, pipelines, clusters, agents,'
+        " suites\n"
     )
 
 

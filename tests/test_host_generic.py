@@ -193,3 +193,32 @@ def test_two_tools_with_one_name_fail_when_made():
     second = Tool("list_all", "B.", "read", "GET", ("/b",), aliases=("list",))
     with pytest.raises(ValueError, match="'list' names both list and list_all"):
         Integration("x", "X", "x", tools=(first, second), credentials=())
+
+
+def test_an_enum_on_a_list_constrains_its_items(kosmo_home, api):
+    colours = ("red", "blue")
+    tags = Param("tags", "array", "Tags.", location="query", enum=colours)
+    either = Param("tag", "string|array", "A tag or tags.", location="query", enum=colours)
+    assert tags.schema()["items"] == {"type": "string", "enum": ["red", "blue"]}
+    assert "enum" not in tags.schema()
+    assert either.schema()["anyOf"] == [
+        {"type": "string", "enum": ["red", "blue"]},
+        {"type": "array", "items": {"type": "string", "enum": ["red", "blue"]}},
+    ]
+    tool = Tool("list", "List.", "read", "GET", ("/widgets",), params=(tags, either))
+    integration = Integration(
+        "widgets", "Widgets", "x", tools=(tool,), credentials=widgets().credentials
+    )
+    run = Run(kosmo_home, integration)
+    with pytest.raises(ArgumentError, match=r"one of red, blue \(each item of a list\), got"):
+        run("list", {"tags": ["red", "green"]})
+    with pytest.raises(ArgumentError, match="must be one of red, blue, got the string 'green'"):
+        run("list", {"tag": "green"})
+    assert api.calls.call_count == 0
+    api.get("/widgets").respond(200, json=[])
+    run("list", {"tags": ["red"], "tag": ["blue", "red"]})
+    assert api.calls.last.request.url.params.multi_items() == [
+        ("tags", "red"),
+        ("tag", "blue"),
+        ("tag", "red"),
+    ]

@@ -77,7 +77,7 @@ state = "failed",
 })
 return #orgs, #pipelines, #builds, builds[1].state"""
     )
-    assert envelope["result"] == [1, 4, 2, "failed"]
+    assert envelope["result"] == [1, 5, 2, "failed"]
 
 
 def test_trigger_a_build_with_a_payload():

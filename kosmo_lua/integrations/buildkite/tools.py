@@ -1,60 +1,24 @@
 """The Buildkite tool table: the single source of truth for every Buildkite function.
 
 Methods, paths and fields follow Buildkite's REST API v2 documentation. Shared parameters
-are declared once below and reused; ``payload`` and ``with_meta`` come from the host
-(``kosmo_lua.tools.host_params``).
+are declared once (``params.py``) and reused; ``payload`` and ``with_meta`` come from the
+host (``kosmo_lua.tools.host_params``). Groups of functions beyond builds and logs (jobs,
+annotations, artifacts, agents and clusters, Test Engine) live in modules of their own,
+``*_tools.py``, and join the table below.
 """
 
 from __future__ import annotations
 
-from ...tools import Mistake, Param, Tool
+from ...tools import Param, Tool
 from . import builds, handlers, joblogs
+from .agent_tools import AGENT_TOOLS, CLUSTER_TOOLS
+from .analytics_tools import TEST_ENGINE_TOOLS
+from .annotation_tools import ANNOTATION_TOOLS
+from .artifact_tools import ARTIFACT_TOOLS
+from .job_tools import JOB_TOOLS
+from .params import BUILD, JOB, JOB_ID, NUMBER, ORG, ORGANIZATION, PIPE, PIPELINE
+from .pipeline_tools import PIPELINE_TOOLS
 
-# Path prefixes, as the API reference abbreviates them.
-ORG = "/organizations/{organization}"
-PIPE = ORG + "/pipelines/{pipeline}"
-BUILD = PIPE + "/builds/{number}"
-JOB = BUILD + "/jobs/{job_id}"
-
-ORGANIZATION = Param(
-    "organization",
-    "string",
-    "Organization slug, as in buildkite.com/<organization>.",
-    required=True,
-    location="path",
-    example="acme-inc",
-)
-PIPELINE = Param(
-    "pipeline",
-    "string",
-    "Pipeline slug, as in buildkite.com/<organization>/<pipeline>.",
-    required=True,
-    location="path",
-    example="web",
-)
-NUMBER = Param(
-    "number",
-    "integer",
-    "Build number (the number in the build's URL, not its UUID).",
-    required=True,
-    location="path",
-    minimum=1,
-    example=42,
-    mistakes=(
-        Mistake(
-            r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
-            "{value} is a build UUID: use the build number (the number in the build's URL)",
-        ),
-    ),
-)
-JOB_ID = Param(
-    "job_id",
-    "string",
-    "Job UUID, from the build's `jobs` list.",
-    required=True,
-    location="path",
-    example="01890000-aaaa-4bbb-8ccc-000000000001",
-)
 PATH = Param(
     "path",
     "string",
@@ -324,6 +288,7 @@ TOOLS = (
         returns="The pipeline.",
         example='app.integrations.buildkite.unarchive_pipeline("acme-inc", "legacy")',
     ),
+    *PIPELINE_TOOLS,
     Tool(
         "list_builds",
         "List builds of a pipeline, an organization, or everything visible.",
@@ -747,6 +712,12 @@ TOOLS = (
             "print(env.BUILDKITE_BUILD_NUMBER)"
         ),
     ),
+    *JOB_TOOLS,
+    *ANNOTATION_TOOLS,
+    *ARTIFACT_TOOLS,
+    *AGENT_TOOLS,
+    *CLUSTER_TOOLS,
+    *TEST_ENGINE_TOOLS,
     Tool(
         "api_get",
         "GET any API path (raw helper).",

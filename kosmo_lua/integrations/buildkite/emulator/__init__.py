@@ -50,7 +50,7 @@ answers 201; ``POST /_emulator/advance``
 from .app import SCOPES, Emulator
 from .demo import demo_data
 from .faults import Fault, Faults
-from .loader import DataError
+from .schema import DataError
 from .wsgi import RecordedRequest
 
 __all__ = [

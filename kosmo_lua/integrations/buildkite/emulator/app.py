@@ -18,12 +18,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ....emulation import DroppedConnection
-from . import ratelimit, routes
+from . import (
+    analytics_routes,
+    attachment_routes,
+    attachments,
+    fleet_routes,
+    job_routes,
+    ratelimit,
+    registry,
+    routes,
+)
 from .demo import demo_data
 from .faults import Fault, Faults
-from .loader import DataError, load
-from .model import iso
+from .loader import load
+from .model import iso, stable_id
 from .payloads import Renderer
+from .schema import DataError
 from .state import ApiError
 from .wsgi import RecordedRequest, Request, Response
 
@@ -33,7 +43,9 @@ if TYPE_CHECKING:
 API_PREFIX = "/v2"
 CONTROL_PREFIX = "/_emulator"
 STEP_SECONDS = 10.0
-SCOPES = routes.SCOPES
+# Each module registers its endpoints on import; together they are the API.
+ENDPOINTS = (routes, job_routes, attachment_routes, fleet_routes, analytics_routes)
+SCOPES = registry.scopes()
 
 
 class Emulator:
@@ -59,6 +71,9 @@ class Emulator:
         self.scopes = list(SCOPES if scopes is None else scopes)
         self.auto_advance = auto_advance
         self.requests: list[RecordedRequest] = []
+        # What the artifact storage received (it is no part of the API: not in requests).
+        self.storage_requests: list[RecordedRequest] = []
+        self._storage_secret = stable_id("storage", token)
         self.faults = Faults()
         self.world, self._epoch = load(data, auto_advance or STEP_SECONDS)  # checks data
         self._limiter = ratelimit.RateLimit(rate_limit or data.get("rate_limit") or 200)
@@ -114,6 +129,8 @@ class Emulator:
         if _under(request.path, CONTROL_PREFIX):
             with self._lock:
                 response = self._control(request, request.path[len(CONTROL_PREFIX) :])
+        elif _under(request.path, attachments.STORAGE_PREFIX):
+            response = self._storage(request)
         else:
             response = self._api(request)
         return response.send(start_response, head_only=request.method == "HEAD")
@@ -151,15 +168,27 @@ class Emulator:
     def _route(self, request: Request, path: str) -> Response:
         build_time = self.build_time()
         self.world.sync(build_time)
-        context = routes.Context(
+        context = registry.Context(
             request=request,
             world=self.world,
             render=Renderer(self.world, request.root + API_PREFIX),
             now=build_time,
             token=self.token,
             scopes=self.scopes,
+            storage_secret=self._storage_secret,
         )
-        return routes.dispatch(context, request.method, path)
+        return registry.dispatch(context, request.method, path)
+
+    def _storage(self, request: Request) -> Response:
+        """The artifact storage: presigned URLs, no API token (see ``attachments``)."""
+        with self._lock:
+            self.storage_requests.append(request.record())
+            every = [
+                item for build in self.world.builds for job in build.jobs for item in job.artifacts
+            ]
+            return attachments.serve_storage(
+                request, every, self._storage_secret, self.build_time()
+            )
 
     def _authenticated(self, request: Request) -> bool:
         scheme, _, credential = request.headers.get("authorization", "").partition(" ")

@@ -1,7 +1,7 @@
 """The demo world: Acme Inc's CI during the week before Monday 16 March 2026, 12:00 UTC.
 
-Organization ``acme-inc``; pipelines ``web``, ``api``, ``deploy`` and the archived ``legacy``;
-40 builds (so listing all builds takes two pages of 30). The story:
+Organization ``acme-inc``; pipelines ``web``, ``api``, ``deploy``, ``release`` and the archived
+``legacy``; 40 builds (so listing all builds takes two pages of 30). The story:
 
 - ``web``: dark mode landed after a failing unit test was fixed; a webpack upgrade broke
   ``main`` once; the latest ``main`` build passed and a checkout redesign build is running.
@@ -12,6 +12,14 @@ Organization ``acme-inc``; pipelines ``web``, ``api``, ``deploy`` and the archiv
   passes. The last deploy (42, the build the original's Buildkite page uses in its examples)
   failed on them and waits for that retry.
 - ``legacy``: archived in February 2026; creating builds on it is refused.
+- ``release``: no builds yet; its first step is a block step ("Release?"), so a new build
+  waits there until unblocked, then publishes.
+
+Around them: the integration tests upload a JUnit report (an artifact; the failing one when
+they fail) and the web build a tarball; the latest ``main`` build of ``api`` carries
+annotations; the "API integration tests" Test Engine suite has runs for ``api`` builds 12
+(passed) and 14 (the two refund tests failed); five agents in the "Default" cluster's
+queues (four connected, one lost).
 
 Everything is fixed (no randomness): ids, commits and times derive from the data.
 """
@@ -20,7 +28,9 @@ Everything is fixed (no randomness): ids, commits and times derive from the data
 
 from __future__ import annotations
 
+import base64
 import copy
+import gzip
 from typing import Any
 
 NOW = "2026-03-16T12:00:00Z"
@@ -139,6 +149,28 @@ Expected: 119.0
 
 1843 runs, 5126 assertions, {_RED}1 failures{_RESET}, 0 errors"""
 
+_JUNIT_PASS = """\
+<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="pytest" tests="48" failures="0" time="12.31"/></testsuites>
+"""
+
+_JUNIT_FAILURE = """\
+<?xml version="1.0" encoding="utf-8"?>
+<testsuites>
+  <testsuite name="pytest" tests="48" failures="2" time="13.02">
+    <testcase classname="tests.integration.test_refunds" name="test_partial_refund_rounds_to_cent">
+      <failure message="AssertionError: assert Decimal('10.333333') == Decimal('10.33')"/>
+    </testcase>
+    <testcase classname="tests.integration.test_refunds" name="test_refund_total_matches">
+      <failure message="httpx.HTTPStatusError: Server error '500 Internal Server Error'"/>
+    </testcase>
+  </testsuite>
+</testsuites>
+"""
+
+# A small gzip file (fixed mtime, so the same bytes every time) standing in for a build.
+_TARBALL = base64.b64encode(gzip.compress(b"acme-web 2026.03.16\n" * 64, mtime=0)).decode("ascii")
+
 _STEPS: dict[str, list[dict[str, Any]]] = {
     "web": [
         {
@@ -163,6 +195,13 @@ _STEPS: dict[str, list[dict[str, Any]]] = {
             "duration": 133,
             "output": "webpack 5.94.0 compiled successfully in 41213 ms",
             "failure_output": _WEBPACK_FAILURE,
+            "artifacts": [
+                {
+                    "path": "dist/web.tar.gz",
+                    "content_base64": _TARBALL,
+                    "mime_type": "application/gzip",
+                }
+            ],
         },
     ],
     "api": [
@@ -189,6 +228,14 @@ _STEPS: dict[str, list[dict[str, Any]]] = {
             "fails": True,
             "output": _PYTEST_PASS,
             "failure_output": _PYTEST_FAILURE,
+            "artifacts": [
+                {
+                    "path": "junit/integration.xml",
+                    "content": _JUNIT_PASS,
+                    "failure_content": _JUNIT_FAILURE,
+                    "mime_type": "application/xml",
+                }
+            ],
         },
         {
             "key": "docker",
@@ -222,6 +269,16 @@ _STEPS: dict[str, list[dict[str, Any]]] = {
             "flaky": True,
             "output": "2 of 2 smoke checks passed",
             "failure_output": _SMOKE_FAILURE,
+        },
+    ],
+    "release": [
+        {"block": ":rocket: Release?", "key": "approve"},
+        {
+            "key": "publish",
+            "label": ":package: Publish",
+            "command": "scripts/publish.sh",
+            "duration": 48,
+            "output": "Published acme-web and acme-api to the registry",
         },
     ],
     "legacy": [
@@ -258,6 +315,25 @@ _DEPLOY_42 = [
     {"step": "plan"},
     {"step": "deploy", "id": "b63254c0-3271-4a98-8270-7cfbd6c2f14e"},
     {"step": "smoke", "state": "failed"},
+]
+
+# What the latest api build on main was annotated with: the test failures and coverage for
+# the build, and the JUnit summary on the integration tests' job.
+_API_MAIN_NOTES = [
+    {
+        "context": "test-failures",
+        "style": "error",
+        "priority": 8,
+        "body": "### 2 failed tests\n\n- `test_partial_refund_rounds_to_cent`\n"
+        "- `test_refund_total_matches`",
+    },
+    {"context": "coverage", "style": "info", "body": "Coverage: **87.2%** (down 0.4%)"},
+    {
+        "context": "junit",
+        "style": "warning",
+        "step": "integration",
+        "body": "2 of 48 tests failed in `tests/integration/test_refunds.py`",
+    },
 ]
 
 # (pipeline, day in March 2026 and time, branch, state, creator, message, extra fields)
@@ -416,7 +492,7 @@ _BUILDS: list[tuple[str, str, str, str, str, str, dict[str, Any]]] = [
         "failed",
         "grace",
         "Merge pull request #209 from acme-inc/feature/partial-refunds",
-        {},
+        {"annotations": _API_MAIN_NOTES},
     ),
     (
         "deploy",
@@ -500,6 +576,89 @@ _LEGACY_BUILDS = [
 ]
 
 
+_CLUSTER = {
+    "name": "Default",
+    "description": "Acme's CI agents",
+    "emoji": ":buildkite:",
+    "color": "#14CC80",
+    "created_at": "2025-01-06T09:00:00Z",
+    "queues": [
+        {"key": "default", "description": "Linux agents for tests and builds"},
+        {"key": "deploy", "description": "Agents with production credentials"},
+        {"key": "macos", "description": "Mac minis for the iOS app"},
+    ],
+}
+
+# Jobs name agents acme-inc-agent-1 to 3 (by build number): these are they.
+_AGENTS = [
+    *(
+        {
+            "name": f"acme-inc-agent-{n}",
+            "hostname": f"ci-linux-0{n}",
+            "ip_address": f"10.0.1.{10 + n}",
+            "meta_data": ["os=linux", "docker=true"],
+            "created_at": "2026-03-02T08:00:00Z",
+        }
+        for n in (1, 2, 3)
+    ),
+    {
+        "name": "acme-inc-deploy-1",
+        "hostname": "ci-deploy-01",
+        "queue": "deploy",
+        "ip_address": "10.0.2.10",
+        "meta_data": ["os=linux", "aws=true"],
+        "created_at": "2026-03-02T08:00:00Z",
+    },
+    {
+        "name": "acme-inc-mac-1",
+        "hostname": "mac-mini-01",
+        "queue": "macos",
+        "os_id": "darwin",
+        "arch": "arm64",
+        "connection_state": "lost",
+        "ip_address": "10.0.3.10",
+        "created_at": "2026-02-16T08:00:00Z",
+    },
+]
+
+_SUITE = {
+    "name": "API integration tests",
+    "slug": "api-integration",
+    "runs": [
+        {"pipeline": "api", "build": 12},
+        {
+            "pipeline": "api",
+            "build": 14,
+            "failures": [
+                {
+                    "name": "test_partial_refund_rounds_to_cent",
+                    "location": "tests/integration/test_refunds.py:42",
+                    "reason": "AssertionError: assert Decimal('10.333333') == Decimal('10.33')",
+                    "duration": 0.412,
+                    "backtrace": ["tests/integration/test_refunds.py:42: AssertionError"],
+                    "expanded": [
+                        "where Decimal('10.333333') = <Refund rf_204 order=ord_881>.amount"
+                    ],
+                },
+                {
+                    "name": "test_refund_total_matches",
+                    "location": "tests/integration/test_refunds.py:57",
+                    "reason": "httpx.HTTPStatusError: Server error '500 Internal Server Error'",
+                    "duration": 0.688,
+                    "backtrace": [
+                        "acme_api/client.py:88: in refund",
+                        "acme_api/client.py:41: in _post",
+                    ],
+                    "expanded": [
+                        "acme_api.errors.BalanceError: refund 10.333333 exceeds remaining 10.333332"
+                    ],
+                },
+            ],
+        },
+    ],
+}
+
+
 def _build(row: tuple[str, str, str, str, str, str, dict[str, Any]]) -> dict[str, Any]:
     pipeline, when, branch, state, creator, message, extra = row
     build: dict[str, Any] = {
@@ -515,7 +674,7 @@ def _build(row: tuple[str, str, str, str, str, str, dict[str, Any]]) -> dict[str
             "base": "main",
             "repository": f"git@github.com:acme-inc/{pipeline}.git",
         }
-    for name in ("jobs", "meta_data", "number"):
+    for name in ("jobs", "meta_data", "number", "annotations"):
         if name in extra:
             build[name] = extra[name]
     return build
@@ -580,6 +739,11 @@ def demo_data() -> dict[str, Any]:
                         env={"AWS_REGION": "eu-west-1"},
                     ),
                     _pipeline(
+                        "release",
+                        "Release",
+                        "Publishes the packages, once someone says so",
+                    ),
+                    _pipeline(
                         "legacy",
                         "Legacy monolith",
                         "The old Rails app, retired",
@@ -599,6 +763,9 @@ def demo_data() -> dict[str, Any]:
                         ],
                     ),
                 ],
+                "clusters": [_CLUSTER],
+                "agents": _AGENTS,
+                "suites": [_SUITE],
             }
         ],
     }

@@ -1,6 +1,7 @@
 """Builds the emulator's world from the JSON data format (docs/emulator.md, "Data files").
 
-The data is checked against the schema below before anything is built, so a flaw in a
+The data is checked against the schema below (made of ``schema.py``'s blocks; agents,
+clusters and suites are ``org_loader.py``'s) before anything is built, so a flaw in a
 hand-written file is reported where it is (``organizations[0].pipelines[1]: missing "name"``)
 rather than as a Python error from deep in the loader, and a misspelt key is refused rather
 than ignored. Finished builds are replayed through the same state machine as live ones, so
@@ -9,18 +10,48 @@ their jobs, timestamps and logs are consistent; only their outcomes come from th
 
 from __future__ import annotations
 
+import base64
 import hashlib
-import json
-import math
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from http import HTTPStatus
+import mimetypes
+from collections.abc import Mapping
 from typing import Any
 
-from . import logs
+from . import attachments, logs, org_loader
 from .faults import KINDS
-from .model import Build, Job, Organization, Pipeline, Step, User, parse_time, stable_id
+from .model import (
+    ArtifactFile,
+    Build,
+    Job,
+    Organization,
+    Pipeline,
+    Step,
+    User,
+    parse_time,
+    stable_id,
+)
+from .schema import (
+    BASE64,
+    BOOLEAN,
+    INTEGER,
+    OBJECT,
+    POSITIVE,
+    SECONDS,
+    STATUS,
+    STRING,
+    STRING_LIST,
+    STRING_MAP,
+    TEXT,
+    TIME,
+    UUID,
+    Kind,
+    Record,
+    Records,
+    by_key,
+    check_record,
+    error,
+    one_of,
+    shown,
+)
 from .state import PIPELINE_SETTINGS, ApiError, World, step_from_dict
 
 DEFAULT_NOW = "2026-03-16T12:00:00Z"
@@ -28,112 +59,6 @@ DEFAULT_USER = {"name": "Emulator User", "email": "user@example.com"}
 FINISHED_STATES = ("passed", "failed", "canceled")
 LIVE_STATES = ("scheduled", "running")
 _QUEUE_SECONDS = 5.0  # between a historic build's creation and its first job
-
-
-class DataError(ValueError):
-    """A flaw in emulator data, on one line that names the record and field at fault."""
-
-
-def _error(where: str, message: str) -> DataError:
-    return DataError(f"{where or 'top level'}: {message}")
-
-
-# The schema: what each record may hold. ``null`` is refused everywhere (leave a field out).
-
-
-@dataclass(frozen=True)
-class Kind:
-    """What a field holds: ``name`` as messages say it, and the test of a value."""
-
-    name: str
-    accepts: Callable[[Any], bool]
-
-
-@dataclass(frozen=True)
-class Record:
-    """A JSON object: its fields (each a kind or a list of records) and those it needs."""
-
-    fields: Mapping[str, Kind | Records]
-    required: tuple[str, ...] = ()
-
-
-# Picks the record that a JSON object is (a job names a step or defines one), or refuses it.
-Chooser = Callable[[Mapping[str, Any], str], Record]
-
-
-@dataclass(frozen=True)
-class Records:
-    """A list of records; ``non_empty`` where an empty list would mean nothing."""
-
-    shape: Record | Chooser
-    non_empty: bool = False
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _is_time(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        parse_time(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _one_of(*choices: str) -> Kind:
-    return Kind(f"one of {', '.join(choices)}", lambda value: value in choices)
-
-
-_STATUSES = frozenset(HTTPStatus)
-STRING = Kind("a string", lambda value: isinstance(value, str))
-TEXT = Kind("a non-empty string", lambda value: isinstance(value, str) and bool(value.strip()))
-BOOLEAN = Kind("true or false", lambda value: isinstance(value, bool))
-INTEGER = Kind("an integer", _is_int)
-POSITIVE = Kind("a positive integer", lambda value: _is_int(value) and value > 0)
-SECONDS = Kind(
-    "a number of seconds (0 or more)",
-    lambda value: _is_number(value) and math.isfinite(value) and value >= 0,
-)
-TIME = Kind('an ISO 8601 time such as "2026-03-16T12:00:00Z"', _is_time)
-OBJECT = Kind("an object", lambda value: isinstance(value, Mapping))
-STRING_MAP = Kind(
-    "an object of strings",
-    lambda value: isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values()),
-)
-STRING_LIST = Kind(
-    "a list of strings",
-    lambda value: isinstance(value, list) and all(isinstance(v, str) for v in value),
-)
-UUID = Kind(
-    'a UUID such as "b63254c0-3271-4a98-8270-7cfbd6c2f14e"',
-    lambda value: (
-        isinstance(value, str)
-        and re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", value)
-        is not None
-    ),
-)
-STATUS = Kind(
-    "an HTTP status code such as 503", lambda value: _is_int(value) and value in _STATUSES
-)
-
-
-def _by_key(missing: str, **variants: Record) -> Chooser:
-    """A record that comes in variants, told apart by the first of their keys it has."""
-
-    def choose(spec: Mapping[str, Any], where: str) -> Record:
-        key = next((key for key in variants if key in spec), None)
-        if key is None:
-            raise _error(where, missing)
-        return variants[key]
-
-    return choose
 
 
 def _setting_kind(default: Any) -> Kind:
@@ -156,10 +81,28 @@ STEP_FIELDS: dict[str, Kind | Records] = {
     "failure_output": STRING,
     "env": STRING_MAP,
 }
-STEP = Record(STEP_FIELDS, required=("command",))
+# A file a step's jobs upload when they finish: text (``content``, and ``failure_content``
+# when the job fails) or bytes (``content_base64``).
+ARTIFACT_FILE = Record(
+    {
+        "path": TEXT,
+        "content": STRING,
+        "failure_content": STRING,
+        "content_base64": BASE64,
+        "mime_type": STRING,
+    },
+    required=("path",),
+)
+STEP = Record({**STEP_FIELDS, "artifacts": Records(ARTIFACT_FILE)}, required=("command",))
+BLOCK_STEP = Record({"block": TEXT, "key": STRING}, required=("block",))
+# A step runs a command, or is a block step that waits to be unblocked.
+STEPS = Records(
+    by_key('missing "command" (or "block", a block step)', command=STEP, block=BLOCK_STEP),
+    non_empty=True,
+)
 JOB_FIELDS: dict[str, Kind | Records] = {
     "id": UUID,
-    "state": _one_of(*FINISHED_STATES),
+    "state": one_of(*FINISHED_STATES),
     "retried": BOOLEAN,
     "exit_status": INTEGER,
     "env": STRING_MAP,
@@ -171,7 +114,7 @@ INLINE_JOB = Record({**STEP_FIELDS, **JOB_FIELDS}, required=("command",))
 
 # A job runs one of the pipeline's steps, or a step of its own.
 JOBS = Records(
-    _by_key(
+    by_key(
         'missing "step" (a step key) or "command" (an inline step)',
         step=JOB_OF_STEP,
         command=INLINE_JOB,
@@ -179,9 +122,20 @@ JOBS = Records(
 )
 
 
+# A note on a finished build, or (``step``) on the latest job of one of its steps.
+ANNOTATION = Record(
+    {
+        "body": TEXT,
+        "style": one_of(*attachments.STYLES),
+        "context": TEXT,
+        "priority": Kind("an integer from 1 to 10", lambda value: value in range(1, 11)),
+        "step": TEXT,
+    },
+    required=("body",),
+)
 BUILD = Record(
     {
-        "state": _one_of(*FINISHED_STATES, *LIVE_STATES),
+        "state": one_of(*FINISHED_STATES, *LIVE_STATES),
         "number": POSITIVE,
         "branch": STRING,
         "commit": STRING,
@@ -194,6 +148,7 @@ BUILD = Record(
         "meta_data": STRING_MAP,
         "pull_request": OBJECT,
         "jobs": JOBS,
+        "annotations": Records(ANNOTATION),
     }
 )
 PIPELINE_FIELDS: dict[str, Kind | Records] = {
@@ -212,7 +167,7 @@ PIPELINE_FIELDS: dict[str, Kind | Records] = {
     "builds": Records(BUILD),
 }
 PIPELINE_OF_STEPS = Record(
-    {**PIPELINE_FIELDS, "steps": Records(STEP, non_empty=True)},
+    {**PIPELINE_FIELDS, "steps": STEPS},
     required=("name", "repository", "steps"),
 )
 PIPELINE_OF_YAML = Record(
@@ -221,7 +176,7 @@ PIPELINE_OF_YAML = Record(
 
 # A pipeline's steps come as a list, or as pipeline YAML.
 PIPELINES = Records(
-    _by_key(
+    by_key(
         'missing "steps" (or "configuration", the steps as pipeline YAML)',
         configuration=PIPELINE_OF_YAML,
         steps=PIPELINE_OF_STEPS,
@@ -240,13 +195,14 @@ ORGANIZATION = Record(
         "id": STRING,
         "created_at": TIME,
         "pipelines": PIPELINES,
+        **org_loader.FIELDS,
     },
     required=("slug",),
 )
 FAULT = Record(
     {
         "path": TEXT,
-        "kind": _one_of(*KINDS),
+        "kind": one_of(*KINDS),
         "count": POSITIVE,
         "status": STATUS,
         "seconds": SECONDS,
@@ -267,43 +223,7 @@ DATA = Record(
 
 def check(data: Any) -> None:
     """Raise :class:`DataError` at the first place where ``data`` breaks the format."""
-    _check(data, DATA, "")
-
-
-def _check(value: Any, shape: Record | Chooser, where: str) -> None:
-    if not isinstance(value, Mapping):
-        raise _error(where, f"must be an object; got {_shown(value)}")
-    record = shape if isinstance(shape, Record) else shape(value, where)
-    if unknown := [name for name in value if name not in record.fields]:
-        allowed = ", ".join(record.fields)
-        raise _error(where, f"unknown key {_shown(unknown[0])}; allowed: {allowed}")
-    if missing := [name for name in record.required if name not in value]:
-        raise _error(where, f'missing "{missing[0]}"')
-    for name, item in value.items():
-        kind = record.fields[name]
-        if isinstance(kind, Records):
-            _check_list(item, kind, where, name)
-        elif not kind.accepts(item):
-            raise _error(where, f'"{name}" must be {kind.name}; got {_shown(item)}')
-
-
-def _check_list(items: Any, kind: Records, where: str, name: str) -> None:
-    if not isinstance(items, list):
-        raise _error(where, f'"{name}" must be a list; got {_shown(items)}')
-    if kind.non_empty and not items:
-        raise _error(where, f'"{name}" must not be empty')
-    for index, item in enumerate(items):
-        _check(item, kind.shape, f"{where}.{name}[{index}]".lstrip("."))
-
-
-def _shown(value: Any) -> str:
-    """A value as a message quotes it: short JSON on one line; containers by their kind."""
-    if isinstance(value, Mapping):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    text = json.dumps(value, ensure_ascii=False, default=repr)
-    return text if len(text) <= 40 else text[:39] + "…"
+    check_record(data, DATA, "")
 
 
 # Building the world from checked data.
@@ -335,7 +255,7 @@ def _user(spec: Mapping[str, Any], now: float) -> User:
 def _organization(world: World, spec: Mapping[str, Any], where: str, now: float) -> None:
     slug = spec["slug"]
     if slug in world.organizations:
-        raise _error(where, f'"slug" {_shown(slug)} is taken by an earlier organization')
+        raise error(where, f'"slug" {shown(slug)} is taken by an earlier organization')
     org = Organization(
         id=spec.get("id") or stable_id("organization", slug),
         slug=slug,
@@ -345,6 +265,7 @@ def _organization(world: World, spec: Mapping[str, Any], where: str, now: float)
     world.organizations[slug] = org
     for index, pipeline_spec in enumerate(spec.get("pipelines", ())):
         _pipeline(world, org, pipeline_spec, f"{where}.pipelines[{index}]", now)
+    org_loader.load(world, org, spec, where, now)
 
 
 def _pipeline(
@@ -352,11 +273,13 @@ def _pipeline(
 ) -> None:
     try:
         pipeline = world.create_pipeline(org, spec, _time(spec.get("created_at"), now))
-    except ApiError as error:  # what the checks above leave: a name or slug already taken
-        problems = [f'"{e["field"]}" {e["code"]}' for e in error.errors or ()]
-        raise _error(where, "; ".join(problems) or error.message) from None
+    except ApiError as refusal:  # what the checks above leave: a name or slug taken
+        problems = [f'"{e["field"]}" {e["code"]}' for e in refusal.errors or ()]
+        raise error(where, "; ".join(problems) or refusal.message) from None
     if "archived_at" in spec:
         pipeline.archived_at = parse_time(spec["archived_at"])
+    for step, step_spec in zip(pipeline.steps, spec.get("steps", ()), strict=False):
+        step.artifacts = [_artifact_file(file) for file in step_spec.get("artifacts", ())]
     for index, build_spec in enumerate(spec.get("builds", ())):
         _build(world, pipeline, build_spec, f"{where}.builds[{index}]", now)
 
@@ -384,21 +307,23 @@ def _build(
     if state in LIVE_STATES:
         if "jobs" in spec:
             problem = f'"jobs" are for finished builds; a {state} build runs the pipeline\'s steps'
-            raise _error(where, problem)
+            raise error(where, problem)
         # Live from the emulator's start: a running build starts its first job at once.
         world.launch(build, build.created_at)
         build.next_at = now if state == "running" else now + world.step_seconds
     else:
         _replay(world, build, state, spec.get("jobs"), where)
         if build.state != state:
-            raise _error(where, f'"state" is "{state}", but its jobs make it "{build.state}"')
+            raise error(where, f'"state" is "{state}", but its jobs make it "{build.state}"')
+    for index, note in enumerate(spec.get("annotations", ())):
+        _annotate(build, note, f"{where}.annotations[{index}]")
 
 
 def _number(world: World, pipeline: Pipeline, spec: Mapping[str, Any], where: str) -> int | None:
     """The number the data gives the build, if any: unique in its pipeline."""
     number = spec.get("number")
     if any(b.pipeline is pipeline and b.number == number for b in world.builds):
-        raise _error(where, f'"number" {number} is taken by an earlier build')
+        raise error(where, f'"number" {number} is taken by an earlier build')
     return number
 
 
@@ -408,8 +333,8 @@ def _creator(world: World, spec: Mapping[str, Any], where: str) -> User:
     try:
         return world.user(spec["creator"])
     except ValueError:
-        got = _shown(spec["creator"])
-        raise _error(where, f'"creator" must be the id or email of a user; got {got}') from None
+        got = shown(spec["creator"])
+        raise error(where, f'"creator" must be the id or email of a user; got {got}') from None
 
 
 def _replay(
@@ -422,6 +347,11 @@ def _replay(
     )
     moment = build.created_at + _QUEUE_SECONDS
     for job, outcome, spec in plan:
+        if job.step.block and outcome != "canceled":  # the creator unblocked it
+            failed = any(other.hard_failed for other in build.latest_jobs())
+            job.state = "unblocked_failed" if failed else "unblocked"
+            job.unblocked_by, job.unblocked_at = build.creator, moment
+            continue
         world.start_job(build, job, moment)
         moment += job.step.duration
         if outcome == "canceled":
@@ -443,11 +373,13 @@ Plan = list[tuple[Job, str, Mapping[str, Any]]]
 def _derived_jobs(world: World, build: Build, state: str) -> Plan:
     """One job per step: a failed build fails its ``fails``/``flaky`` steps (else the last)."""
     world.launch(build, build.created_at)
+    build.state, build.blocked, build.finished_at = "scheduled", False, None  # replayed below
     jobs = build.jobs
     if state == "failed":
         failing = {job.id for job in jobs if job.step.fails or job.step.flaky}
-        if not failing and jobs:
-            failing = {jobs[-1].id}
+        commands = [job for job in jobs if not job.step.block]
+        if not failing and commands:
+            failing = {commands[-1].id}
         return [(job, "failed" if job.id in failing else "passed", {}) for job in jobs]
     last = jobs[-1] if state == "canceled" and jobs else None
     return [(job, "canceled" if job is last else "passed", {}) for job in jobs]
@@ -460,7 +392,7 @@ def _explicit_jobs(world: World, build: Build, specs: list[Mapping[str, Any]], w
     for index, spec in enumerate(specs):
         step = _job_step(steps, spec, index, f"{where}.jobs[{index}]")
         if "id" in spec and any(j.id == spec["id"] for b in world.builds for j in b.jobs):
-            raise _error(f"{where}.jobs[{index}]", f'"id" {spec["id"]} is used by another job')
+            raise error(f"{where}.jobs[{index}]", f'"id" {spec["id"]} is used by another job')
         job = world.add_job(
             build, step, build.created_at, env=dict(spec.get("env") or {}), job_id=spec.get("id")
         )
@@ -471,7 +403,7 @@ def _explicit_jobs(world: World, build: Build, specs: list[Mapping[str, Any]], w
                 (later for later, _, _ in plan[index + 1 :] if later.step is job.step), None
             )
             if retry is None:
-                raise _error(f"{where}.jobs[{index}]", '"retried" needs a later job of its "step"')
+                raise error(f"{where}.jobs[{index}]", '"retried" needs a later job of its "step"')
             job.retried, job.retried_in_job_id = True, retry.id
             retry.attempt, retry.retry_source_id = job.attempt + 1, job.id
     return plan
@@ -482,8 +414,38 @@ def _job_step(steps: Mapping[str, Step], spec: Mapping[str, Any], index: int, wh
     if "step" not in spec:
         return step_from_dict(spec, index)
     if spec["step"] not in steps:
-        raise _error(where, f'"step" must be one of {", ".join(steps)}; got {_shown(spec["step"])}')
+        raise error(where, f'"step" must be one of {", ".join(steps)}; got {shown(spec["step"])}')
     return steps[spec["step"]]
+
+
+def _artifact_file(spec: Mapping[str, Any]) -> ArtifactFile:
+    path = spec["path"]
+    if "content_base64" in spec:
+        content = base64.b64decode(spec["content_base64"])
+    else:
+        content = spec.get("content", "").encode()
+    failure = spec.get("failure_content")
+    guessed = mimetypes.guess_type(path)[0] or (
+        "application/octet-stream" if "content_base64" in spec else "text/plain"
+    )
+    return ArtifactFile(
+        path=path,
+        content=content,
+        mime_type=spec.get("mime_type") or guessed,
+        failure_content=failure.encode() if failure is not None else None,
+    )
+
+
+def _annotate(build: Build, spec: Mapping[str, Any], where: str) -> None:
+    """A data file's annotation, made as the API makes one, when the build finished."""
+    job = None
+    if "step" in spec:
+        jobs = [j for j in build.latest_jobs() if j.step.key == spec["step"]]
+        if not jobs:
+            raise error(where, f'"step" names no job of the build; got {shown(spec["step"])}')
+        job = jobs[-1]
+    body = {key: spec[key] for key in ("body", "style", "context", "priority") if key in spec}
+    attachments.annotate(build, job, body, build.finished_at or build.created_at)
 
 
 def _sha(pipeline: Pipeline, number: int) -> str:

@@ -13,11 +13,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .analytics import Suite
+    from .fleet import Agent, Cluster
     from .logs import SyntheticLog
 
 _NAMESPACE = uuid.UUID("6f1c9a52-3d0e-4b8e-9a51-b0c4a1e0b7d2")
 
 LIVE_BUILD_STATES = frozenset({"scheduled", "running", "failing"})
+BLOCKED_JOB_STATES = frozenset({"blocked", "blocked_failed"})  # a block step waiting
 
 
 def stable_id(*parts: object) -> str:
@@ -62,15 +65,31 @@ class Organization:
     slug: str
     name: str
     created_at: float
+    # Agents, clusters and Test Engine suites (fleet.py, analytics.py).
+    agents: list[Agent] = field(default_factory=list)
+    clusters: list[Cluster] = field(default_factory=list)
+    suites: list[Suite] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ArtifactFile:
+    """A file a step uploads when its job finishes; ``failure_content`` instead on failure."""
+
+    path: str
+    content: bytes
+    mime_type: str
+    failure_content: bytes | None = None
 
 
 @dataclass
 class Step:
-    """A command step definition; ``fails``/``flaky`` make each job's outcome deterministic."""
+    """A step definition: a command step, whose jobs' outcomes ``fails``/``flaky`` make
+    deterministic, or a block step (``block``), whose job waits to be unblocked."""
 
     key: str
     label: str
     command: str
+    block: bool = False  # a block step: its job is type "manual" and waits for unblock
     fails: bool = False  # every attempt fails
     flaky: bool = False  # the first attempt fails, retries pass
     soft_fail: bool = False  # a failure does not fail the build
@@ -79,6 +98,7 @@ class Step:
     output: str | None = None  # what the command prints when it passes
     failure_output: str | None = None  # ... and when it fails
     env: dict[str, str] = field(default_factory=dict)
+    artifacts: list[ArtifactFile] = field(default_factory=list)
 
     def fails_on(self, attempt: int) -> bool:
         return self.fails or (self.flaky and attempt == 0)
@@ -121,6 +141,10 @@ class Job:
     retried: bool = False
     retried_in_job_id: str | None = None
     retry_source_id: str | None = None  # the job this one retries
+    priority: int = 0
+    artifacts: list[Artifact] = field(default_factory=list)
+    unblocked_by: User | None = None  # a block step's job, once unblocked
+    unblocked_at: float | None = None
 
     @property
     def hard_failed(self) -> bool:
@@ -150,7 +174,35 @@ class Build:
     finished_at: float | None = None
     rebuilt_from: Build | None = None
     next_at: float | None = None  # when the state machine moves this build on; None: finished
+    blocked: bool = False  # waiting at a block step (its state stays passed or failed)
+    annotations: list[Annotation] = field(default_factory=list)
 
     def latest_jobs(self) -> list[Job]:
         """The most recent attempt of each step (what the API shows by default)."""
         return [job for job in self.jobs if not job.retried]
+
+
+@dataclass
+class Artifact:
+    """A file a job uploaded; a deleted one is gone from every listing and lookup."""
+
+    id: str
+    job_id: str
+    file: ArtifactFile
+    content: bytes
+    created_at: float
+    state: str = "finished"
+
+
+@dataclass
+class Annotation:
+    """A note on a build, or on one of its jobs (``job_id``); ``body`` is its Markdown."""
+
+    id: str
+    context: str
+    style: str
+    priority: int
+    body: str
+    created_at: float
+    updated_at: float
+    job_id: str | None = None

@@ -11,10 +11,12 @@ import re
 from typing import Any
 
 from .model import (
+    BLOCKED_JOB_STATES,
     Build,
     Job,
     Organization,
     Pipeline,
+    Step,
     User,
     graphql_id,
     iso,
@@ -142,21 +144,24 @@ class Renderer:
             "emoji": None,
             "color": None,
             "configuration": settings["configuration"],
-            "steps": [
-                {
-                    "type": "script",
-                    "name": step.label,
-                    "key": step.key,
-                    "command": step.command,
-                    "artifact_paths": None,
-                    "branch_configuration": None,
-                    "env": step.env,
-                    "timeout_in_minutes": None,
-                    "agent_query_rules": [],
-                }
-                for step in pipeline.steps
-            ],
+            "steps": [self._step(step) for step in pipeline.steps],
             "cluster_url": None,
+        }
+
+    @staticmethod
+    def _step(step: Step) -> dict[str, Any]:
+        if step.block:
+            return {"type": "manual", "label": step.label, "key": step.key}
+        return {
+            "type": "script",
+            "name": step.label,
+            "key": step.key,
+            "command": step.command,
+            "artifact_paths": ", ".join(a.path for a in step.artifacts) or None,
+            "branch_configuration": None,
+            "env": step.env,
+            "timeout_in_minutes": None,
+            "agent_query_rules": [],
         }
 
     def build(
@@ -176,8 +181,8 @@ class Renderer:
             "number": build.number,
             "state": build.state,
             "cancel_reason": None,
-            "blocked": False,
-            "blocked_state": "",
+            "blocked": build.blocked,
+            "blocked_state": build.state if build.blocked else "",
             "message": build.message,
             "commit": build.commit,
             "branch": build.branch,
@@ -211,6 +216,8 @@ class Renderer:
     def job(self, build: Build, job: Job) -> dict[str, Any]:
         url = self.job_url(build, job)
         step = job.step
+        if step.block:
+            return self._manual_job(build, job)
         return {
             "id": job.id,
             "graphql_id": graphql_id("Job", job.id),
@@ -218,7 +225,7 @@ class Renderer:
             "name": step.label,
             "step_key": step.key,
             "step": {"id": stable_id(build.pipeline.id, "step", step.key), "signature": None},
-            "priority": {"number": 0},
+            "priority": {"number": job.priority},
             "agent_query_rules": [],
             "state": job.state,
             "build_url": self.build_url(build),
@@ -232,7 +239,7 @@ class Renderer:
             "signal": job.signal,
             "signal_reason": job.signal_reason,
             "broken_reason": None,
-            "artifact_paths": None,
+            "artifact_paths": ", ".join(a.path for a in step.artifacts) or None,
             "agent": job.agent and self._agent(build, job.agent),
             "created_at": iso(job.created_at),
             "scheduled_at": iso(job.created_at),
@@ -254,6 +261,22 @@ class Renderer:
             "cluster_url": None,
             "cluster_queue_id": None,
             "cluster_queue_url": None,
+        }
+
+    def _manual_job(self, build: Build, job: Job) -> dict[str, Any]:
+        """A block step's job, with the fields the docs show for one."""
+        return {
+            "id": job.id,
+            "graphql_id": graphql_id("Job", job.id),
+            "type": "manual",
+            "label": job.step.label,
+            "step_key": job.step.key,
+            "state": job.state,
+            "web_url": None,
+            "unblocked_by": job.unblocked_by and self.user(job.unblocked_by),
+            "unblocked_at": iso(job.unblocked_at),
+            "unblockable": job.state in BLOCKED_JOB_STATES,
+            "unblock_url": f"{self.job_url(build, job)}/unblock",
         }
 
     def _agent(self, build: Build, name: str) -> dict[str, Any]:

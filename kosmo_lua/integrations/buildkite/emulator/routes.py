@@ -1,4 +1,6 @@
-"""The REST endpoints under ``/v2``: one handler per documented operation, with its scope."""
+"""The REST endpoints of organizations, pipelines, builds and job logs under ``/v2``: one
+handler per documented operation, with its scope. The other groups' endpoints are in
+``*_routes.py``; all register in ``registry.py``."""
 
 from __future__ import annotations
 
@@ -6,81 +8,16 @@ import fnmatch
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from .logs import header_times
-from .model import Build, Job, Pipeline, parse_time
-from .payloads import Renderer
-from .state import ApiError, World
-from .wsgi import Request, Response, paginate
+from .model import Build, Job, parse_time
+from .registry import Context, build_of, job_of, ok, page, pipeline_of, route
+from .state import ApiError
+from .wsgi import Request, Response
 
 # ``state=finished`` is the docs' shortcut for these.
 FINISHED_FILTER = ("passed", "failed", "blocked", "canceled")
-
-
-@dataclass
-class Context:
-    """What a handler needs: the request, the world, and ``now`` on the builds' clock."""
-
-    request: Request
-    world: World
-    render: Renderer
-    now: float
-    token: str
-    scopes: list[str]
-
-
-Handler = Callable[[Context, dict[str, str]], Response]
-
-
-@dataclass
-class Route:
-    method: str
-    pattern: re.Pattern[str]
-    scope: str | None
-    handler: Handler
-
-
-ROUTES: list[Route] = []
-
-
-def route(method: str, template: str, scope: str | None) -> Callable[[Handler], Handler]:
-    """Register a handler; ``{name}`` in ``template`` matches one path segment."""
-    pattern = re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$")
-
-    def register(handler: Handler) -> Handler:
-        ROUTES.append(Route(method, pattern, scope, handler))
-        return handler
-
-    return register
-
-
-def dispatch(context: Context, method: str, path: str) -> Response:
-    """Run the matching handler; refusals become the API's error replies. HEAD is GET
-    without the body, unless the path has a HEAD of its own (a job log's size)."""
-    if method == "HEAD" and not any(c.method == "HEAD" and c.pattern.match(path) for c in ROUTES):
-        method = "GET"
-    try:
-        for candidate in ROUTES:
-            match = candidate.pattern.match(path)
-            if match and candidate.method == method:
-                scope = candidate.scope
-                if scope and scope not in context.scopes:
-                    raise ApiError(403, f"Your access token doesn't have the {scope} scope")
-                return candidate.handler(context, match.groupdict())
-        raise ApiError(404, "Not Found")
-    except ApiError as error:
-        return Response.error(error)
-
-
-def _ok(payload: Any, status: int = 200) -> Response:
-    return Response.json(status, payload)
-
-
-def _page(context: Context, items: list[Any], render: Callable[[Any], Any]) -> Response:
-    chosen, headers = paginate(context.request, items)
-    return Response.json(200, [render(item) for item in chosen], headers)
 
 
 # Token, user and organizations.
@@ -88,23 +25,23 @@ def _page(context: Context, items: list[Any], render: Callable[[Any], Any]) -> R
 
 @route("GET", "/access-token", None)
 def access_token(context: Context, _: dict[str, str]) -> Response:
-    return _ok(context.render.access_token(context.token, context.scopes))
+    return ok(context.render.access_token(context.token, context.scopes))
 
 
 @route("GET", "/user", "read_user")
 def current_user(context: Context, _: dict[str, str]) -> Response:
-    return _ok(context.render.user(context.world.owner))
+    return ok(context.render.user(context.world.owner))
 
 
 @route("GET", "/organizations", "read_organizations")
 def list_organizations(context: Context, _: dict[str, str]) -> Response:
     organizations = list(context.world.organizations.values())
-    return _page(context, organizations, context.render.organization)
+    return page(context, organizations, context.render.organization)
 
 
 @route("GET", "/organizations/{org}", "read_organizations")
 def get_organization(context: Context, params: dict[str, str]) -> Response:
-    return _ok(context.render.organization(context.world.organization(params["org"])))
+    return ok(context.render.organization(context.world.organization(params["org"])))
 
 
 # Pipelines.
@@ -124,50 +61,46 @@ def list_pipelines(context: Context, params: dict[str, str]) -> Response:
         and name in pipeline.name.lower()
         and repository in pipeline.repository.lower()
     ]
-    return _page(context, pipelines, context.render.pipeline)
+    return page(context, pipelines, context.render.pipeline)
 
 
 @route("POST", "/organizations/{org}/pipelines", "write_pipelines")
 def create_pipeline(context: Context, params: dict[str, str]) -> Response:
     org = context.world.organization(params["org"])
     pipeline = context.world.create_pipeline(org, context.request.json(), context.now)
-    return _ok(context.render.pipeline(pipeline), 201)
+    return ok(context.render.pipeline(pipeline), 201)
 
 
 @route("GET", PIPELINE, "read_pipelines")
 def get_pipeline(context: Context, params: dict[str, str]) -> Response:
-    return _ok(context.render.pipeline(_pipeline(context, params)))
+    return ok(context.render.pipeline(pipeline_of(context, params)))
 
 
 @route("PATCH", PIPELINE, "write_pipelines")
 def update_pipeline(context: Context, params: dict[str, str]) -> Response:
-    pipeline = _pipeline(context, params)
+    pipeline = pipeline_of(context, params)
     context.world.update_pipeline(pipeline, context.request.json())
-    return _ok(context.render.pipeline(pipeline))
+    return ok(context.render.pipeline(pipeline))
 
 
 @route("DELETE", PIPELINE, "write_pipelines")
 def delete_pipeline(context: Context, params: dict[str, str]) -> Response:
-    context.world.delete_pipeline(_pipeline(context, params))
+    context.world.delete_pipeline(pipeline_of(context, params))
     return Response(204)
 
 
 @route("POST", PIPELINE + "/archive", "write_pipelines")
 def archive_pipeline(context: Context, params: dict[str, str]) -> Response:
-    pipeline = _pipeline(context, params)
+    pipeline = pipeline_of(context, params)
     context.world.set_archived(pipeline, True, context.now)
-    return _ok(context.render.pipeline(pipeline))
+    return ok(context.render.pipeline(pipeline))
 
 
 @route("POST", PIPELINE + "/unarchive", "write_pipelines")
 def unarchive_pipeline(context: Context, params: dict[str, str]) -> Response:
-    pipeline = _pipeline(context, params)
+    pipeline = pipeline_of(context, params)
     context.world.set_archived(pipeline, False, context.now)
-    return _ok(context.render.pipeline(pipeline))
-
-
-def _pipeline(context: Context, params: dict[str, str]) -> Pipeline:
-    return context.world.pipeline(params["org"], params["pipeline"])
+    return ok(context.render.pipeline(pipeline))
 
 
 # Builds.
@@ -188,54 +121,50 @@ def list_organization_builds(context: Context, params: dict[str, str]) -> Respon
 
 @route("GET", PIPELINE + "/builds", "read_builds")
 def list_pipeline_builds(context: Context, params: dict[str, str]) -> Response:
-    pipeline = _pipeline(context, params)
+    pipeline = pipeline_of(context, params)
     return _list_builds(context, lambda build: build.pipeline is pipeline)
 
 
 @route("POST", PIPELINE + "/builds", "write_builds")
 def create_build(context: Context, params: dict[str, str]) -> Response:
-    pipeline = _pipeline(context, params)
+    pipeline = pipeline_of(context, params)
     build = context.world.create_build(pipeline, context.request.json(), context.now)
-    return _ok(_build_payload(context, build), 201)
+    return ok(_build_payload(context, build), 201)
 
 
 @route("GET", BUILD, "read_builds")
 def get_build(context: Context, params: dict[str, str]) -> Response:
-    build = _build(context, params)
+    build = build_of(context, params)
     counted = build.jobs if context.request.flag("include_retried_jobs") else build.latest_jobs()
     counts = {"total": len(counted), "states": dict(Counter(job.state for job in counted))}
-    return _ok(_build_payload(context, build, counts))
+    return ok(_build_payload(context, build, counts))
 
 
 @route("PUT", BUILD + "/cancel", "write_builds")
 def cancel_build(context: Context, params: dict[str, str]) -> Response:
-    build = _build(context, params)
+    build = build_of(context, params)
     context.world.cancel(build, context.now)
-    return _ok(_build_payload(context, build))
+    return ok(_build_payload(context, build))
 
 
 @route("PUT", BUILD + "/rebuild", "write_builds")
 def rebuild_build(context: Context, params: dict[str, str]) -> Response:
-    build = context.world.rebuild(_build(context, params), context.now)
-    return _ok(_build_payload(context, build))
+    build = context.world.rebuild(build_of(context, params), context.now)
+    return ok(_build_payload(context, build))
 
 
 @route("PUT", BUILD + "/retry_failed_jobs", "write_builds")
 def retry_failed_jobs(context: Context, params: dict[str, str]) -> Response:
-    build = _build(context, params)
+    build = build_of(context, params)
     states = context.request.json().get("states")
     count = context.world.retry_failed_jobs(build, states, context.now)
-    return _ok({**_build_payload(context, build), "retried_jobs_count": count}, 202)
-
-
-def _build(context: Context, params: dict[str, str]) -> Build:
-    return context.world.build(_pipeline(context, params), params["number"])
+    return ok({**_build_payload(context, build), "retried_jobs_count": count}, 202)
 
 
 def _list_builds(context: Context, scope: Callable[[Build], bool]) -> Response:
     keep = _build_filter(context.request)
     builds = context.world.newest_first(lambda build: scope(build) and keep(build))
-    return _page(context, builds, lambda build: _build_payload(context, build))
+    return page(context, builds, lambda build: _build_payload(context, build))
 
 
 def _build_payload(
@@ -280,7 +209,7 @@ def _build_filter(request: Request) -> Callable[[Build], bool]:
         return (
             (not branches or any(fnmatch.fnmatchcase(build.branch, b) for b in branches))
             and (not commits or build.commit in commits)
-            and (not states or build.state in states)
+            and (not states or build.state in states or (build.blocked and "blocked" in states))
             and (created_from is None or build.created_at >= created_from)
             and (created_to is None or build.created_at < created_to)
             and (finished_from is None or (finished is not None and finished >= finished_from))
@@ -308,20 +237,20 @@ JOB = BUILD + "/jobs/{job}"
 
 @route("PUT", JOB + "/retry", "write_builds")
 def retry_job(context: Context, params: dict[str, str]) -> Response:
-    build, job = _job(context, params)
-    return _ok(context.render.job(build, context.world.retry_job(build, job, context.now)))
+    build, job = job_of(context, params)
+    return ok(context.render.job(build, context.world.retry_job(build, job, context.now)))
 
 
 @route("GET", JOB + "/log", "read_build_logs")
 def job_log(context: Context, params: dict[str, str]) -> Response:
-    build, job = _job(context, params)
+    build, job = job_of(context, params)
     request = context.request
     if "text/plain" in request.headers.get("accept", ""):
         return _raw_log(request, job)
     if request.headers.get("range"):
         raise ApiError(400, "Range requests are only supported with Accept: text/plain")
     log = job.big_log.text() if job.big_log else job.log
-    return _ok(
+    return ok(
         {
             "url": context.render.job_url(build, job) + "/log",
             "content": log,
@@ -334,25 +263,20 @@ def job_log(context: Context, params: dict[str, str]) -> Response:
 @route("HEAD", JOB + "/log", "read_build_logs")
 def job_log_size(context: Context, params: dict[str, str]) -> Response:
     """The size of the raw log, without it (Content-Length)."""
-    job = _job(context, params)[1]
+    job = job_of(context, params)[1]
     size = job.big_log.size if job.big_log else len(job.log.encode())
     return Response(200, headers=[("Accept-Ranges", "bytes")], stream=(size, []))
 
 
 @route("GET", JOB + "/log.txt", "read_build_logs")
 def job_raw_log(context: Context, params: dict[str, str]) -> Response:
-    return _raw_log(context.request, _job(context, params)[1])
+    return _raw_log(context.request, job_of(context, params)[1])
 
 
 @route("GET", JOB + "/env", "read_job_env")
 def job_env(context: Context, params: dict[str, str]) -> Response:
-    build, job = _job(context, params)
-    return _ok({"env": context.render.job_env(build, job)})
-
-
-def _job(context: Context, params: dict[str, str]) -> tuple[Build, Job]:
-    build = _build(context, params)
-    return build, context.world.job(build, params["job"])
+    build, job = job_of(context, params)
+    return ok({"env": context.render.job_env(build, job)})
 
 
 _SUFFIX_RANGE = re.compile(r"bytes=-(\d+)")
@@ -379,6 +303,3 @@ def _raw_log(request: Request, job: Job) -> Response:
     if big:
         return Response(status, headers=headers, stream=(size - start, big.read(start)))
     return Response(status, data[start:], headers)
-
-
-SCOPES = tuple(sorted({candidate.scope for candidate in ROUTES if candidate.scope}))

@@ -16,7 +16,9 @@ from typing import Any
 
 from . import logs
 from .model import (
+    BLOCKED_JOB_STATES,
     LIVE_BUILD_STATES,
+    Artifact,
     Build,
     Job,
     Organization,
@@ -60,8 +62,16 @@ def slugify(name: str) -> str:
 
 
 def step_from_dict(spec: Mapping[str, Any], index: int) -> Step:
-    """A step from the data file or a visual-steps pipeline body (``name`` or ``label``)."""
-    label = str(spec.get("label") or spec.get("name") or spec.get("command") or f"Step {index}")
+    """A step from the data file or a visual-steps pipeline body (``name`` or ``label``);
+    ``block`` makes a block step, labelled by its value."""
+    block = spec.get("block")
+    label = str(
+        (block if isinstance(block, str) else None)
+        or spec.get("label")
+        or spec.get("name")
+        or spec.get("command")
+        or f"Step {index}"
+    )
     known = {
         name: spec[name]
         for name in ("fails", "flaky", "soft_fail", "exit_status", "duration", "output")
@@ -71,6 +81,7 @@ def step_from_dict(spec: Mapping[str, Any], index: int) -> Step:
         key=str(spec.get("key") or slugify(label) or f"step-{index}"),
         label=label,
         command=str(spec.get("command") or ""),
+        block=block is not None,
         failure_output=spec.get("failure_output"),
         env=dict(spec.get("env") or {}),
         **known,
@@ -82,7 +93,8 @@ _YAML_KEY = re.compile(r"^\s+(\w+):\s*(.*?)\s*$")
 
 
 def steps_from_configuration(text: str) -> list[Step]:
-    """Command steps from simple pipeline YAML (scalar ``label``/``key``/``command`` only).
+    """Command and block steps from simple pipeline YAML (scalar ``label``/``key``/``command``
+    or ``block`` only).
 
     No YAML parser on purpose: the emulator stays stdlib-only and cheap to import. Anything
     richer (and ``buildkite-agent pipeline upload`` itself) becomes a single upload step.
@@ -93,7 +105,11 @@ def steps_from_configuration(text: str) -> list[Step]:
             found.append({item[1]: item[2].strip("\"'")})
         elif found and (key := _YAML_KEY.match(line)):
             found[-1].setdefault(key[1], key[2].strip("\"'"))
-    steps = [step_from_dict(spec, i) for i, spec in enumerate(found) if spec.get("command")]
+    steps = [
+        step_from_dict(spec, i)
+        for i, spec in enumerate(found)
+        if spec.get("command") or "block" in spec
+    ]
     return steps or [Step("upload", ":pipeline:", "buildkite-agent pipeline upload")]
 
 
@@ -258,10 +274,14 @@ class World:
         return job
 
     def launch(self, build: Build, moment: float) -> None:
-        """Give a new build one job per pipeline step and put it on the clock."""
+        """Give a new build one job per pipeline step and put it on the clock; a block step
+        first in line blocks it at once, as the service does."""
         for step in build.pipeline.steps:
             self.add_job(build, step, moment)
-        build.next_at = moment + self.step_seconds
+        if build.jobs and build.jobs[0].step.block:
+            self.block(build, build.jobs[0], moment)
+        else:
+            build.next_at = moment + self.step_seconds
 
     def create_build(self, pipeline: Pipeline, body: Mapping[str, Any], now: float) -> Build:
         self._check_writable(pipeline)
@@ -368,7 +388,7 @@ class World:
         job.retried, job.retried_in_job_id = True, retry.id
         failing = any(other.hard_failed for other in build.latest_jobs())
         build.state = "failing" if failing else "running"
-        build.finished_at = None
+        build.finished_at, build.blocked = None, False
         if build.next_at is None:
             build.next_at = now + self.step_seconds
         return retry
@@ -389,12 +409,66 @@ class World:
         running = next((job for job in build.jobs if job.state == "running"), None)
         if running is not None:
             self.finish_job(build, running, moment, failed=running.step.fails_on(running.attempt))
-        waiting = next((job for job in build.jobs if job.state == "scheduled"), None)
+        waiting = next(
+            (job for job in build.jobs if job.state in ("scheduled", *BLOCKED_JOB_STATES)), None
+        )
         if waiting is None:
             self.finish_build(build, moment)
             return
+        if waiting.step.block:
+            self.block(build, waiting, moment)
+            return
         self.start_job(build, waiting, moment)
         build.next_at = moment + self.step_seconds
+
+    # Block steps.
+
+    @staticmethod
+    def block(build: Build, job: Job, moment: float) -> None:
+        """The build waits at a block step: it keeps the state it would finish with now
+        (``passed``, or ``failed`` after a failure) and is ``blocked`` until unblocked."""
+        failed = any(other.hard_failed for other in build.latest_jobs())
+        job.state = "blocked_failed" if failed else "blocked"
+        build.state = "failed" if failed else "passed"
+        build.started_at = build.started_at or moment
+        build.blocked, build.finished_at, build.next_at = True, moment, None
+
+    def unblock(self, build: Build, job: Job, body: Mapping[str, Any], now: float) -> Job:
+        """Let the build go on past a block step; the fields become build meta-data."""
+        if build.state == "canceled":
+            raise ApiError(422, "Jobs from canceled builds cannot be unblocked")
+        if not job.step.block:
+            raise ApiError(400, "This job type cannot be unblocked")
+        if job.state not in BLOCKED_JOB_STATES:
+            raise ApiError(400, f"This job can't be unblocked: it is {job.state}")
+        fields = body.get("fields") or {}
+        if not isinstance(fields, Mapping):
+            raise ApiError(400, "fields must be an object of field keys and values")
+        unblocker = body.get("unblocker")
+        user = self.owner
+        if unblocker is not None:
+            found = next((u for u in self.users if u.id == unblocker), None)
+            if found is None:
+                raise ApiError(422, "Unblocker is not a valid user id for this organization")
+            user = found
+        failed = job.state == "blocked_failed"
+        job.state = "unblocked_failed" if failed else "unblocked"
+        job.unblocked_by, job.unblocked_at = user, now
+        build.meta_data.update({str(key): str(value) for key, value in fields.items()})
+        build.state = "failing" if failed else "running"
+        build.blocked, build.finished_at = False, None
+        build.next_at = now + self.step_seconds
+        return job
+
+    @staticmethod
+    def reprioritize(job: Job, body: Mapping[str, Any]) -> Job:
+        priority = body.get("priority")
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise ApiError(400, "Priority must be an integer")
+        if job.step.block:
+            raise ApiError(400, "Only command jobs have a priority")
+        job.priority = priority
+        return job
 
     @staticmethod
     def start_job(build: Build, job: Job, moment: float) -> None:
@@ -411,6 +485,18 @@ class World:
         job.soft_failed = failed and job.step.soft_fail
         job.finished_at = moment
         job.log += logs.conclusion(job, moment, started=job.started_at or moment)
+        job.artifacts = [
+            Artifact(
+                id=stable_id(job.id, "artifact", file.path),
+                job_id=job.id,
+                file=file,
+                content=file.failure_content
+                if failed and file.failure_content is not None
+                else file.content,
+                created_at=moment,
+            )
+            for file in job.step.artifacts
+        ]
         if job.hard_failed and build.state == "running":
             build.state = "failing"
             build.failing_at = build.failing_at or moment
@@ -419,7 +505,7 @@ class World:
     def finish_build(build: Build, moment: float) -> None:
         failed = any(job.hard_failed for job in build.latest_jobs())
         build.state = "failed" if failed else "passed"
-        build.finished_at, build.next_at = moment, None
+        build.finished_at, build.next_at, build.blocked = moment, None, False
 
 
 def _text(value: Any) -> str:
