@@ -357,14 +357,31 @@ def _bind_to_parent(lifeline: int) -> None:
 
 
 def _cap_data(size: int) -> None:
-    """The backstop: past ``size`` bytes of data the worker's allocations fail (Python raises
-    MemoryError, which ends the run as the memory limit), so a host-side blow-up nobody
-    foresaw stops the run, not the machine. Set before the host first works for a script:
-    a run that calls no host function (``return 1``) need not load ``resource``."""
+    """The backstop: past ``size`` bytes of data more than the worker had when it was forked,
+    its allocations fail (Python raises MemoryError, which ends the run as the memory
+    limit), so a host-side blow-up nobody foresaw stops the run, not the machine. What the
+    worker inherited is its parent's, not the run's: a worker forked from a big process (a
+    test session, a server) would otherwise start past its cap, unable even to start a
+    thread. Set before the host first works for a script: a run that calls no host
+    function (``return 1``) need not load ``resource``."""
     import resource
 
+    limit = _data_in_use() + size
     with contextlib.suppress(ValueError, OSError):  # a platform without RLIMIT_DATA
-        resource.setrlimit(resource.RLIMIT_DATA, (size, size))
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+def _data_in_use() -> int:
+    """The process's data segment and private mappings now (Linux ``VmData``); 0 where
+    unknown."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmData:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def _serve(
