@@ -149,8 +149,8 @@ def _redirect(web: respx.MockRouter, location: str) -> respx.Route:
 
 
 def _download(home: Any, **args: Any) -> tuple[Any, dict[str, Any]]:
-    invoker = _invoker(home, environ={})
-    return invoker.invoke("app.integrations.buildkite.download_artifact", [{**ARGS, **args}])
+    with _invoker(home, environ={}) as invoker:
+        return invoker.invoke("app.integrations.buildkite.download_artifact", [{**ARGS, **args}])
 
 
 @pytest.mark.parametrize(
@@ -281,10 +281,11 @@ def test_a_body_past_max_bytes_stops_being_read(kosmo_home, web):
     assert body.taken <= 3  # what fits in 100000 bytes, and the chunk that passed it
 
 
-def test_max_bytes_defaults_to_the_memory_limit(kosmo_home, web):
+def test_max_bytes_defaults_to_the_memory_limit(kosmo_home, web, request):
     _redirect(web, STORAGE)
     web.get(STORAGE).mock(return_value=httpx.Response(200, stream=_Counted(3, 1000)))
     invoker = _invoker(kosmo_home, environ={}, max_body_bytes=2500)
+    request.addfinalizer(invoker.close)
     with pytest.raises(LimitExceeded, match=r"larger than max_bytes \(2500 bytes\)"):
         invoker.invoke("app.integrations.buildkite.download_artifact", [ARGS])
     with pytest.raises(ArgumentError, match=r"must be at most 2500 \(the run's --memory-limit"):

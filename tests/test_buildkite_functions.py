@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -49,8 +50,10 @@ def config(kosmo_home) -> Config:
 
 
 @pytest.fixture
-def bk(config) -> Harness:
-    return Harness(config)
+def bk(config) -> Iterator[Harness]:
+    harness = Harness(config)
+    yield harness
+    harness.invoker.close()  # its clients: hundreds of tests would otherwise pile them up
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import re
+import threading
 import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,8 @@ from ...request import Call
 from ...rest import REQUEST_SECONDS, USER_AGENT
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
 READ_TIMEOUT = 30.0  # seconds any one step (connect, a read) may take
@@ -167,6 +170,7 @@ def fetch(
                 headers=headers,
                 timeout=READ_TIMEOUT,
                 follow_redirects=False,
+                verify=_tls(),
             ) as client,
             client.stream("GET", url) as reply,
         ):
@@ -177,6 +181,19 @@ def fetch(
     except httpx.TransportError as exc:
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise ConnectionFailed(f"Failed to connect to {STORAGE}: {detail}", tool=tool) from None
+
+
+_TLS: list[ssl.SSLContext] = []  # one for every download: making one reads the CA bundle
+_TLS_LOCK = threading.Lock()
+
+
+def _tls() -> ssl.SSLContext:
+    import httpx
+
+    with _TLS_LOCK:
+        if not _TLS:
+            _TLS.append(httpx.create_ssl_context())
+        return _TLS[0]
 
 
 def _check_reply(reply: httpx.Response, max_bytes: int, tool: str) -> None:
