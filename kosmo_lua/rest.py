@@ -328,7 +328,13 @@ class RestClient:
         request.extensions["timeout"] = timeout.as_dict()
         request.extensions["trace"] = lane.watchdog.trace
         with lane.watchdog.armed(left):
-            reply = lane.client.send(request, stream=True)
+            try:
+                reply = lane.client.send(request, stream=True)
+            except (httpx.InvalidURL, UnicodeError) as exc:  # a Location httpx reads, unfollowed
+                raise ConnectionFailed(
+                    f"{self.label} replied to {tool} with a redirect to an unusable URL: {exc}",
+                    tool=tool,
+                ) from None
             try:
                 if consume is not None and reply.is_success:
                     return reply, consume(self._chunks(reply, deadline, tool))

@@ -159,7 +159,6 @@ def _download(home: Any, **args: Any) -> tuple[Any, dict[str, Any]]:
         ("file:///etc/passwd", "only http and https URLs are followed"),
         ("ftp://storage.example/report.txt", "only http and https URLs are followed"),
         ("gopher://storage.example:70/x", "only http and https URLs are followed"),
-        ("javascript:alert(1)", "the API redirected to a URL that is not valid"),
         ("http:///report.txt", "it names no host"),
         ("https://user:secret@storage.example/report.txt", "it carries credentials"),
         ("http://127.0.0.1:9000/report.txt", "it points at this machine (loopback)"),
@@ -186,6 +185,14 @@ def test_a_storage_url_it_must_not_reach_is_refused_unrequested(kosmo_home, web,
         refused.value
     )
     assert problem in str(refused.value)
+    assert api.call_count == 1 and elsewhere.call_count == 0
+
+
+def test_a_redirect_httpx_cannot_read_is_refused_unrequested(kosmo_home, web):
+    api = _redirect(web, "javascript:alert(1)")
+    elsewhere = web.route()
+    with pytest.raises(HostError, match="with a redirect to an unusable URL"):
+        _download(kosmo_home)
     assert api.call_count == 1 and elsewhere.call_count == 0
 
 

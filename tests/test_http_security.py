@@ -210,3 +210,21 @@ def test_exposed_integration_tools_never_show_a_token(kosmo_home):
     tools.close()
     assert token not in json.dumps(data)
     assert data["name"] == "Ada"
+
+
+def test_a_redirect_to_a_malformed_url_is_a_clear_error() -> None:
+    """httpx reads a 3xx's Location even when it does not follow it: a hostile one must end
+    the call with an error that says so, not an internal error."""
+    import httpx
+    import respx
+
+    from kosmo_lua.errors import ConnectionFailed
+    from kosmo_lua.rest import RestClient
+
+    client = RestClient("https://api.example.test/v2", {}, label="Example API")
+    with respx.mock() as mock:
+        mock.get("https://api.example.test/v2/x").respond(302, headers={"Location": "http://xn--/"})
+        with pytest.raises(ConnectionFailed, match="redirect to an unusable URL"):
+            client.request("GET", "/x", tool="t")
+    client.close()
+    assert httpx  # imported for respx's routes
