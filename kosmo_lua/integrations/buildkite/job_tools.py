@@ -5,31 +5,8 @@ from __future__ import annotations
 
 from ...tools import Param, Tool
 from . import handlers
-from .params import BUILD, JOB, JOB_ID, NUMBER, ORGANIZATION, PIPELINE
+from .params import BUILD, JOB, JOB_ID, JOB_STATES, NUMBER, ORGANIZATION, PIPELINE
 
-JOB_STATES = (
-    "pending",
-    "waiting",
-    "waiting_failed",
-    "blocked",
-    "blocked_failed",
-    "unblocked",
-    "unblocked_failed",
-    "scheduled",
-    "assigned",
-    "accepted",
-    "running",
-    "passed",
-    "failed",
-    "timed_out",
-    "timing_out",
-    "canceled",
-    "canceling",
-    "skipped",
-    "broken",
-    "expired",
-    "limited",
-)
 MAX_JOBS_PER_PAGE = 100
 
 # The failed demo build of the api pipeline: the examples below find it so.

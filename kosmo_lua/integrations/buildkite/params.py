@@ -49,3 +49,28 @@ JOB_ID = Param(
     location="path",
     example="01890000-aaaa-4bbb-8ccc-000000000001",
 )
+
+# Every state a job can be in, as the API names them (the jobs filter and its emulator).
+JOB_STATES = (
+    "pending",
+    "waiting",
+    "waiting_failed",
+    "blocked",
+    "blocked_failed",
+    "unblocked",
+    "unblocked_failed",
+    "scheduled",
+    "assigned",
+    "accepted",
+    "running",
+    "passed",
+    "failed",
+    "timed_out",
+    "timing_out",
+    "canceled",
+    "canceling",
+    "skipped",
+    "broken",
+    "expired",
+    "limited",
+)

@@ -8,37 +8,12 @@ import binascii
 from typing import Any
 from urllib.parse import urlencode
 
+from ..params import JOB_STATES
 from .model import Build, Job
 from .registry import Context, build_of, job_of, ok, route
 from .routes import BUILD, JOB
 from .state import ApiError
 from .wsgi import DEFAULT_PER_PAGE, MAX_PER_PAGE, Request, Response
-
-JOB_STATES = frozenset(
-    {
-        "pending",
-        "waiting",
-        "waiting_failed",
-        "blocked",
-        "blocked_failed",
-        "unblocked",
-        "unblocked_failed",
-        "scheduled",
-        "assigned",
-        "accepted",
-        "running",
-        "passed",
-        "failed",
-        "timed_out",
-        "timing_out",
-        "canceled",
-        "canceling",
-        "skipped",
-        "broken",
-        "expired",
-        "limited",
-    }
-)
 
 
 @route("GET", BUILD + "/jobs", "read_builds")
