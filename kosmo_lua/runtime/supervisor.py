@@ -500,20 +500,27 @@ class Serving:
     def warm(self) -> None:
         """Readies a forked copy for its run, before the request comes: the run's first
         steps on the host side (reading a request, the limits, the report, converting and
-        sending a result) are taken on dummy values, and Lua's collector walks the state
-        once. A forked process shares its parent's pages until it writes to them, and each
-        first write copies one: done here, that is not on the run's path (it halves the
-        first run's time). No Lua code runs; the state is as it was built."""
+        sending a result) are taken on dummy values. A forked process shares its parent's
+        pages until it writes to them, and each first write copies one: done here, that is
+        not on the run's path (a first run took 0.55 ms, 0.19 ms after this). The Lua state
+        is not touched: no Lua code runs. (Having Lua's collector walk it too saved another
+        0.03 ms of the run for 0.4 ms more here, competing for the CPU with the call.)"""
         engine = self.engine
         limits = {field: getattr(engine.limits, field) for field in Limits.__slots__}
-        request = _frame({"code": "", "name": "", "repl": False, "limits": limits})
-        _limit_values(Limits(**json.loads(request[_HEADER_SIZE:])["limits"]))
+        frame = _frame({"code": "", "name": "", "repl": False, "limits": limits})
+        read, write = os.pipe()
+        try:
+            os.write(write, frame)
+            requests = _FrameReader(read).read() or []
+        finally:
+            os.close(read)
+            os.close(write)
+        _limit_values(Limits(**requests[0]["limits"]))
         self.report.start_run()
         self.report.end_run()
         with engine.unbounded_memory():
-            values = [engine.to_python(value, strict=False) for value in (1, "")]
+            values = [engine.to_python(value, strict=False) for value in (1, b"")]
         _done_frame((None, values, None, None), engine.memory_used)
-        engine.collect_garbage()
 
     def close(self) -> None:
         """Ends what the run's dispatcher holds (MCP sessions, HTTP clients), if it has one."""
