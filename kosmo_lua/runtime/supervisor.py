@@ -483,7 +483,7 @@ class Serving:
     def run(self, request: dict[str, Any]) -> None:
         """One run: its output and call records as they come, then its ``done`` frame."""
         engine = self.engine
-        if "limits" in request:  # a warm worker's run: its own limits, if not the ones it has
+        if "limits" in request:  # a warm worker's run, with limits of its own
             limits = Limits(**request["limits"])
             if _limit_values(limits) != _limit_values(engine.limits):
                 engine.set_limits(limits)

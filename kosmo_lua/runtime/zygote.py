@@ -109,6 +109,7 @@ class WorkerPool:
         too."""
         self.recipe = recipe
         self.limits = limits or Limits()
+        self.built_under = {field: getattr(self.limits, field) for field in Limits.__slots__}
         self._mcp_client = mcp_client
         self._lock = threading.Lock()  # one exchange at a time on the control socket
         self._socket: socket.socket | None = None
@@ -265,9 +266,13 @@ class FreshWorker(Worker):
             super().close()
 
     def _request(self, code: str, name: str, repl: bool) -> dict[str, Any]:
-        # The run's limits come with it: the worker changes its Lua state's to them.
+        # The run's limits come with it when they are not those its Lua state was built
+        # under: the worker changes its state's to them.
+        request = super()._request(code, name, repl)
         limits = {field: getattr(self.limits, field) for field in Limits.__slots__}
-        return {**super()._request(code, name, repl), "limits": limits}
+        if limits != self._pool.built_under:
+            request["limits"] = limits
+        return request
 
     def _spawn(self) -> Spawned:
         return self._pool.take()
