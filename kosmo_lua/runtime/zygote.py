@@ -278,7 +278,7 @@ class FreshWorker(Worker):
         return self._pool.take()
 
     def _cpu_at_start(self) -> float:
-        # Fresh: what it used before its run is its start (a fraction of a millisecond),
+        # Fresh: what it used before its run is its start and warm-up (about a millisecond),
         # which the grace past the limit covers; no need to read it first.
         return 0.0
 
