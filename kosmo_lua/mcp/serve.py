@@ -14,8 +14,10 @@ not annotated ``readOnlyHint`` alike, so a read-only server cannot change anythi
 Each ``execute_lua`` runs in a fresh worker of its own (``runtime/zygote.py`` keeps one
 ready), within the server's ``RunLimits``: a wall-clock timeout, caps on what a client may
 ask for, and a bound on runs at once, so one slow run (or session) does not hold up the
-others. The SDK's loop handles each request in a task of its own and each call runs in a
-thread, so calls from one client run side by side too, up to that bound.
+others. The SDK's loop handles each request in a task of its own; ``execute_lua`` waits for
+its worker's replies on that loop (no thread: a hand-off to one and back cost as much as the
+rest of a short call), the other tools run in a thread. So calls from one client run side by
+side too, up to that bound, and a call its client cancels kills its worker.
 
 The tools are plain Python (``HostTools``); only ``serve()`` and ``build_server()`` touch the
 SDK, and they import it when called.
@@ -37,6 +39,7 @@ from ..limits import MIB, MIN_MEMORY, Limits
 from ..result import Report
 
 if TYPE_CHECKING:
+    import anyio
     from mcp.server import Server, ServerRequestContext
     from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
     from ..reference import Reference
     from ..runtime.engine import Dispatcher
     from ..runtime.supervisor import DispatchFactory
+    from ..runtime.zygote import Spawned
     from ..tools import Tool
 
 EXECUTE_LUA_DESCRIPTION = """\
@@ -114,9 +118,12 @@ class HostTools:
         # Calls run in threads: the lock guards making (and closing) the session's invoker,
         # not the calls, so one slow call never holds up another session's.
         self._invoker_lock = threading.Lock()
+        self._async_runs: anyio.Semaphore | None = None  # made on the server's loop
         from ..runtime.zygote import WorkerPool
 
-        self._pool = WorkerPool(self._dispatch_factory, mcp_client=mcp_servers)
+        self._pool = WorkerPool(
+            self._dispatch_factory, limits=self.run_limits({}), mcp_client=mcp_servers
+        )
 
     def start(self) -> None:
         """Starts the worker pool now (``execute_lua`` does so when needed); ``serve()`` calls
@@ -209,9 +216,20 @@ class HostTools:
         text = data if isinstance(data, str) else json.dumps(data, indent=2, ensure_ascii=False)
         return text, data if isinstance(data, dict) else None
 
+    async def call_async(self, name: str, args: dict[str, Any] | None) -> tuple[str, Any]:
+        """``call`` on the server's event loop: ``execute_lua`` waits for its worker with the
+        loop (``execute_lua_async``); the other tools run in a thread."""
+        if name != "execute_lua":
+            import anyio.to_thread
+
+            return await anyio.to_thread.run_sync(self.call, name, args)
+        envelope = await self.execute_lua_async(args or {})
+        return json.dumps(envelope, indent=2, ensure_ascii=False), envelope
+
     def execute_lua(self, args: dict[str, Any]) -> dict[str, Any]:
         """Runs the code in a fresh worker, within the limits asked for and the server's
-        caps; returns the envelope. At most ``max_runs`` run at once."""
+        caps; returns the envelope. At most ``max_runs`` run at once (of those called
+        this way: the server's own go through ``execute_lua_async``)."""
         from ..runtime.zygote import PoolError
 
         code = _string(args, "code")
@@ -222,6 +240,36 @@ class HostTools:
         except PoolError as exc:
             raise ToolFailed(str(exc)) from None
         return result.envelope()
+
+    async def execute_lua_async(self, args: dict[str, Any]) -> dict[str, Any]:
+        """``execute_lua`` in a task on the server's event loop, with no thread: the run
+        takes the worker the zygote pushed ahead of need (or waits in a thread for one) and
+        waits for its replies with the loop. At most ``max_runs`` run at once."""
+        import anyio
+
+        from ..runtime.zygote import PoolError
+
+        code = _string(args, "code")
+        limits = self.run_limits(args)
+        if self._async_runs is None:
+            self._async_runs = anyio.Semaphore(self.limits.max_runs, fast_acquire=True)
+        async with self._async_runs:
+            worker = self._pool.worker(limits)
+            try:
+                worker.adopt(self._pool.take_ready() or await self._take())
+            except PoolError as exc:
+                raise ToolFailed(str(exc)) from None
+            result = await worker.run_async(code, "execute_lua")
+        return result.envelope()
+
+    async def _take(self) -> Spawned:
+        """A worker when none was pushed ahead of need (calls at once took it): the zygote's
+        ready one, asked for in a thread. Never dropped once taken, even by a cancel."""
+        import anyio.to_thread
+
+        with anyio.CancelScope(shield=True):
+            spawned = await anyio.to_thread.run_sync(self._pool.take)
+        return spawned
 
     def run_limits(self, args: dict[str, Any]) -> Limits:
         """The limits of one run: what the client asked for (``memoryLimit``, ``cpuLimit``,
@@ -374,7 +422,6 @@ class ReadOnlyDispatch:
 
 def build_server(tools: HostTools) -> Server[Any]:
     """The SDK's low-level ``Server`` over ``tools``: raw JSON Schemas, dynamic list."""
-    import anyio.to_thread
     from mcp import MCPError
     from mcp.server.lowlevel import Server
     from mcp.types import (
@@ -412,9 +459,7 @@ def build_server(tools: HostTools) -> Server[Any]:
         if params.name not in names:
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {params.name}")
         try:
-            text, structured = await anyio.to_thread.run_sync(
-                tools.call, params.name, params.arguments or {}
-            )
+            text, structured = await tools.call_async(params.name, params.arguments or {})
         except ToolFailed as exc:
             return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
         except KeyError:

@@ -123,12 +123,24 @@ class LuaEngine:
         self._assemble = control[b"assemble"]
         self._assemble_tokens = control[b"assemble_tokens"]
         self._table_move = self._lua.globals().table.move
+        self._randomseed = self._lua.globals().math.randomseed  # the real one: no script ran
+        self._collectgarbage = self._lua.globals().collectgarbage
         marks = control[b"tokens"]  # the markers of assemble's tokens, in OBJECT..END order
         self._marks = tuple(marks[i] for i in range(1, len(marks) + 1))
         self._set_limit_messages = control[b"set_limit_messages"]
         self.set_limits(limits)
         for name in hide:
             control[b"hide"](name.encode())
+
+    def reseed(self) -> None:
+        """Seeds ``math.random`` from the system's entropy. Lua seeds a state from the time
+        and an address, which copies of one state share, as do states built at the same
+        second in copies of one process: every worker does this before its first run."""
+        self._randomseed(*(int.from_bytes(os.urandom(8), "big", signed=True) for _ in "xy"))
+
+    def collect_garbage(self) -> None:
+        """A full cycle of Lua's collector, outside any run."""
+        self._collectgarbage()
 
     def set_limits(self, limits: Limits) -> None:
         """The limits of the runs to come. A warm worker builds its state before its run
