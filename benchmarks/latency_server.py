@@ -20,18 +20,16 @@ import argparse
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
+from kosmo_lua import emulation
+from kosmo_lua.emulation import Served
 from kosmo_lua.integrations.buildkite.emulator import Emulator
 
 if TYPE_CHECKING:
-    from types import TracebackType
     from wsgiref.types import StartResponse, WSGIEnvironment
 
 ORGANIZATION = PIPELINE = "bench"
@@ -102,52 +100,11 @@ def _without_last(links: str) -> str:
     return ", ".join(link for link in links.split(", ") if not link.endswith('rel="last"'))
 
 
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        """No line per request: the benchmark makes thousands."""
-
-
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    request_queue_size = 1024  # socketserver's 5 drops a burst of connections
-
-
-class Served:
-    """A server running in a daemon thread; `base_url` is the API root."""
-
-    def __init__(self, server: _Server) -> None:
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
-        self._thread.start()
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}{Delayed.base_path}"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-    def __enter__(self) -> Served:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
 def serve(latency: float, builds: int, *, last_link: bool = True, port: int = 0) -> Served:
-    """Serves the emulator on 127.0.0.1 (port 0: any free port) until closed."""
+    """Serves the emulator on 127.0.0.1 (port 0: any free port) until closed, as
+    `kosmo integrations:emulate` does."""
     emulator = Emulator(world(builds), token=TOKEN, rate_limit=10**9)
-    server = _Server(("127.0.0.1", port), _Quiet)
-    server.set_app(Delayed(emulator, latency, last_link))
-    return Served(server)
+    return emulation.serve(Delayed(emulator, latency, last_link), port=port)
 
 
 @contextmanager

@@ -153,6 +153,8 @@ class _RequestHandler(WSGIRequestHandler):
 
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    # socketserver's 5 refuses part of a burst: a script's app.map opens up to 64 at once.
+    request_queue_size = 1024
 
 
 class Served:
