@@ -215,7 +215,6 @@ def test_exposed_integration_tools_never_show_a_token(kosmo_home):
 def test_a_redirect_to_a_malformed_url_is_a_clear_error() -> None:
     """httpx reads a 3xx's Location even when it does not follow it: a hostile one must end
     the call with an error that says so, not an internal error."""
-    import httpx
     import respx
 
     from kosmo_lua.errors import ConnectionFailed
@@ -227,4 +226,3 @@ def test_a_redirect_to_a_malformed_url_is_a_clear_error() -> None:
         with pytest.raises(ConnectionFailed, match="redirect to an unusable URL"):
             client.request("GET", "/x", tool="t")
     client.close()
-    assert httpx  # imported for respx's routes

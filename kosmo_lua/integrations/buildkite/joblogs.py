@@ -65,11 +65,7 @@ def tail(call: Call, lines: int, path: str | None = None) -> tuple[str, dict[str
     limit = call.client.max_body_bytes
 
     def too_long() -> LimitExceeded:
-        return LimitExceeded(
-            f"{call.tool.full_name}: the last {lines} lines of the log are longer than"
-            f" {size_text(limit)} (the run's --memory-limit); ask for fewer lines",
-            tool=call.tool.full_name,
-        )
+        return _too_long(call, f"the last {lines} lines")
 
     while True:
         kept = _LastLines(lines + 1, limit, too_long)  # one more: the first may be cut
@@ -109,11 +105,7 @@ def head(call: Call, lines: int) -> tuple[str, dict[str, Any]]:
             if seen >= lines:
                 break
             if len(taken) > limit:
-                raise LimitExceeded(
-                    f"{call.tool.full_name}: the first {lines} lines of the log are longer"
-                    f" than {size_text(limit)} (the run's --memory-limit); ask for fewer lines",
-                    tool=call.tool.full_name,
-                )
+                raise _too_long(call, f"the first {lines} lines")
         return bytes(taken)
 
     response = call.send(headers=TEXT, consume=first_lines)
@@ -304,6 +296,16 @@ class _Search:
             if len(self.matches) >= self._limit and not self._waiting:
                 return True
         return False
+
+
+def _too_long(call: Call, what: str) -> LimitExceeded:
+    """``what`` of the log cannot be held under the run's memory limit."""
+    return LimitExceeded(
+        f"{call.tool.full_name}: {what} of the log are longer than"
+        f" {size_text(call.client.max_body_bytes)} (the run's --memory-limit); ask for fewer"
+        " lines",
+        tool=call.tool.full_name,
+    )
 
 
 def _content_range(header: str | None) -> tuple[int, int | None]:
