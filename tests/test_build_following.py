@@ -152,3 +152,27 @@ def lua_emulated() -> Iterator[Any]:
 
     with Worker(Limits(), AppDispatcher.factory(force=True, emulate=True)) as worker:
         yield lambda code: worker.run(code, "test")
+
+
+def test_the_runs_timeout_ends_a_wait_for_build() -> None:
+    """--timeout bounds the whole run, a wait inside a host call included."""
+    import time
+
+    from kosmo_lua.dispatch import AppDispatcher
+    from kosmo_lua.limits import Limits
+    from kosmo_lua.runtime.supervisor import Worker
+
+    started = time.monotonic()
+    limits = Limits(timeout_seconds=1.5)
+    with Worker(limits, AppDispatcher.factory(force=True, emulate=True)) as worker:
+        result = worker.run(
+            """
+            local bk = app.integrations.buildkite
+            local b = bk.create_build{organization = "acme-inc", pipeline = "web", branch = "main"}
+            bk.wait_for_build{organization = "acme-inc", pipeline = "web", number = b.number,
+              timeout = 900, interval = 60}
+            """,
+            "test",
+        )
+    assert result.meta.get("limit") == "timeout", result.error
+    assert time.monotonic() - started < 30  # not the wait's 900 s, nor its 60 s interval
