@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from conftest import REPO, Completed
 
-from kosmo_lua.mcp.servers import load_definitions, load_servers, trust
+from kosmo_lua.cli import main
+from kosmo_lua.mcp.servers import load_definitions, load_servers, remove_server, trust
 
 pytest.importorskip("mcp")
 
@@ -233,3 +235,23 @@ def test_a_failed_start_quotes_no_environment_value(secret_servers: Path, kosmo_
         done = kosmo_at(secret_servers, "mcp:tools", server, KOSMO_TEST_SECRET=SECRET)
         assert done.returncode == 1
         assert "failed to start" in done.stderr and SECRET not in done.stderr
+
+
+def test_remove_takes_out_the_definition_in_use(
+    tmp_path: Path, kosmo_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A global server shadows a project's copy: `mcp:remove` removes the global one
+    (removing the shadowed copy would leave the server in use unchanged) and says which
+    definition is used now."""
+    project = tmp_path / "project"
+    define(project, {"tools": fake("project")})
+    global_file = define(kosmo_home, {"tools": fake("global")}, file="mcp.json")
+    monkeypatch.chdir(project)
+    done = CliRunner().invoke(main, ["mcp:remove", "tools"])
+    assert done.exit_code == 0
+    assert done.stdout == (
+        f"Removed MCP server 'tools' from {global_file}\n"
+        f"'tools' is still defined in {project / '.mcp.json'}, which is now used.\n"
+    )
+    assert remove_server("tools", project, kosmo_home) == project / ".mcp.json"
+    assert load_servers(project, kosmo_home) == []

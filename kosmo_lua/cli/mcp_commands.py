@@ -235,6 +235,9 @@ def mcp_remove(name: str) -> None:
     path = remove_server(name, Path.cwd(), kosmo_home())
     untrust(name, str(path), kosmo_home())
     click.echo(f"Removed MCP server '{name}' from {path}")
+    still = next((s for s in _servers() if s.name == name), None)
+    if still is not None:
+        click.echo(f"'{name}' is still defined in {still.source}, which is now used.")
 
 
 @click.command("mcp:trust", epilog="\b\nExample:\n  kosmo mcp:trust files")

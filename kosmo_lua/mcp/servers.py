@@ -255,10 +255,13 @@ def add_server(
 
 
 def remove_server(name: str, project_dir: Path, home: Path) -> Path:
-    """Removes ``name`` from the first file that defines it; returns that file's path."""
+    """Removes the definition of ``name`` that is in use (the global one, else the first
+    project file's, as ``load_servers`` picks); returns that file's path. Removing a
+    shadowed copy instead would leave the server running as before."""
     files = _config_files(project_dir, home)
+    in_use_order = sorted(files, key=lambda file: file[1])  # global first; stable otherwise
     with _changing(home):
-        for path, _ in files:
+        for path, _ in in_use_order:
             data = _read_json(path)
             for key in ("mcpServers", "servers"):
                 servers = expect(dict, data.get(key, {}), path, key)
