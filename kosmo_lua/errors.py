@@ -4,6 +4,7 @@
     ├── UsageError              bad input before a run starts (no code, missing file): exit 2
     ├── Failed                  a command failed and its output already says so: exit 1, or
     │                           128 + the signal that stopped a run
+    ├── Interrupted             Ctrl-C before a run started: exit 130
     └── HostError               a host function refused a call; it becomes a Lua error
         ├── UnknownFunction     app.<path> names no function
         ├── ArgumentError       missing, unknown or mistyped arguments (no request was sent)
@@ -53,6 +54,13 @@ class Failed(KosmoError):
         super().__init__(message)
         if signal:
             self.exit_code = 128 + signal
+
+
+class Interrupted(KosmoError):
+    """Ctrl-C before a run started (while reading a script from stdin, say): nothing ran,
+    and the exit status is the shell's for SIGINT, not click's "Aborted!" with 1."""
+
+    exit_code = 130
 
 
 class HostError(KosmoError):

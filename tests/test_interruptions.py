@@ -257,3 +257,30 @@ def test_repl_help_lists_the_commands_and_the_sandbox():
     for topic in (":help", ":quit", "app.integrations.", "docs.read", "json", "regex", "dump"):
         assert topic in done.stdout, topic
     assert "kept between" in done.stdout
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_ctrl_c_while_reading_the_script_exits_130(as_json):
+    """Before a run starts (kosmo waits for a script on stdin), Ctrl-C is an interruption
+    like any other: 130 and one clear line or envelope, not click's "Aborted!" with 1."""
+    args = ("integrations:lua", "-", *(["--json"] if as_json else []))
+    with started(
+        *args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as kosmo:
+        wait_for(lambda: "pipe_read" in read_text(f"/proc/{kosmo.pid}/wchan"), "a read of stdin")
+        kosmo.send_signal(signal.SIGINT)
+        out, err = kosmo.communicate(timeout=10)
+    assert kosmo.returncode == 130
+    if as_json:
+        envelope = json.loads(out)
+        assert envelope["error"] == "Interrupted; nothing was run."
+        assert envelope["meta"]["error"]["kind"] == "interrupted"
+        assert err == ""
+    else:
+        assert (out, err) == ("", "Error: Interrupted; nothing was run.\n")
+
+
+def read_text(path: str) -> str:
+    with suppress(OSError), open(path, encoding="utf-8") as file:
+        return file.read()
+    return ""

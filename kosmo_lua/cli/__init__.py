@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any  # noqa: E402
 import click  # noqa: E402
 
 from .. import __version__  # noqa: E402
-from ..errors import KosmoError  # noqa: E402
+from ..errors import Interrupted, KosmoError  # noqa: E402
 
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
@@ -94,7 +94,10 @@ class LazyGroup(click.Group):
         A click usage error without ``--json`` is left to click, which adds the usage line.
         """
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            except KeyboardInterrupt:
+                raise Interrupted("Interrupted; nothing was run.") from None
         except (KosmoError, click.UsageError) as exc:
             error_envelope = ctx.meta.get(ERROR_ENVELOPE)
             if isinstance(exc, click.UsageError) and error_envelope is None:

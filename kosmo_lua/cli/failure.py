@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ..errors import Failed, KosmoError
+from ..errors import Failed, Interrupted, KosmoError
 from . import output
 
 ErrorEnvelope = Callable[[str], dict[str, Any]]
@@ -39,4 +39,7 @@ def _show(error: KosmoError | click.UsageError, error_envelope: ErrorEnvelope | 
     if error_envelope is None:
         click.echo(f"Error: {message}", err=True)
     else:
-        output.echo(json.dumps(error_envelope(message), indent=2, ensure_ascii=False))
+        envelope = error_envelope(message)
+        if isinstance(error, Interrupted) and "meta" in envelope:  # a run's envelope
+            envelope["meta"]["error"]["kind"] = "interrupted"
+        output.echo(json.dumps(envelope, indent=2, ensure_ascii=False))
