@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ...tools import Field, Record, record_table
 
-STAMP = "ISO 8601 time"
+STAMP = "ISO 8601 time."
 
 USER = Record(
     "User",
