@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from . import shapes
+
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
 
@@ -124,6 +126,36 @@ WITH_META = Param(
 them: ``payload`` on tools that send a body, ``with_meta`` on all (see ``host_params``)."""
 
 
+@dataclass(frozen=True)
+class Field:
+    """One field of a record: its name, its type expression (``shapes.py``: ``string``,
+    ``integer?`` when the API may send null, ``Job[]``) and what it holds."""
+
+    name: str
+    type: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Record:
+    """A named shape results share (``Build``, ``Job``): declared once per integration, named
+    by tools' ``result`` and by other records' fields. ``fields`` are the main ones, not all
+    the API sends; docs, the quick sheet and LuaCATS stubs show them."""
+
+    name: str
+    summary: str
+    fields: tuple[Field, ...]
+
+
+def record_table(*records: Record) -> dict[str, Record]:
+    """``Integration.records`` from records: name → record, each name once."""
+    table: dict[str, Record] = {}
+    for record in records:
+        if table.setdefault(record.name, record) is not record:
+            raise ValueError(f"two records are named {record.name}")
+    return table
+
+
 Handler = Callable[["Call"], tuple[Any, dict[str, Any]]]
 """A handler for a tool a path template cannot express: ``handler(call) -> (data, meta)``."""
 
@@ -144,6 +176,9 @@ class Tool:
     params: tuple[Param, ...] = ()
     aliases: tuple[str, ...] = ()
     returns: str = ""
+    result: str = ""
+    """What it returns, as a type expression over the integration's records (``shapes.py``):
+    ``Build``, ``Build[]``, ``{bytes: integer}``. Empty: not declared (``any``)."""
     example: str = ""
     paginated: bool = False
     handler: Handler | None = None
@@ -344,6 +379,8 @@ class Integration:
     """What error statuses mean for this API, over ``DEFAULT_STATUS_NOTES``."""
     emulator: Callable[[str | None], EmulatorApp] | None = None
     """Builds the emulator from a data file path, or None for its own demo data."""
+    records: Mapping[str, Record] = field(default_factory=dict)
+    """The shapes its tools return, by name (``record_table``)."""
 
     def __post_init__(self) -> None:
         self.error_label = self.error_label or f"{self.title} API"
@@ -367,6 +404,7 @@ class Integration:
                     raise ValueError(
                         f"{self.name}: '{name}' names both {other.name} and {tool.name}"
                     )
+        _check_records(self)
         for role in ("token", "base_url"):
             if sum(f.role == role for f in self.credentials) > 1:
                 raise ValueError(f"{self.name}: more than one credential has the role {role}")
@@ -401,3 +439,37 @@ def _check_paths(integration: str, tool: Tool) -> None:
             f'{integration}.{tool.name}: parameter {name!r} has location="path" but no path'
             " names it"
         )
+
+
+def _check_records(integration: Integration) -> None:
+    """Every type expression parses and names only primitives and declared records: a
+    result naming a record nobody declared fails here, not in a stub or a plan."""
+    known = frozenset(integration.records)
+
+    def check(where: str, text: str) -> None:
+        try:
+            unknown = shapes.unknown_names(text, known)
+        except ValueError as exc:
+            raise ValueError(f"{integration.name}.{where}: {exc}") from None
+        if unknown:
+            declared = ", ".join(sorted(known)) or "none"
+            raise ValueError(
+                f"{integration.name}.{where}: type {text!r} names {', '.join(unknown)}, which is"
+                f" not a record (records: {declared})"
+            )
+
+    for key, record in integration.records.items():
+        if key != record.name or not shapes.RECORD_NAME.match(record.name):
+            raise ValueError(
+                f"{integration.name}: record {key!r} must be filed under its own name, which"
+                " starts with a capital letter (Build, TestRun)"
+            )
+        seen: set[str] = set()
+        for item in record.fields:
+            if item.name in seen:
+                raise ValueError(f"{integration.name}.{record.name}: field {item.name!r} twice")
+            seen.add(item.name)
+            check(f"{record.name}.{item.name}", item.type)
+    for tool in integration.tools:
+        if tool.result:
+            check(f"{tool.name} result", tool.result)

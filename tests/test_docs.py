@@ -35,6 +35,8 @@ def test_function_page_is_complete(tool):
     assert f"`{tool.lua_path}(...)`" in page
     assert f"`{tool.full_name}`" in page
     assert "```lua" in page and "## Returns" in page and "## Errors" in page
+    assert f"`{tool.result}`" in page.split("## Returns")[1]
+    assert 'docs.read("buildkite.errors")' in page and "401" not in page  # said once, there
     assert ("No parameters." in page) == (not tool.params)
     for param in tool.params:
         assert f"| `{param.name}` |" in page
@@ -65,11 +67,51 @@ def test_integration_page_has_the_overview_and_groups_functions():
         "## How responses come back",
         "### Read",
         "### Write",
+        'docs.read("buildkite.quick")',
     ):
         assert section in page
+    assert "## Agents and clusters" not in page  # the function index lists them
     read, write = page.split("### Read")[1].split("### Write")
     assert "buildkite.get_build" in read and "buildkite.create_build" not in read
     assert "buildkite.create_build" in write
+
+
+def test_errors_and_records_pages_say_what_function_pages_point_to():
+    errors = load_reference().read("buildkite.errors")
+    assert errors.startswith("# buildkite errors\n")
+    assert "Buildkite API error (403)`: the token lacks a scope" in errors
+    assert "--write allow" in errors
+    records = load_reference().read("integrations.buildkite.records")
+    for record in BUILDKITE.records.values():
+        assert f"## {record.name}\n\n{record.summary}" in records
+        for field in record.fields:
+            assert f"| `{field.name}` |" in records
+
+
+def test_the_quick_sheet_fits_its_budget_and_says_what_it_left_out():
+    from kosmo_lua.reference.quick import BUDGET
+
+    sheet = load_reference().read("buildkite.quick")
+    assert len(sheet.encode()) <= BUDGET == 1536
+    lines = sheet.splitlines()
+    assert "o=organization p=pipeline n=number j=job_id" in lines[1]
+    assert "list_builds(…)Build[]" in lines and "get_build(o,p,n,…)Build" in lines
+    assert next(line for line in lines if line.startswith("Job{")).startswith("Job{id,type,")
+    shown = {line.split("(")[0].split("{")[0] for line in lines[2:-1]}
+    missing = lines[-1].split(": ", 1)[1].split(" +")[0].split(",")
+    assert lines[-1].startswith('Not here (docs.read("buildkite") lists all')
+    assert not shown & set(missing)
+    more = int(lines[-1].rsplit(" +", 1)[1]) if " +" in lines[-1] else 0
+    assert len(shown) + len(missing) + more == len(TOOLS) + len(BUILDKITE.records)
+
+
+def test_the_quick_sheet_of_a_small_integration_holds_everything():
+    from kosmo_lua.reference.quick import quick_sheet
+
+    sheet = quick_sheet(BUILDKITE, budget=10_000)
+    assert "Not here" not in sheet
+    assert all(f"\n{t.name}(" in sheet for t in TOOLS)
+    assert all(f"\n{name}{{" in sheet for name in BUILDKITE.records)
 
 
 def test_unknown_page_says_so_and_suggests():
@@ -131,6 +173,9 @@ def test_docs_command(kosmo):
     assert kosmo("integrations:docs", "buildkite.get_build").stdout.startswith(
         "# buildkite.get_build"
     )
+    quick = kosmo("integrations:docs", "buildkite", "--quick").stdout
+    assert quick == load_reference().read("buildkite.quick")
+    assert kosmo("integrations:docs", "--quick").returncode == 2
     data = json.loads(kosmo("integrations:docs", "buildkite.get", "--json").stdout)
     assert data["full_name"] == "buildkite.buildkite_get_build"
     assert data["schema"]["required"] == ["organization", "pipeline", "number"]

@@ -41,6 +41,7 @@ COMMANDS = {
     "integrations:status": "catalog_commands:integrations_status",
     "integrations:call": "call_command:integrations_call",
     "integrations:emulate": "emulate_command:integrations_emulate",
+    "integrations:stubs": "stubs_command:integrations_stubs",
     "mcp:lua": "mcp_commands:mcp_lua",
     "mcp:list": "mcp_commands:mcp_list",
     "mcp:tools": "mcp_commands:mcp_tools",

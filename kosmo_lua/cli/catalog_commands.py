@@ -45,14 +45,22 @@ Examples:
   kosmo integrations:docs                       the index
   kosmo integrations:docs buildkite             overview and functions
   kosmo integrations:docs buildkite.get_build   one function
+  kosmo integrations:docs buildkite --quick     every signature and record, in brief
   kosmo integrations:docs buildkite --full > docs/reference/buildkite.md""",
 )
 @click.argument("page", required=False)
 @click.option("--full", is_flag=True, help="With an integration: every function's page too.")
+@click.option(
+    "--quick", is_flag=True, help="With an integration: its signature sheet (PAGE.quick)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Structured data instead of markdown.")
-def integrations_docs(page: str | None, full: bool, as_json: bool) -> None:
+def integrations_docs(page: str | None, full: bool, quick: bool, as_json: bool) -> None:
     """Print the reference: the same pages scripts read with docs.read()."""
     reference = load_reference()
+    if quick:
+        if page is None or reference.canonical(page) not in reference.integrations:
+            raise click.BadParameter("--quick takes an integration name", param_hint="PAGE")
+        page = f"{reference.canonical(page)}.quick"
     if page is None:
         if as_json:
             _echo_json({"pages": reference.names()})

@@ -15,6 +15,8 @@ from ..tools import Integration, Tool
 from . import render
 
 PAGES_DIR = os.path.join(os.path.dirname(__file__), "pages")
+INTEGRATION_PAGES = ("quick", "records", "errors")
+"""Pages every integration has besides its functions': ``buildkite.quick`` and so on."""
 
 
 class Reference:
@@ -33,6 +35,8 @@ class Reference:
             return name
         integration_name, _, function = name.partition(".")
         integration = self.integrations.get(integration_name)
+        if integration and function in INTEGRATION_PAGES:
+            return f"{integration_name}.{function}"
         tool = integration.tool(function) if integration and function else None
         return f"{integration_name}.{tool.name}" if tool else None
 
@@ -51,6 +55,8 @@ class Reference:
             return render.integration_page(self.integrations[name])
         integration_name, _, function = name.partition(".")
         integration = self.integrations[integration_name]
+        if function in INTEGRATION_PAGES:
+            return render.integration_extra(integration, function)
         tool = integration.tool(function)
         assert tool is not None
         return render.tool_page(integration, tool)
@@ -59,6 +65,7 @@ class Reference:
         return [
             *self._host_pages,
             *self.integrations,
+            *(f"{i}.{page}" for i in self.integrations for page in INTEGRATION_PAGES),
             *(f"{i.name}.{t.name}" for i in self.integrations.values() for t in i.tools),
         ]
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ..tools import META_KEYS, Integration, Param, Tool
+from ..tools import META_KEYS, Integration, Param, Record, Tool
 
 ACCESS = {"read": "Read", "write": "Write"}
 WHERE = {
@@ -23,6 +23,7 @@ def index(host_pages: Iterable[str], integrations: Iterable[Integration]) -> str
     lines += [f"- {name}" for name in host_pages]
     for integration in integrations:
         lines += ["", f"## {integration.name} - {integration.summary}"]
+        lines.append(_extras_line(integration))
         lines += [f"- {integration.name}.{t.name} - {t.summary}" for t in integration.tools]
     return "\n".join(lines) + "\n"
 
@@ -38,8 +39,83 @@ def integration_page(integration: Integration) -> str:
         for tool in tools:
             aliases = f" (alias: {', '.join(tool.aliases)})" if tool.aliases else ""
             lines.append(f"- `{integration.name}.{tool.name}`{aliases} - {tool.summary}")
-    lines += ["", f'Details of one function: docs.read("{integration.name}.<function>").']
+    lines += [
+        "",
+        f'Details of one function: docs.read("{integration.name}.<function>").',
+        _extras_line(integration),
+    ]
     return "\n".join(lines) + "\n"
+
+
+def _extras_line(integration: Integration) -> str:
+    name = integration.name
+    return (
+        f'Also: docs.read("{name}.quick") (every signature, in brief),'
+        f' "{name}.records" (the fields of what functions return), "{name}.errors".'
+    )
+
+
+def integration_extra(integration: Integration, page: str) -> str:
+    """``quick``, ``records`` or ``errors`` of an integration."""
+    if page == "quick":
+        from .quick import quick_sheet
+
+        return quick_sheet(integration)
+    if page == "records":
+        return records_page(integration)
+    return errors_page(integration)
+
+
+def records_page(integration: Integration) -> str:
+    """Every record: its fields, their types and what they hold."""
+    lines = [
+        f"# {integration.name} records",
+        "",
+        "What functions return (each page's Returns names its type). `T[]` is a list,"
+        " `T?` may be nil (null in the API's JSON, absent in Lua); these are the main fields,"
+        " the API sends more.",
+    ]
+    for record in integration.records.values():
+        lines += ["", f"## {record.name}", "", record.summary, "", "| field | type | |"]
+        lines.append("| --- | --- | --- |")
+        lines += [
+            f"| `{f.name}` | `{f.type.replace('|', ' or ')}` | {f.description.replace('|', '/')} |"
+            for f in record.fields
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def errors_page(integration: Integration) -> str:
+    """The errors every function of the integration may raise, said once for all."""
+    lines = [
+        f"# {integration.name} errors",
+        "",
+        "Every function raises these (catch them with `pcall`; `err.status`, `err.message`,"
+        " `err.tool` and `err.kind` read their parts):",
+        "",
+        *_errors(integration),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def result_text(integration: Integration, tool: Tool) -> str:
+    """The Returns section's first lines: the declared type, and the fields of the records
+    it names (their meaning is on the records page)."""
+    if not tool.result:
+        return tool.returns or "The API's JSON reply."
+    lines = [f"`{tool.result}`: {tool.returns}" if tool.returns else f"`{tool.result}`"]
+    from .quick import reached
+
+    named = reached(integration, tool.result)
+    if named:
+        lines.append("")
+        lines += [f"- {_fields(record)}" for record in named]
+        lines += ["", f'Each field\'s meaning: docs.read("{integration.name}.records").']
+    return "\n".join(lines)
+
+
+def _fields(record: Record) -> str:
+    return f"`{record.name}`: " + ", ".join(f"`{f.name}` {f.type}" for f in record.fields)
 
 
 def overview(integration: Integration) -> str:
@@ -106,7 +182,7 @@ def tool_page(integration: Integration, tool: Tool) -> str:
         lines.append("No parameters.")
     if tool.example:
         lines += ["", "## Example", "", "```lua", tool.example, "```"]
-    lines += ["", "## Returns", "", tool.returns or "The API's JSON reply."]
+    lines += ["", "## Returns", "", result_text(integration, tool)]
     if tool.paginated:
         lines += [
             "",
@@ -121,8 +197,16 @@ def tool_page(integration: Integration, tool: Tool) -> str:
         ]
     if tool.notes:
         lines += ["", "## Notes", "", tool.notes]
-    lines += ["", "## Errors", "", *_errors(integration, tool)]
+    lines += ["", "## Errors", "", _errors_pointer(integration, tool)]
     return "\n".join(lines) + "\n"
+
+
+def _errors_pointer(integration: Integration, tool: Tool) -> str:
+    """Errors said once, on the errors page; a write says what only writes meet."""
+    text = f'As every {integration.name} function: docs.read("{integration.name}.errors").'
+    if tool.access == "write":
+        text += " A write needs approval, and a 422 lists the fields it refused."
+    return text
 
 
 def _param_row(param: Param) -> str:
@@ -149,12 +233,12 @@ def _literal(value: Any) -> str:
     return json.dumps(value) if not isinstance(value, str) else value
 
 
-def _errors(integration: Integration, tool: Tool) -> list[str]:
-    """The Errors section: the host's rules, in the integration's words where it has them."""
+def _errors(integration: Integration) -> list[str]:
+    """The errors page: the host's rules, in the integration's words where it has them."""
     from ..rest import MAX_WAIT_SECONDS  # the tool tables stay light; rendering is rare
 
     label = integration.error_label
-    statuses = (401, 403, 404, 422) if tool.access == "write" else (401, 403, 404)
+    statuses = (401, 403, 404, 422)
     errors = [
         "- A missing or unknown argument, or a value of the wrong type, raises before any"
         " request is sent.",
@@ -168,12 +252,11 @@ def _errors(integration: Integration, tool: Tool) -> list[str]:
         " giving up.",
         f"- `Failed to connect to {label}: …` when the API cannot be reached.",
     ]
-    if tool.access == "write":
-        errors.append(
-            f"- `Integration '{integration.name}' write requires approval…` under the default"
-            " policy: run with `--force` or allow writes with `kosmo integrations:configure"
-            f" {integration.name} --write allow`. Nothing is sent."
-        )
+    errors.append(
+        f"- `Integration '{integration.name}' write requires approval…` (writes only) under"
+        " the default policy: run with `--force` or allow writes with `kosmo"
+        f" integrations:configure {integration.name} --write allow`. Nothing is sent."
+    )
     return errors
 
 
@@ -185,6 +268,7 @@ def reference_document(integration: Integration) -> str:
     )
     pages = [integration_page(integration)]
     pages += [_demote(tool_page(integration, tool)) for tool in integration.tools]
+    pages += [_demote(records_page(integration)), _demote(errors_page(integration))]
     return header + "\n".join(pages)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from ...tools import CredentialField, EmulatorApp, Integration, Pagination
+from .records import RECORDS
 from .tools import TOOLS
 
 _HERE = os.path.dirname(__file__)
@@ -54,4 +55,5 @@ INTEGRATION = Integration(
         404: "nothing at that path, or the token cannot see it.",
     },
     emulator=_emulator,
+    records=RECORDS,
 )

@@ -58,6 +58,7 @@ AGENT_TOOLS = (
             ),
         ),
         paginated=True,
+        result="Agent[]",
         returns="A list of agents: `id`, `name`, `connection_state`, `hostname`, `version`,"
         " `queue`, `meta_data` (tags as `key=value`), `job` (the job it runs, if any),"
         " `paused`, ….",
@@ -75,6 +76,7 @@ AGENT_TOOLS = (
         "GET",
         (AGENT,),
         params=(ORGANIZATION, AGENT_ID),
+        result="Agent",
         returns="The agent.",
         example=_AN_AGENT + 'local same = bk.get_agent("acme-inc", agent.id)\n'
         "print(same.hostname, same.version, same.connection_state)",
@@ -97,6 +99,7 @@ AGENT_TOOLS = (
                 default=True,
             ),
         ),
+        result="{}",
         returns="`{}` (the API answers 204).",
         example=_AN_AGENT
         + 'bk.stop_agent{organization = "acme-inc", agent_id = agent.id, force = false}\n'
@@ -128,6 +131,7 @@ AGENT_TOOLS = (
                 minimum=1,
             ),
         ),
+        result="{}",
         returns="`{}` (the API answers 204).",
         example=_AN_AGENT + 'bk.pause_agent{organization = "acme-inc", agent_id = agent.id,\n'
         '  note = "Upgrading Xcode", timeout_in_minutes = 60}\n'
@@ -141,6 +145,7 @@ AGENT_TOOLS = (
         "PUT",
         (AGENT + "/resume",),
         params=(ORGANIZATION, AGENT_ID),
+        result="{}",
         returns="`{}` (the API answers 204).",
         example=_AN_AGENT + 'bk.pause_agent{organization = "acme-inc", agent_id = agent.id}\n'
         'bk.resume_agent("acme-inc", agent.id)',
@@ -157,6 +162,7 @@ CLUSTER_TOOLS = (
         (ORG + "/clusters",),
         params=(ORGANIZATION,),
         paginated=True,
+        result="Cluster[]",
         returns="A list of clusters: `id`, `name`, `description`, `emoji`, `color`,"
         " `default_queue_id`, `maintainers`, `queues_url`, ….",
         example="for _, cluster in ipairs(app.integrations.buildkite.list_clusters(\n"
@@ -171,6 +177,7 @@ CLUSTER_TOOLS = (
         "GET",
         (CLUSTER,),
         params=(ORGANIZATION, CLUSTER_ID),
+        result="Cluster",
         returns="The cluster.",
         example=_A_CLUSTER + 'print(bk.get_cluster("acme-inc", cluster.id).default_queue_id)',
     ),
@@ -182,6 +189,7 @@ CLUSTER_TOOLS = (
         (CLUSTER + "/queues",),
         params=(ORGANIZATION, CLUSTER_ID),
         paginated=True,
+        result="Queue[]",
         returns="A list of queues: `id`, `key`, `description`, `dispatch_paused`, ….",
         example=_A_CLUSTER
         + 'for _, queue in ipairs(bk.list_cluster_queues("acme-inc", cluster.id)) do\n'
@@ -206,6 +214,7 @@ CLUSTER_TOOLS = (
                 example="01885682-55a7-44f5-84f3-0402fb452e66",
             ),
         ),
+        result="Queue",
         returns="The queue.",
         example=_A_CLUSTER
         + 'local queue = bk.get_cluster_queue("acme-inc", cluster.id, cluster.default_queue_id)\n'

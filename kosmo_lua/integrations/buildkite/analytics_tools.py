@@ -44,6 +44,7 @@ TEST_ENGINE_TOOLS = (
         (SUITES,),
         params=(ORGANIZATION,),
         paginated=True,
+        result="TestSuite[]",
         returns="A list of suites: `id`, `slug`, `name`, `default_branch`, `url`, `web_url`.",
         example="for _, suite in ipairs(app.integrations.buildkite.list_test_suites(\n"
         '    "acme-inc")) do\n'
@@ -67,6 +68,7 @@ TEST_ENGINE_TOOLS = (
             ),
         ),
         paginated=True,
+        result="TestRun[]",
         returns="A list of runs: `id`, `state`, `result` (`passed`, `failed`, …), `branch`,"
         " `commit_sha`, `build_id`, `created_at`, `url`, `web_url`.",
         example=_LATEST_RUN + "print(run.result, run.branch, run.commit_sha)",
@@ -78,6 +80,7 @@ TEST_ENGINE_TOOLS = (
         "GET",
         (RUNS + "/{run_id}",),
         params=(ORGANIZATION, SUITE, RUN_ID),
+        result="TestRun",
         returns="The run.",
         example=_LATEST_RUN
         + 'local same = bk.get_test_run("acme-inc", "api-integration", run.id)\n'
@@ -101,6 +104,7 @@ TEST_ENGINE_TOOLS = (
             ),
         ),
         paginated=True,
+        result="FailedExecution[]",
         returns="A list of executions: `test_name`, `location`, `failure_reason`, `duration`,"
         " `branch`, `commit_sha`, `test_url`, `run_url`, … and, when asked,"
         " `failure_expanded = {{backtrace, expanded}, …}`.",

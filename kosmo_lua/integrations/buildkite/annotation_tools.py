@@ -52,6 +52,7 @@ ANNOTATION_TOOLS = (
             ),
         ),
         paginated=True,
+        result="Annotation[]",
         returns="A list of annotations: `id`, `context`, `style`, `scope`, `job_id`,"
         " `priority`, `body_html` (rendered HTML: the API returns no Markdown `body`),"
         " `created_at`, `updated_at`.",
@@ -109,6 +110,7 @@ ANNOTATION_TOOLS = (
                 location="body",
             ),
         ),
+        result="Annotation",
         returns="The annotation (201), with `body_html`.",
         example=_FAILED_MAIN
         + 'local note = bk.create_annotation{organization = "acme-inc", pipeline = "api",\n'
@@ -138,6 +140,7 @@ ANNOTATION_TOOLS = (
             ),
             JOB_OF_ANNOTATION,
         ),
+        result="{}",
         returns="`{}` (the API answers 204).",
         example=_FAILED_MAIN + 'local notes = bk.list_annotations("acme-inc", "api", b.number)\n'
         'bk.delete_annotation("acme-inc", "api", b.number, notes[1].id)',

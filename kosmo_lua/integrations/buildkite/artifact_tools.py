@@ -59,6 +59,7 @@ ARTIFACT_TOOLS = (
             ),
         ),
         paginated=True,
+        result="Artifact[]",
         returns="A list of artifacts: `id`, `job_id`, `state`, `path`, `dirname`, `filename`,"
         " `mime_type`, `file_size`, `sha1sum`, `url`, `download_url`.",
         example="local bk = app.integrations.buildkite\n"
@@ -78,6 +79,7 @@ ARTIFACT_TOOLS = (
         "GET",
         (ARTIFACT,),
         params=(ORGANIZATION, PIPELINE, NUMBER, JOB_ID, ARTIFACT_ID),
+        result="Artifact",
         returns="The artifact's record.",
         example=_FIRST_ARTIFACT
         + 'local record = bk.get_artifact("acme-inc", "api", b.number, a.job_id, a.id)\n'
@@ -105,6 +107,7 @@ ARTIFACT_TOOLS = (
             ),
         ),
         handler=artifacts.download_artifact,
+        result="ArtifactFile",
         returns="`{filename, mime_type, bytes, text}` for UTF-8 text, or `{filename,"
         " mime_type, bytes, base64}` for anything else (`bytes` counts the bytes read).",
         example=_FIRST_ARTIFACT
@@ -128,6 +131,7 @@ ARTIFACT_TOOLS = (
         "DELETE",
         (ARTIFACT,),
         params=(ORGANIZATION, PIPELINE, NUMBER, JOB_ID, ARTIFACT_ID),
+        result="{}",
         returns="`{}` (the API answers 204).",
         example=_FIRST_ARTIFACT
         + 'bk.delete_artifact("acme-inc", "api", b.number, a.job_id, a.id)\n'

@@ -92,6 +92,7 @@ JOB_TOOLS = (
             ),
         ),
         handler=handlers.list_jobs,
+        result="JobPage",
         returns="`{items, links = {self, next}}`: one page of jobs, oldest first, and the URL"
         " of the next page (absent on the last). With `all_pages` or `max_pages`, `items`"
         " holds every page's jobs and `links` is the last page's.",
@@ -110,6 +111,7 @@ JOB_TOOLS = (
         "GET",
         (JOB,),
         params=(ORGANIZATION, PIPELINE, NUMBER, JOB_ID),
+        result="Job",
         returns="The job: `id`, `type` (`script`, `manual` for a block step, `waiter`,"
         " `trigger`), `state`, `name` or `label`, `step_key`, `exit_status`, `web_url`, ….",
         example=_FAILED_API_BUILD
@@ -123,6 +125,7 @@ JOB_TOOLS = (
         "PUT",
         (JOB + "/retry",),
         params=(ORGANIZATION, PIPELINE, NUMBER, JOB_ID),
+        result="Job",
         returns="The **new** job (the old one gets `retried = true` and `retried_in_job_id`).",
         example=_FAILED_API_BUILD + "for _, job in ipairs(b.jobs) do\n"
         '  if job.state == "failed" and not job.retried then\n'
@@ -159,6 +162,7 @@ JOB_TOOLS = (
                 location="body",
             ),
         ),
+        result="Job",
         returns="The job, `unblocked`, with `unblocked_by` and `unblocked_at`.",
         example="local bk = app.integrations.buildkite\n"
         'local b = bk.create_build{organization = "acme-inc", pipeline = "release",\n'
@@ -193,6 +197,7 @@ JOB_TOOLS = (
                 example=5,
             ),
         ),
+        result="Job",
         returns="The job, with `priority = {number = N}`.",
         example="local bk = app.integrations.buildkite\n"
         'local b = bk.create_build{organization = "acme-inc", pipeline = "web",\n'

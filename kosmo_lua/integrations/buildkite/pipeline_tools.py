@@ -14,6 +14,7 @@ PIPELINE_TOOLS = (
         "DELETE",
         (PIPE,),
         params=(ORGANIZATION, PIPELINE),
+        result="{}",
         returns="`{}` (the API answers 204).",
         example="local bk = app.integrations.buildkite\n"
         'bk.create_pipeline{organization = "acme-inc", name = "Scratch",\n'

@@ -145,6 +145,7 @@ TOOLS = (
         "read",
         "GET",
         ("/user",),
+        result="User",
         returns="The user: id, graphql_id, name, email, avatar_url, created_at.",
         example="local me = app.integrations.buildkite.get_current_user()\nprint(me.name)",
         notes="Needs the read_user scope; get_access_token needs none.",
@@ -155,6 +156,7 @@ TOOLS = (
         "read",
         "GET",
         ("/access-token",),
+        result="AccessToken",
         returns="`{uuid, scopes}`: the scopes this token grants.",
         example="local token = app.integrations.buildkite.get_access_token()\n"
         "print(table.concat(token.scopes, ', '))",
@@ -166,6 +168,7 @@ TOOLS = (
         "GET",
         ("/organizations",),
         paginated=True,
+        result="Organization[]",
         returns="A list of organizations.",
         example="for _, org in ipairs(app.integrations.buildkite.list_organizations()) do\n"
         "  print(org.slug)\nend",
@@ -177,6 +180,7 @@ TOOLS = (
         "GET",
         (ORG,),
         params=(ORGANIZATION,),
+        result="Organization",
         returns="The organization.",
         example='local org = app.integrations.buildkite.get_organization("acme-inc")',
     ),
@@ -202,6 +206,7 @@ TOOLS = (
             ),
         ),
         paginated=True,
+        result="Pipeline[]",
         returns="A list of pipelines.",
         example="local pipelines = app.integrations.buildkite.list_pipelines{\n"
         '  organization = "acme-inc", all_pages = true}\nprint(#pipelines)',
@@ -213,6 +218,7 @@ TOOLS = (
         "GET",
         (PIPE,),
         params=(ORGANIZATION, PIPELINE),
+        result="Pipeline",
         returns="The pipeline.",
         example='local p = app.integrations.buildkite.get_pipeline("acme-inc", "web")\n'
         "print(p.default_branch)",
@@ -243,6 +249,7 @@ TOOLS = (
             ),
             *PIPELINE_FIELDS,
         ),
+        result="Pipeline",
         returns="The new pipeline (201).",
         example="local p = app.integrations.buildkite.create_pipeline{\n"
         '  organization = "acme-inc", name = "Docs",\n'
@@ -262,6 +269,7 @@ TOOLS = (
             Param("repository", "string", "New repository URL.", location="body"),
             *(p for p in PIPELINE_FIELDS if p.name != "teams"),
         ),
+        result="Pipeline",
         returns="The updated pipeline.",
         example="app.integrations.buildkite.update_pipeline{\n"
         '  organization = "acme-inc", pipeline = "web", description = "The website"}',
@@ -273,6 +281,7 @@ TOOLS = (
         "POST",
         (PIPE + "/archive",),
         params=(ORGANIZATION, PIPELINE),
+        result="Pipeline",
         returns="The pipeline with `archived_at` set.",
         example='app.integrations.buildkite.archive_pipeline("acme-inc", "legacy")',
         notes="Sends POST …/archive. The original product sent DELETE, which deletes the"
@@ -285,6 +294,7 @@ TOOLS = (
         "POST",
         (PIPE + "/unarchive",),
         params=(ORGANIZATION, PIPELINE),
+        result="Pipeline",
         returns="The pipeline.",
         example='app.integrations.buildkite.unarchive_pipeline("acme-inc", "legacy")',
     ),
@@ -314,6 +324,7 @@ TOOLS = (
             *LIST_BUILDS_FILTERS,
         ),
         paginated=True,
+        result="Build[]",
         returns="A list of builds, newest first.",
         example="local builds = app.integrations.buildkite.list_builds{\n"
         '  organization = "acme-inc", pipeline = "web", branch = "main", state = "failed"}\n'
@@ -333,6 +344,7 @@ TOOLS = (
             *BUILD_DETAIL,
             Param("job_states", "string|array", "Only jobs in these states.", location="query"),
         ),
+        result="Build",
         returns="The build, with `jobs`.",
         example="local bk = app.integrations.buildkite\n"
         'local latest = bk.list_builds{organization = "acme-inc", pipeline = "web",\n'
@@ -403,6 +415,7 @@ TOOLS = (
                 location="body",
             ),
         ),
+        result="Build",
         returns="The new build (201), `scheduled`, with its `web_url`.",
         example="local b = app.integrations.buildkite.create_build{\n"
         '  organization = "acme-inc", pipeline = "deploy", branch = "main",\n'
@@ -417,6 +430,7 @@ TOOLS = (
         (BUILD + "/cancel",),
         aliases=("cancel",),
         params=(ORGANIZATION, PIPELINE, NUMBER),
+        result="Build",
         returns="The build, `canceling` or `canceled`.",
         example="local bk = app.integrations.buildkite\n"
         'local b = bk.create_build{organization = "acme-inc", pipeline = "web", branch = "main"}\n'
@@ -430,6 +444,7 @@ TOOLS = (
         (BUILD + "/rebuild",),
         aliases=("rebuild",),
         params=(ORGANIZATION, PIPELINE, NUMBER),
+        result="Build",
         returns="The **new** build, with `rebuilt_from`.",
         example="local bk = app.integrations.buildkite\n"
         'local latest = bk.list_builds{organization = "acme-inc", pipeline = "web",\n'
@@ -457,6 +472,7 @@ TOOLS = (
             ),
         ),
         handler=handlers.retry_failed_jobs,
+        result="Build",
         returns="The build plus `retried_jobs_count` (the API answers 202: retries start"
         " asynchronously).",
         example=(
@@ -510,6 +526,7 @@ TOOLS = (
             ),
         ),
         handler=joblogs.get_job_log,
+        result="JobLog|string",
         returns='`{url, content, size, header_times}`; a string with format = "text", tail'
         " or head.",
         example=(
@@ -578,6 +595,7 @@ TOOLS = (
             ),
         ),
         handler=joblogs.search_job_log,
+        result="LogMatch[]",
         returns="An array of `{line, text, before, after}`: the line number (from 1), the"
         " line, and the context lines before and after it. `with_meta` adds `lines_read` and"
         " `truncated` (the limit was reached before the end).",
@@ -600,6 +618,7 @@ TOOLS = (
         (JOB + "/log",),
         params=(ORGANIZATION, PIPELINE, NUMBER, JOB_ID),
         handler=joblogs.get_job_log_info,
+        result="{bytes: integer}",
         returns="`{bytes = N}`, its size in bytes.",
         example=(
             "local bk = app.integrations.buildkite\n"
@@ -640,6 +659,7 @@ TOOLS = (
             ),
         ),
         handler=builds.wait_for_build,
+        result="Build",
         returns="The build, as get_build gives it, once its state is passed, failed,"
         " canceled, skipped, not_run or blocked (which waits for a person).",
         notes="Progress goes to stderr (one line per state change when stderr is not a"
@@ -681,6 +701,7 @@ TOOLS = (
             ),
         ),
         handler=builds.get_build_failures,
+        result="BuildFailures",
         returns="`{build = {number, state, branch, commit, message, web_url}, failed_jobs ="
         " {{id, name, state, exit_status, soft_failed, web_url, log_tail, first_error = {line,"
         " text}}, ...}, annotations = {{style, context, text}, ...}}`. Failed jobs are those"
@@ -702,6 +723,7 @@ TOOLS = (
         "GET",
         (JOB + "/env",),
         params=(ORGANIZATION, PIPELINE, NUMBER, JOB_ID),
+        result="{env: table<string, string>}",
         returns="`{env = {...}}`.",
         example=(
             "local bk = app.integrations.buildkite\n"
@@ -725,6 +747,7 @@ TOOLS = (
         "GET",
         ("{path}",),
         params=(PATH, QUERY),
+        result="any",
         returns="The decoded JSON of the reply.",
         example="local pipelines = app.integrations.buildkite.api_get(\n"
         '  "/organizations/acme-inc/pipelines", {per_page = 100})\nprint(#pipelines)',
@@ -736,6 +759,7 @@ TOOLS = (
         "POST",
         ("{path}",),
         params=(PATH,),
+        result="any",
         returns="The decoded JSON of the reply.",
         example="local build = app.integrations.buildkite.api_post(\n"
         '  "/organizations/acme-inc/pipelines/web/builds",\n'
@@ -748,6 +772,7 @@ TOOLS = (
         "PUT",
         ("{path}",),
         params=(PATH,),
+        result="any",
         returns="The decoded JSON of the reply.",
         example="local bk = app.integrations.buildkite\n"
         'local b = bk.list_builds{organization = "acme-inc", pipeline = "web", per_page = 1}[1]\n'
@@ -760,6 +785,7 @@ TOOLS = (
         "PATCH",
         ("{path}",),
         params=(PATH,),
+        result="any",
         returns="The decoded JSON of the reply.",
         example="app.integrations.buildkite.api_patch(\n"
         '  "/organizations/acme-inc/pipelines/web", {description = "Web"})',
@@ -771,6 +797,7 @@ TOOLS = (
         "DELETE",
         ("{path}",),
         params=(PATH, QUERY),
+        result="any",
         returns="`{}` (most deletes answer 204).",
         example="app.integrations.buildkite.api_delete(\n"
         '  "/organizations/acme-inc/pipelines/legacy")',

@@ -1,0 +1,48 @@
+"""``kosmo integrations:stubs``: LuaCATS files for lua-language-server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..config import Config, kosmo_home
+from ..errors import UsageError
+from ..integrations import load
+
+
+@click.command(
+    "integrations:stubs",
+    epilog="""\b
+Examples:
+  kosmo integrations:stubs                      writes ./.kosmo-stubs/
+  kosmo integrations:stubs --output types       then open the folder in your editor
+\b
+The folder gets one ---@meta file per integration (records, functions, accounts), kosmo.lua
+(app, docs, json, regex, mcp, dump, sleep) and a .luarc.json to copy beside your scripts,
+or point "workspace.library" in yours at the folder.""",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".kosmo-stubs"),
+    show_default=True,
+    help="Folder to write the stubs into (made if missing; its stub files are replaced).",
+)
+def integrations_stubs(output: Path) -> None:
+    """Write LuaCATS stubs so lua-language-server completes and checks workflow files."""
+    from ..mcp.servers import load_servers
+    from ..stubs import stub_files
+
+    config = Config.load()
+    integrations = load()
+    accounts = {i.name: config.accounts(i.name) for i in integrations}
+    servers = [s.lua_name for s in load_servers(Path.cwd(), kosmo_home())]
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        for name, text in stub_files(integrations, accounts, servers).items():
+            (output / name).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"Cannot write stubs to {output}: {exc.strerror or exc}") from None
+    click.echo(f"Wrote LuaCATS stubs to {output}/ (lua-language-server: see {output}/.luarc.json)")
