@@ -7,10 +7,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Literal
 
-ReportKind = Literal["call", "meta", "child"]
+ReportKind = Literal["call", "meta", "child", "plan"]
 Report = Callable[[ReportKind, Any], None]
 """How the host side of a run adds to its result: ``report("call", entry)`` appends an
-``integration_calls`` entry, ``report("meta", fields)`` adds fields to ``meta``, and
+``integration_calls`` entry, ``report("meta", fields)`` adds fields to ``meta``,
+``report("plan", step)`` appends a planned write to ``meta.plan``, and
 ``report("child", pid)`` names a process group the worker started (MCP servers), so
 the parent can kill it with the worker."""
 
@@ -95,6 +96,10 @@ class ExecutionResult:
     def add_call(self, entry: dict[str, Any]) -> None:
         """One ``integration_calls`` entry, as the worker reported it."""
         self._calls.add(entry)
+
+    def add_plan_step(self, step: dict[str, Any]) -> None:
+        """One planned write (``meta.plan``), as the worker reported it."""
+        self.meta.setdefault("plan", []).append(step)
 
     def fail(self, message: str, kind: str, **fields: Any) -> None:
         self.success = False

@@ -343,6 +343,8 @@ class Worker:
                 result.add_call(message["call"])
             elif "meta" in message:
                 result.meta.update(message["meta"])
+            elif "plan" in message:
+                result.add_plan_step(message["plan"])
             elif "child" in message:
                 self._children.add(message["child"])
             elif "done" in message:
