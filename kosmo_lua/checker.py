@@ -81,6 +81,7 @@ def syntax_error(code: str, name: str) -> Finding | None:
     if isinstance(compiled, tuple) and compiled[0] is None:
         text = compiled[1]
         message = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+        message = message.split("\n", 1)[0]  # "C stack overflow" comes with a traceback
         position = _POSITION.match(message)
         return Finding(int(position.group(1)) if position else None, "syntax", message)
     return None

@@ -187,18 +187,61 @@ class _Scanner:
         # name → the path it stands for; the sandbox's globals to begin with
         self.aliases: dict[str, str] = {root: root for root in roots}
         self.sites: list[CallSite] = []
+        # Blocks: each change of an alias is logged, and a block's end undoes its own.
+        self._undo: list[tuple[str, str | None]] = []
+        self._blocks: list[int] = []
+        self._loops = 0  # `for`/`while` whose `do` is still to come (it opens no block)
 
     def scan(self) -> list[CallSite]:
         tokens, index = self.tokens, 0
         while index < len(tokens):
             token = tokens[index]
-            if token.kind == "keyword" and token.text in ("local", "for", "function"):
-                index = self._binding(index)
+            if token.kind == "keyword":
+                index = self._keyword(index)
             elif token.kind == "name" and not self._after_dot(index):
                 index = self._expression(index)
             else:
                 index += 1
         return self.sites
+
+    def _keyword(self, index: int) -> int:
+        word = self.tokens[index].text
+        if word in ("if", "repeat", "while", "for"):
+            self._open()
+            self._loops += word in ("while", "for")
+        elif word == "do":
+            if self._loops:
+                self._loops -= 1
+            else:
+                self._open()
+        elif word in ("end", "until"):
+            self._close()
+        if word in ("local", "for", "function"):
+            return self._binding(index)
+        return index + 1
+
+    def _open(self) -> None:
+        self._blocks.append(len(self._undo))
+
+    def _close(self) -> None:
+        if self._blocks:
+            mark = self._blocks.pop()
+            while len(self._undo) > mark:
+                name, path = self._undo.pop()
+                if path is None:
+                    self.aliases.pop(name, None)
+                else:
+                    self.aliases[name] = path
+
+    def _bind(self, name: str, path: str | None = None) -> None:
+        """``name`` now stands for ``path`` (None: for nothing we know), to its block's end."""
+        if path is None and name not in self.aliases:
+            return
+        self._undo.append((name, self.aliases.get(name)))
+        if path is None:
+            del self.aliases[name]
+        else:
+            self.aliases[name] = path
 
     def _after_dot(self, index: int) -> bool:
         return index > 0 and self.tokens[index - 1].text in (".", ":")
@@ -209,15 +252,17 @@ class _Scanner:
         tokens, keyword = self.tokens, self.tokens[index].text
         index += 1
         if keyword == "function" or (index < len(tokens) and tokens[index].text == "function"):
-            index += keyword != "function"
+            if keyword == "local":  # `local function f`: f is bound where the body is not
+                index += 1
+                if index < len(tokens) and tokens[index].kind == "name":
+                    self._bind(tokens[index].text)
+            self._open()  # the body's block, to its `end`; its parameters are bound in it
             while index < len(tokens) and tokens[index].text != "(":
-                if tokens[index].kind == "name" and keyword == "local":
-                    self.aliases.pop(tokens[index].text, None)
                 index += 1
             end = self.closing.get(index, index)
             for token in tokens[index:end]:
                 if token.kind == "name":
-                    self.aliases.pop(token.text, None)
+                    self._bind(token.text)
             return end + 1
         names: list[str] = []
         while index < len(tokens) and (tokens[index].kind == "name" or tokens[index].text in ","):
@@ -227,7 +272,7 @@ class _Scanner:
             if index < len(tokens) and tokens[index].text == "<":  # <const>, <close>
                 index += 3
         for name in names:
-            self.aliases.pop(name, None)
+            self._bind(name)
         if (
             keyword == "local"
             and len(names) == 1
@@ -241,7 +286,7 @@ class _Scanner:
         """``name = <dotted path>`` and nothing more: ``name`` now stands for the path."""
         path, end = self._chain(index)
         if path is not None and not self._continues(end):
-            self.aliases[name] = path
+            self._bind(name, path)
 
     def _continues(self, index: int) -> bool:
         """Whether the expression goes on after a dotted name at ``index``."""
@@ -276,7 +321,7 @@ class _Scanner:
         if index + 1 < len(tokens) and tokens[index + 1].text == "=":
             # a global assignment (`bk = app.integrations.buildkite`), or a table's field
             if index == 0 or tokens[index - 1].text not in ("{", ","):
-                self.aliases.pop(name, None)
+                self._bind(name)
                 self._maybe_alias(name, index + 2)
             return index + 2
         if name == "pcall" and index + 1 < len(tokens) and tokens[index + 1].text == "(":
