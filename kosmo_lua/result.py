@@ -54,7 +54,8 @@ def error_info(kind: str, message: str, **fields: Any) -> dict[str, Any]:
 
     Kinds: syntax, runtime, integration, argument, permission, limit, timeout (a function
     that waits ran out of its own time), interrupted, usage (the command line could not
-    start a run) and internal (the worker died).
+    start a run), internal (the worker died) and check (``--check`` found problems; they
+    are in ``meta.check.findings``).
     """
     info: dict[str, Any] = {"kind": kind, "message": message}
     position = _POSITION.match(message)
