@@ -28,27 +28,19 @@ def bind(tool: Tool, args: list[Any]) -> dict[str, Any]:
             args = args[:-1]
         positional = tool.positional
         if len(args) > len(positional):
-            raise ArgumentError(
-                f"{tool.full_name} takes at most {len(positional)} positional arguments"
-                f" ({', '.join(p.name for p in positional)}), got {len(args)}",
-                tool=tool.full_name,
-            )
+            raise ArgumentError(too_many_positional(tool, len(args)), tool=tool.full_name)
         named = {p.name: v for p, v in zip(positional, args, strict=False) if v is not None}
     for name in named:
         if tool.param(name) is None:
-            raise ArgumentError(_unknown_argument(tool, name), tool=tool.full_name)
+            raise ArgumentError(unknown_argument(tool, name), tool=tool.full_name)
     if "payload" in named:
         named.update(_hoist_payload(tool, named))
     bound: dict[str, Any] = {}
     for param in tool.params:
         if param.name in named:
-            bound[param.name] = _check(tool, param, named[param.name])
+            bound[param.name] = check_value(tool, param, named[param.name])
         elif param.required:
-            raise ArgumentError(
-                f"Missing required argument '{param.name}' for {tool.full_name}:"
-                f" {param.description}",
-                tool=tool.full_name,
-            )
+            raise ArgumentError(missing_argument(tool, param), tool=tool.full_name)
         elif param.default is not None:
             bound[param.name] = param.default
     return bound
@@ -61,7 +53,7 @@ def _hoist_payload(tool: Tool, named: dict[str, Any]) -> dict[str, Any]:
     place (``retry_failed_jobs`` reads ``states`` whether it came named or in the payload).
     What is left stays the payload, sent as given. Returns the arguments to update.
     """
-    payload = _check(tool, tool.param("payload"), named["payload"])  # type: ignore[arg-type]
+    payload = check_value(tool, tool.param("payload"), named["payload"])  # type: ignore[arg-type]
     hoisted: dict[str, Any] = {}
     rest: dict[str, Any] = {}
     for key, value in payload.items():
@@ -79,7 +71,19 @@ def _hoist_payload(tool: Tool, named: dict[str, Any]) -> dict[str, Any]:
     return {**hoisted, "payload": rest}
 
 
-def _unknown_argument(tool: Tool, name: str) -> str:
+def too_many_positional(tool: Tool, count: int) -> str:
+    positional = tool.positional
+    return (
+        f"{tool.full_name} takes at most {len(positional)} positional arguments"
+        f" ({', '.join(p.name for p in positional)}), got {count}"
+    )
+
+
+def missing_argument(tool: Tool, param: Param) -> str:
+    return f"Missing required argument '{param.name}' for {tool.full_name}: {param.description}"
+
+
+def unknown_argument(tool: Tool, name: str) -> str:
     names = [p.name for p in tool.params]
     close = closest(str(name), names)
     hint = f" Did you mean: {close[0]}?" if close else ""
@@ -89,7 +93,10 @@ def _unknown_argument(tool: Tool, name: str) -> str:
     )
 
 
-def _check(tool: Tool, param: Param, value: Any) -> Any:
+def check_value(tool: Tool, param: Param, value: Any) -> Any:
+    """``value`` as ``param`` takes it (``"42"`` for an integer is 42); raises
+    ``ArgumentError`` when it does not fit."""
+
     def fail(expected: str) -> ArgumentError:
         return ArgumentError(
             f"Argument '{param.name}' of {tool.full_name} must be {expected},"

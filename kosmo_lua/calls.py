@@ -9,10 +9,25 @@ import _thread
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import HostError
 from .result import DROPPED, CallLog, Report, ReportKind
+
+if TYPE_CHECKING:
+    from .invoker import Asker
+
+MAX_PLAN_STEPS = 1000
+"""Planned writes one run's ``meta.plan`` keeps; the rest are counted in ``plan_dropped``."""
+
+
+class _Site(_thread._local):
+    line: int | None = None
+
+
+CALL_SITE = _Site()
+"""The script's line of the call this thread runs (the engine sets it, for the call and for
+a branch's call on its thread): a planned write is recorded with it."""
 
 
 @contextmanager
@@ -50,9 +65,16 @@ class BoundedReport:
         self._log = CallLog()
         self._lock = _thread.allocate_lock()  # parallel branches report from their threads
         self.run_started: float | None = None
+        self._plan_steps = 0  # planned writes: past MAX_PLAN_STEPS only counted
+        self.ask: Asker | None = None
+        """Asks the parent (and so a human) about a write (``Serving.ask``), if it can."""
 
     def __call__(self, kind: ReportKind, value: Any) -> None:
         with self._lock:
+            if kind == "plan":
+                self._plan_steps += 1
+                if self._plan_steps > MAX_PLAN_STEPS:
+                    return
             if kind != "call" or self._log.add(value):
                 self._report(kind, value)
 
@@ -68,4 +90,7 @@ class BoundedReport:
                 self._report("call", entry)
             if self._log.dropped:
                 self._report("meta", {DROPPED: self._log.dropped})
+            if self._plan_steps > MAX_PLAN_STEPS:
+                self._report("meta", {"plan_dropped": self._plan_steps - MAX_PLAN_STEPS})
             self._log = CallLog()
+            self._plan_steps = 0

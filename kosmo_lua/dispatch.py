@@ -16,7 +16,7 @@ from .limits import CONCURRENCY, MEMORY_BYTES
 from .result import Report
 
 if TYPE_CHECKING:
-    from .invoker import Invoker
+    from .invoker import Asker, Invoker
     from .mcp.client import McpHub
     from .runtime.supervisor import DispatchFactory
 
@@ -50,9 +50,13 @@ class AppDispatcher:
         max_body_bytes: int = MEMORY_BYTES,
         mcp_read_only: bool = False,
         concurrency: int = CONCURRENCY,
+        plan: bool = False,
+        ask: Asker | None = None,
     ) -> None:
         """``mcp_read_only``: MCP tools that may write are refused (``mcp:serve
-        --read-only``); ``concurrency`` bounds the requests one call has in flight."""
+        --read-only``); ``concurrency`` bounds the requests one call has in flight;
+        ``plan`` and ``ask``: see ``Invoker`` (under ``plan``, MCP tools that may write are
+        refused: they cannot be planned)."""
         self._report = report
         self._force = force
         self._mcp_read_only = mcp_read_only
@@ -61,6 +65,8 @@ class AppDispatcher:
         self._integrations = integrations
         self._max_body_bytes = max_body_bytes
         self._concurrency = concurrency
+        self._plan = plan
+        self._ask = ask
         self._invoker: Invoker | None = None
         self._hub: McpHub | None = None
 
@@ -74,6 +80,7 @@ class AppDispatcher:
         integrations: bool = True,
         max_body_bytes: int = MEMORY_BYTES,
         concurrency: int = CONCURRENCY,
+        plan: bool = False,
     ) -> DispatchFactory:
         return lambda report: cls(
             report,
@@ -83,6 +90,7 @@ class AppDispatcher:
             integrations=integrations,
             max_body_bytes=max_body_bytes,
             concurrency=concurrency,
+            plan=plan,
         )
 
     def __call__(self, path: str, args: list[Any]) -> tuple[Any, ...]:
@@ -112,6 +120,8 @@ class AppDispatcher:
             emulate_data=self._emulate_data,
             max_body_bytes=self._max_body_bytes,
             concurrency=self._concurrency,
+            plan=self._plan,
+            ask=self._ask,
         )
 
     def _mcp(self, path: str, args: list[Any]) -> tuple[Any, ...]:
@@ -137,12 +147,18 @@ class AppDispatcher:
             from pathlib import Path
 
             from .config import kosmo_home
-            from .mcp.client import McpHub
+            from .mcp.client import READ_ONLY_SERVER, McpHub
             from .mcp.servers import load_servers
 
             servers = load_servers(Path.cwd(), kosmo_home())
             self._hub = McpHub(
-                servers, force=self._force, read_only=self._mcp_read_only, report=self._report
+                servers,
+                force=self._force,
+                read_only=self._mcp_read_only or self._plan,
+                report=self._report,
+                read_only_reason=READ_ONLY_SERVER
+                if self._mcp_read_only
+                else "--plan sends no write (an MCP tool's call cannot be planned)",
             )
         return self._hub
 
@@ -155,6 +171,8 @@ def run_invoker(
     emulate_data: Mapping[str, str] | None = None,
     max_body_bytes: int = MEMORY_BYTES,
     concurrency: int = CONCURRENCY,
+    plan: bool = False,
+    ask: Asker | None = None,
 ) -> Invoker:
     """The invoker of one run: the installed integrations, the user's configuration and
     environment, under ``--emulate`` the integrations' emulators, and the run's bounds on a
@@ -176,6 +194,8 @@ def run_invoker(
         emulation=Emulation(emulate_data) if emulate else None,
         max_body_bytes=max_body_bytes,
         concurrency=concurrency,
+        plan=plan,
+        ask=ask,
     )
 
 

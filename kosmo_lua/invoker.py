@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import threading
 import urllib.parse
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import redact
 from .arguments import bind
-from .calls import recorded
+from .calls import CALL_SITE, recorded
 from .catalog import Catalog, closest
 from .config import DEFAULT_ACCOUNT, Config, configure_args
 from .errors import ConfigError, PermissionDenied
@@ -30,13 +31,24 @@ if TYPE_CHECKING:
 
     from .emulation import Emulation
 
+Asker = Callable[[dict[str, Any]], str]
+"""Asks a human whether to send a write under the ``ask`` policy (``mcp:serve``, through MCP
+elicitation): given the plan step, answers ``accept``, ``decline`` or ``plan`` (nobody can
+be asked: plan the write instead)."""
+
+Verdict = Literal["send", "bypass", "plan"]
+
 
 class Invoker:
     """Dispatches ``app.integrations.*`` calls for one run. ``force`` bypasses the
     permission policy. Requests go to each account's base URL through ``transport`` (httpx's
     own when None), or, with ``emulation``, to the run's emulators (every account alike).
     A reply body may hold ``max_body_bytes`` once decoded (``Limits.body_bytes``); one call
-    may have ``concurrency`` requests in flight (the pages of ``all_pages``)."""
+    may have ``concurrency`` requests in flight (the pages of ``all_pages``).
+
+    ``plan`` sends no write: each is recorded (``report("plan", step)``) and returns a
+    placeholder (plan.py); reads are sent. ``ask`` is asked about a write the policy says
+    ``ask`` for, unless ``force``."""
 
     def __init__(
         self,
@@ -50,8 +62,12 @@ class Invoker:
         emulation: Emulation | None = None,
         max_body_bytes: int = MEMORY_BYTES,
         concurrency: int = CONCURRENCY,
+        plan: bool = False,
+        ask: Asker | None = None,
     ) -> None:
         self.catalog = catalog
+        self.plan = plan
+        self._ask = ask
         self.config = config
         self.force = force
         self._report = report
@@ -96,7 +112,11 @@ class Invoker:
                 integration, account, tool = self.catalog.resolve(path)
                 entry.update(tool=tool.full_name, account=account, method=tool.method)
                 named = bind(tool, args)
-                bypassed = self._check_permission(integration, tool)
+                verdict = self._check_permission(integration, account, tool, named)
+                if verdict == "plan":
+                    entry["planned"] = True
+                    return self._planned(integration, account, tool, named)
+                bypassed = verdict == "bypass"
                 client = self._client(integration, account)
                 call = Call(integration, tool, named, client, concurrency=self._concurrency)
                 data, meta = (tool.handler or rest_call)(call)
@@ -136,18 +156,49 @@ class Invoker:
         stored = self.config.account(integration.name, account) or {}
         return stored.get(field.name) or field.default or ""
 
-    def _check_permission(self, integration: Integration, tool: Tool) -> bool:
-        """Raises when the policy refuses the call; True when only ``--force`` lets it
-        through (``meta.permission_bypassed`` is then set once a request is sent)."""
+    def _planned(
+        self, integration: Integration, account: str, tool: Tool, named: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any], bool]:
+        """Records the write as a step of the plan, sends nothing; its placeholder result."""
+        from .plan import placeholder
+
+        self._report("plan", self._plan_step(integration, account, tool, named))
+        return placeholder(tool), {}, named.get("with_meta", False)
+
+    def _plan_step(
+        self, integration: Integration, account: str, tool: Tool, named: dict[str, Any]
+    ) -> dict[str, Any]:
+        from .plan import plan_step
+
+        policy = self.config.permission(integration.name, tool.access)
+        return plan_step(integration, tool, account, named, line=CALL_SITE.line, permission=policy)
+
+    def _check_permission(
+        self, integration: Integration, account: str, tool: Tool, named: dict[str, Any]
+    ) -> Verdict:
+        """Raises when the policy refuses the call. ``bypass`` when only ``--force`` lets
+        it through (``meta.permission_bypassed`` is then set once a request is sent);
+        ``plan`` when the write is to be planned, not sent."""
+        if self.plan and tool.access == "write":
+            return "plan"
         policy = self.config.permission(integration.name, tool.access)
         if policy == "allow":
-            return False
+            return "send"
         if self.force:
-            return True
+            return "bypass"
         name = integration.name
         if policy == "deny":
             raise PermissionDenied(
                 f"Integration '{name}' {tool.access} access denied.", tool=tool.full_name
+            )
+        if self._ask is not None:
+            answer = self._ask(self._plan_step(integration, account, tool, named))
+            if answer in ("accept", "plan"):
+                return "send" if answer == "accept" else "plan"
+            raise PermissionDenied(
+                f"The user declined this {name} {tool.access} ({tool.full_name}): it was not"
+                " sent. Ask the user before trying it again.",
+                tool=tool.full_name,
             )
         raise PermissionDenied(
             f"Integration '{name}' {tool.access} requires approval. Run with --force to allow"

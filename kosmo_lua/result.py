@@ -7,10 +7,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Literal
 
-ReportKind = Literal["call", "meta", "child"]
+ReportKind = Literal["call", "meta", "child", "plan"]
 Report = Callable[[ReportKind, Any], None]
 """How the host side of a run adds to its result: ``report("call", entry)`` appends an
-``integration_calls`` entry, ``report("meta", fields)`` adds fields to ``meta``, and
+``integration_calls`` entry, ``report("meta", fields)`` adds fields to ``meta``,
+``report("plan", step)`` appends a planned write to ``meta.plan``, and
 ``report("child", pid)`` names a process group the worker started (MCP servers), so
 the parent can kill it with the worker."""
 
@@ -53,7 +54,8 @@ def error_info(kind: str, message: str, **fields: Any) -> dict[str, Any]:
 
     Kinds: syntax, runtime, integration, argument, permission, limit, timeout (a function
     that waits ran out of its own time), interrupted, usage (the command line could not
-    start a run) and internal (the worker died).
+    start a run), internal (the worker died) and check (``--check`` found problems; they
+    are in ``meta.check.findings``).
     """
     info: dict[str, Any] = {"kind": kind, "message": message}
     position = _POSITION.match(message)
@@ -95,6 +97,10 @@ class ExecutionResult:
     def add_call(self, entry: dict[str, Any]) -> None:
         """One ``integration_calls`` entry, as the worker reported it."""
         self._calls.add(entry)
+
+    def add_plan_step(self, step: dict[str, Any]) -> None:
+        """One planned write (``meta.plan``), as the worker reported it."""
+        self.meta.setdefault("plan", []).append(step)
 
     def fail(self, message: str, kind: str, **fields: Any) -> None:
         self.success = False

@@ -67,7 +67,8 @@ def test_lists_the_host_tools_and_runs_lua():
     assert set(listed) == {"execute_lua", "lua_read_doc", "lua_list_docs", "lua_search_docs"}
     schema = listed["execute_lua"].input_schema
     assert schema["required"] == ["code"]
-    assert set(schema["properties"]) == {"code", "memoryLimit", "cpuLimit", "timeout"}
+    assert set(schema["properties"]) == {"code", "memoryLimit", "cpuLimit", "timeout", "mode"}
+    assert schema["properties"]["mode"]["enum"] == ["run", "check"]
     assert listed["lua_read_doc"].input_schema["required"] == ["page"]
     assert listed["lua_search_docs"].input_schema["required"] == ["query"]
     assert listed["lua_read_doc"].annotations.read_only_hint is True

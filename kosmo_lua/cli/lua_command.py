@@ -179,6 +179,8 @@ Examples:
   kosmo integrations:lua --eval 'print(json.encode({ok = true}))'
   kosmo integrations:lua workflow.lua --json
   kosmo integrations:lua examples/failed_builds_on_main.lua --emulate
+  kosmo integrations:lua workflow.lua --check
+  kosmo integrations:lua workflow.lua --plan --json   # then: workflow.lua --force
   cat workflow.lua | kosmo integrations:lua - --json
   kosmo integrations:lua --repl
 
@@ -196,6 +198,18 @@ Inside Lua: app.integrations.*, json, regex, print, dump.""",
     help="Talk to a built-in emulator of each API (demo data, no token, no network).",
 )
 @click.option(
+    "--plan",
+    is_flag=True,
+    help="Send no write: run the reads, record each write in meta.plan (tool, method, path,"
+    " body, line) and go on with a placeholder result. Apply it by running again with --force.",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Check the script without running it or sending anything: syntax, unknown"
+    " functions and docs pages, mistyped literal arguments, each with its line.",
+)
+@click.option(
     "--emulate-data",
     multiple=True,
     metavar="[NAME=]FILE",
@@ -203,10 +217,25 @@ Inside Lua: app.integrations.*, json, regex, print, dump.""",
     " integration; a bare FILE feeds the only emulator). Repeatable.",
 )
 def integrations_lua(
-    repl: bool, emulate: bool, emulate_data: tuple[str, ...], **options: Any
+    repl: bool,
+    emulate: bool,
+    plan: bool,
+    check: bool,
+    emulate_data: tuple[str, ...],
+    **options: Any,
 ) -> None:
     """Run Lua code in the sandbox, with the integrations under app.integrations.*."""
     from ..config import check_settings
+
+    if plan and options["force"]:
+        raise click.UsageError("--plan sends no write and --force sends them: give one")
+    if check:
+        if repl or plan:
+            raise click.UsageError("--check runs nothing: it takes no --repl or --plan")
+        from .check_output import check_script
+
+        check_script(*read_code(options["code"], options["file"]), as_json=options["as_json"])
+        return
 
     check_settings()  # the worker reads them on the first call: a broken file is a usage error
     limits = limits_from(options)
@@ -219,6 +248,7 @@ def integrations_lua(
         emulate_data=files,
         max_body_bytes=limits.body_bytes,
         concurrency=limits.concurrency,
+        plan=plan,
     )
     worker = Worker(limits, dispatch)
     if repl:
@@ -226,10 +256,13 @@ def integrations_lua(
             raise click.UsageError("--repl takes no code, FILE or --json")
         run_repl(worker)
         return
-    run_script(worker, options, meta={"emulated": True} if emulate else {})
+    meta: dict[str, Any] = {"emulated": True} if emulate else {}
+    run_script(worker, options, meta, plan=plan)
 
 
-def run_script(worker: Worker, options: dict[str, Any], meta: dict[str, Any]) -> None:
+def run_script(
+    worker: Worker, options: dict[str, Any], meta: dict[str, Any], *, plan: bool = False
+) -> None:
     """Runs the code the options name and prints its result as asked; a run that failed
     raises ``Failed`` once its output is out.
 
@@ -241,12 +274,16 @@ def run_script(worker: Worker, options: dict[str, Any], meta: dict[str, Any]) ->
     with worker, terminations_interrupt():
         result = worker.run(code, name, on_output=None if as_json else output.echo)
     result.meta.update(meta)
+    if plan:
+        result.meta.setdefault("plan", [])
     if as_json:
         output.print_envelope(result)
     elif worker.interrupted:
         click.echo("Interrupted.", err=True)
     else:
         output.print_plain(result)
+        if plan:
+            output.print_plan(result.meta)
     if not result.success:
         raise Failed(result.error or "", signal=worker.interrupted)
 

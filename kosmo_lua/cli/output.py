@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -49,3 +50,22 @@ def print_plain(result: ExecutionResult) -> None:
         echo(value if isinstance(value, str) else jsonlib.encode(value))
     if result.error:
         click.echo(f"Error: {result.error}", err=True)
+
+
+def print_plan(meta: dict[str, Any]) -> None:
+    """``--plan``'s writes on stderr, one a line with its body, after the run's own output."""
+    steps = meta.get("plan", [])
+    dropped = meta.get("plan_dropped", 0)
+    count = len(steps) + dropped
+    if not count:
+        click.echo("Plan: no writes (nothing would be sent but reads).", err=True)
+        return
+    click.echo(f"Plan: {count} write{'s' if count != 1 else ''}, none sent:", err=True)
+    for step in steps:
+        where = f"line {step['line']}: " if step.get("line") else ""
+        click.echo(f"  {where}{step['method']} {step['path']} ({step['tool']})", err=True)
+        if step.get("body") is not None:
+            click.echo(f"    body: {json.dumps(step['body'], ensure_ascii=False)}", err=True)
+    if dropped:
+        click.echo(f"  … and {dropped} more not listed", err=True)
+    click.echo("Send them: run the script again with --force.", err=True)

@@ -47,6 +47,9 @@ _STDERR_TAIL_CHARS = 2000
 _STDERR_TAIL_LINES = 8
 
 
+READ_ONLY_SERVER = "this MCP server is read-only (started with --read-only)"
+
+
 class McpHub:
     """The MCP servers one run may use, started lazily and reused until ``close()``.
 
@@ -62,13 +65,15 @@ class McpHub:
         read_only: bool = False,
         timeout: float = 30.0,
         report: Report | None = None,
+        read_only_reason: str = READ_ONLY_SERVER,
     ) -> None:
-        """``read_only`` (``mcp:serve --read-only``) refuses every tool that may write,
-        whatever the policy or ``force``: checked here, where names are resolved, so no
-        spelling of a server's name gets around it."""
+        """``read_only`` (``mcp:serve --read-only``, ``--plan``) refuses every tool that may
+        write, whatever the policy or ``force``, saying ``read_only_reason``: checked here,
+        where names are resolved, so no spelling of a server's name gets around it."""
         self._configs = {server.name: server for server in servers}
         self._force = force
         self._read_only = read_only
+        self._read_only_reason = read_only_reason
         self._settings: Config | None = None  # the permission policy, read on the first call
         self.timeout = timeout
         self._report = report
@@ -278,7 +283,7 @@ class McpHub:
         if access == "write" and self._read_only:
             raise PermissionDenied(
                 f"MCP tool {row['qualified']} may write (it is not annotated readOnlyHint),"
-                " and this MCP server is read-only (started with --read-only)",
+                f" and {self._read_only_reason}",
                 tool=f"mcp.{row['qualified']}",
             )
         if self._settings is None:

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from ..invoker import Invoker
     from ..reference import Reference
     from ..runtime.engine import Dispatcher
-    from ..runtime.supervisor import DispatchFactory
+    from ..runtime.supervisor import Asking, DispatchFactory
     from ..runtime.zygote import Spawned
     from ..tools import Tool
 
@@ -216,14 +216,17 @@ class HostTools:
         text = data if isinstance(data, str) else json.dumps(data, indent=2, ensure_ascii=False)
         return text, data if isinstance(data, dict) else None
 
-    async def call_async(self, name: str, args: dict[str, Any] | None) -> tuple[str, Any]:
+    async def call_async(
+        self, name: str, args: dict[str, Any] | None, ask: Asking | None = None
+    ) -> tuple[str, Any]:
         """``call`` on the server's event loop: ``execute_lua`` waits for its worker with the
-        loop (``execute_lua_async``); the other tools run in a thread."""
+        loop (``execute_lua_async``); the other tools run in a thread. ``ask`` answers a
+        run's questions about writes under the ``ask`` policy (``approval.asker``)."""
         if name != "execute_lua":
             import anyio.to_thread
 
             return await anyio.to_thread.run_sync(self.call, name, args)
-        envelope = await self.execute_lua_async(args or {})
+        envelope = await self.execute_lua_async(args or {}, ask)
         return json.dumps(envelope, indent=2, ensure_ascii=False), envelope
 
     def execute_lua(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -233,6 +236,8 @@ class HostTools:
         from ..runtime.zygote import PoolError
 
         code = _string(args, "code")
+        if _mode(args) == "check":
+            return _checked(code)
         limits = self.run_limits(args)
         try:
             with self._runs, self._pool.worker(limits) as worker:
@@ -241,7 +246,9 @@ class HostTools:
             raise ToolFailed(str(exc)) from None
         return result.envelope()
 
-    async def execute_lua_async(self, args: dict[str, Any]) -> dict[str, Any]:
+    async def execute_lua_async(
+        self, args: dict[str, Any], ask: Asking | None = None
+    ) -> dict[str, Any]:
         """``execute_lua`` in a task on the server's event loop, with no thread: the run
         takes the worker the zygote pushed ahead of need (or waits in a thread for one) and
         waits for its replies with the loop. At most ``max_runs`` run at once."""
@@ -250,6 +257,10 @@ class HostTools:
         from ..runtime.zygote import PoolError
 
         code = _string(args, "code")
+        if _mode(args) == "check":
+            import anyio.to_thread
+
+            return await anyio.to_thread.run_sync(_checked, code)
         limits = self.run_limits(args)
         if self._async_runs is None:
             self._async_runs = anyio.Semaphore(self.limits.max_runs, fast_acquire=True)
@@ -259,7 +270,7 @@ class HostTools:
                 worker.adopt(self._pool.take_ready() or await self._take())
             except PoolError as exc:
                 raise ToolFailed(str(exc)) from None
-            result = await worker.run_async(code, "execute_lua")
+            result = await worker.run_async(code, "execute_lua", on_ask=ask)
         return result.envelope()
 
     async def _take(self) -> Spawned:
@@ -302,6 +313,7 @@ class HostTools:
                 max_body_bytes=limits.body_bytes,
                 mcp_read_only=self.read_only,
                 concurrency=limits.concurrency,
+                ask=getattr(report, "ask", None),  # a write under `ask`: the parent asks
             )
             return ReadOnlyDispatch(inner, report) if self.read_only else inner
 
@@ -335,6 +347,14 @@ class HostTools:
                     "maximum": caps.timeout_seconds,
                     "description": "Wall-clock limit in seconds, waiting on APIs included"
                     f" (default and at most {caps.timeout_seconds:g}).",
+                },
+                "mode": {
+                    "type": "string",
+                    "enum": list(MODES),
+                    "description": "run (default), or check: report syntax errors, unknown"
+                    " functions and docs pages and mistyped literal arguments, each with its"
+                    " line, in meta.check.findings, without running the script or sending"
+                    " anything.",
                 },
             },
             "required": ["code"],
@@ -458,8 +478,12 @@ def build_server(tools: HostTools) -> Server[Any]:
     ) -> CallToolResult:
         if params.name not in names:
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {params.name}")
+        from .approval import asker
+
         try:
-            text, structured = await tools.call_async(params.name, params.arguments or {})
+            text, structured = await tools.call_async(
+                params.name, params.arguments or {}, asker(ctx)
+            )
         except ToolFailed as exc:
             return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
         except KeyError:
@@ -650,6 +674,23 @@ def _capped(name: str, value: Any, maximum: float, unit: str) -> float:
 
 def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+MODES = ("run", "check")
+
+
+def _mode(args: dict[str, Any]) -> str:
+    mode = args.get("mode", "run")
+    if mode not in MODES:
+        raise ToolFailed(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    return str(mode)
+
+
+def _checked(code: str) -> dict[str, Any]:
+    """``mode = "check"``: the check's envelope (checker.py); nothing runs."""
+    from ..checker import check_result
+
+    return check_result(code, "execute_lua").envelope()
 
 
 def _string(args: dict[str, Any], name: str) -> str:

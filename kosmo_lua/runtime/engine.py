@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import lupa.lua54 as lupa
 
+from ..calls import CALL_SITE
 from ..dispatch import MCP_FUNCTIONS
 from ..errors import HostError
 from ..limits import MAX_CONCURRENCY, MAX_SLEEP_SECONDS, Limits
@@ -460,6 +461,7 @@ class LuaEngine:
 
     def _call(self, path: bytes, packed: Any) -> tuple[Any, ...]:
         args = [self.to_python(packed[i], strict=True) for i in range(1, packed[b"n"] + 1)]
+        CALL_SITE.line = packed[b"line"]
         return self._converted(self._dispatch(_text(path), args), _fresh(path))
 
     def _start(self, path: bytes, packed: Any) -> int:
@@ -470,7 +472,7 @@ class LuaEngine:
 
             self._flight = InFlight(self._dispatch)
         args = [self.to_python(packed[i], strict=True) for i in range(1, packed[b"n"] + 1)]
-        ticket = self._flight.start(_text(path), args)
+        ticket = self._flight.start(_text(path), args, packed[b"line"])
         if _fresh(path):
             self._fresh_tickets.add(ticket)
         return ticket

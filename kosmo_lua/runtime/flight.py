@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from ..calls import CALL_SITE
 from ..limits import MAX_CONCURRENCY
 
 Finished = tuple[int, "Future[tuple[Any, ...]]"]
@@ -32,8 +33,9 @@ class InFlight:
         self._next_ticket = 0
         self.running = 0
 
-    def start(self, path: str, args: list[Any]) -> int:
-        """Starts ``dispatch(path, args)`` on a thread; returns the ticket of the call."""
+    def start(self, path: str, args: list[Any], line: int | None = None) -> int:
+        """Starts ``dispatch(path, args)`` on a thread; returns the ticket of the call.
+        ``line``: the script's line of the call (``CALL_SITE`` on that thread)."""
         if self._pool is None:
             # The worker's data limit counts thread stacks: MAX_CONCURRENCY threads of the
             # default 8 MiB would pass it. 2 MiB is twice what the deepest C recursion the
@@ -42,10 +44,14 @@ class InFlight:
             self._pool = ThreadPoolExecutor(MAX_CONCURRENCY, thread_name_prefix="kosmo-call")
         self._next_ticket += 1
         ticket = self._next_ticket
-        future = self._pool.submit(self._dispatch, path, args)
+        future = self._pool.submit(self._run, path, args, line)
         self.running += 1
         future.add_done_callback(lambda done: self._finished.put((ticket, done)))
         return ticket
+
+    def _run(self, path: str, args: list[Any], line: int | None) -> tuple[Any, ...]:
+        CALL_SITE.line = line
+        return self._dispatch(path, args)
 
     def next_finished(self, timeout: float | None) -> Finished | None:
         """The next call to finish, waiting at most ``timeout`` seconds (None: until one

@@ -492,11 +492,17 @@ end
 -- The names are dispatch.py's MCP_FUNCTIONS, as host.mcp_functions; it checks the arguments.
 -- An integration or MCP call: in a parallel branch it is started on a thread and the branch
 -- waits for it, other branches running meanwhile; anywhere else it blocks.
+-- `args.line` is the script's line of the call, which a planned write is recorded with (in
+-- a branch that tail-called the function, the line of its app.map/app.parallel).
 local host_dispatch = host.call
 local function call(path, args)
-  if current_task() then
+  local _, line = script_position(3)
+  local task = current_task()
+  if task then
+    args.line = line or task.group.line
     return host_results(co_yield(REQUEST, "call", path, args))
   end
+  args.line = line
   return host_results(host_dispatch(path, args))
 end
 

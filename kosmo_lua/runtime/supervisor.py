@@ -24,11 +24,12 @@ from __future__ import annotations
 import _thread  # threading's core: the worker's one thread needs none of threading's rest
 import contextlib
 import json
+import math
 import os
 import select
 import signal  # close() needs it on every run anyway
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, NoReturn
 
 from ..calls import BoundedReport
@@ -56,6 +57,9 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 OutputHandler = Callable[[str], None]
 DispatchFactory = Callable[[Report], Dispatcher]
 DispatchRecipe = Callable[[Limits], DispatchFactory]
+Asking = Callable[[dict[str, Any]], Awaitable[str]]
+"""Answers a worker's question about a write (``mcp:serve``: through MCP elicitation):
+``accept``, ``decline`` or ``plan``."""
 """What makes a run's dispatcher factory from the limits of the run."""
 
 
@@ -110,6 +114,7 @@ class Worker:
         self._children: set[int] = set()  # process groups the worker started (MCP servers)
         self.restarted = False
         self.interrupted: int | None = None  # the signal that ended the last run, if one did
+        self.asked: list[dict[str, Any]] = []  # the worker's question waiting for an answer
 
     def __enter__(self) -> Worker:
         return self
@@ -203,8 +208,16 @@ class Worker:
                 return
             if self._handle(messages, result, on_output):
                 return
+            while self.asked:  # nobody to ask here: the write is planned
+                self._answer(self.asked.pop(0), "plan")
 
-    async def run_async(self, code: str, name: str) -> ExecutionResult:
+    def _answer(self, question: dict[str, Any], answer: str) -> None:
+        with contextlib.suppress(BrokenPipeError):  # the worker died: the loop sees it
+            _write_frame(self._requests, {"answer": answer})
+
+    async def run_async(
+        self, code: str, name: str, on_ask: Asking | None = None
+    ) -> ExecutionResult:
         """``run`` for a task on an event loop (``kosmo mcp:serve``): waits for the worker's
         replies with the loop, not in a thread, under the same limits. The worker must be
         running (``adopt``). Cancelled (Ctrl-C, a client's cancel) or failing, it kills the
@@ -215,7 +228,7 @@ class Worker:
         started = time.monotonic()
         result = ExecutionResult(success=False)
         try:
-            await self._exchange_async(code, name, result, started)
+            await self._exchange_async(code, name, result, started, on_ask)
         except BaseException:
             self.kill()
             raise
@@ -223,7 +236,12 @@ class Worker:
         return result
 
     async def _exchange_async(
-        self, code: str, name: str, result: ExecutionResult, started: float
+        self,
+        code: str,
+        name: str,
+        result: ExecutionResult,
+        started: float,
+        on_ask: Asking | None,
     ) -> None:
         import anyio
         from anyio.to_thread import run_sync
@@ -256,10 +274,24 @@ class Worker:
                 return
             if self._handle(messages, result, None):
                 break
+            while self.asked:
+                await self._ask(self.asked.pop(0), on_ask, started)
         if self._children:  # it ends its MCP servers before it leaves: wait, not on the loop
             await run_sync(self.close)
         else:
             self.close()
+
+    async def _ask(self, question: dict[str, Any], on_ask: Asking | None, started: float) -> None:
+        """Answers the worker's question with ``on_ask``'s answer (``plan`` without one),
+        given within the run's timeout (``decline`` once that has passed)."""
+        import anyio
+
+        answer = "decline"
+        timeout = self.limits.timeout_seconds
+        left = math.inf if timeout is None else timeout - (time.monotonic() - started)
+        with anyio.move_on_after(left):
+            answer = "plan" if on_ask is None else await on_ask(question)
+        self._answer(question, answer)
 
     def _request(self, code: str, name: str, repl: bool) -> dict[str, Any]:
         """The frame that asks the worker for one run."""
@@ -295,7 +327,7 @@ class Worker:
             made = self._make_dispatch  # for self.limits, which no request changes
             limits, hide = self.limits, self._hide
             make = lambda: Serving(limits, lambda _: made, hide)  # noqa: E731
-            _serve(make, _frames(request_read), reply_write)
+            _serve(make, _frames(request_read), reply_write, request_read)
         for fd in (request_read, reply_write, lifeline_read):
             os.close(fd)
         return pid, request_write, reply_read, lifeline_write
@@ -343,6 +375,10 @@ class Worker:
                 result.add_call(message["call"])
             elif "meta" in message:
                 result.meta.update(message["meta"])
+            elif "plan" in message:
+                result.add_plan_step(message["plan"])
+            elif "ask" in message:
+                self.asked.append(message["ask"])
             elif "child" in message:
                 self._children.add(message["child"])
             elif "done" in message:
@@ -468,6 +504,8 @@ class Serving:
 
     def __init__(self, limits: Limits, recipe: DispatchRecipe, hide: tuple[str, ...]) -> None:
         self.replies = -1
+        self.requests = -1
+        self._asking = _thread.allocate_lock()  # one question to the parent at a time
         self._recipe = recipe
         self._dispatcher: Dispatcher | None = None
         self._making = _thread.allocate_lock()  # parallel branches call from their threads
@@ -475,6 +513,7 @@ class Serving:
         self._writing = _thread.allocate_lock()
         # Call records are bounded where they are made: a pcall loop cannot flood the pipe.
         self.report = BoundedReport(lambda kind, value: self.send({kind: value}))
+        self.report.ask = self.ask
         self.engine = LuaEngine(
             limits,
             emit=lambda line: self.send({"out": line}),
@@ -487,6 +526,17 @@ class Serving:
         frame = _frame(message)
         with self._writing:
             _write(self.replies, frame)
+
+    def ask(self, question: dict[str, Any]) -> str:
+        """Asks the parent about a write (``ask`` frame) and waits for its ``answer``
+        frame, on the request pipe, which carries nothing else during a run."""
+        with self._asking:
+            self.send({"ask": question})
+            reader = _FrameReader(self.requests)
+            while (frames := reader.read()) is not None:
+                if frames:
+                    return str(frames[0].get("answer", "decline"))
+            return "decline"
 
     def _dispatch(self, path: str, args: list[Any]) -> tuple[Any, ...]:
         dispatcher = self._dispatcher
@@ -548,7 +598,10 @@ class Serving:
 
 
 def _serve(
-    make: Callable[[], Serving], requests: Iterator[dict[str, Any]], replies: int
+    make: Callable[[], Serving],
+    requests: Iterator[dict[str, Any]],
+    replies: int,
+    request_fd: int,
 ) -> NoReturn:
     """The worker's main loop: one request, one run, until the parent closes the pipe (or,
     for a fresh worker, after its one run), in the state ``make()`` gives. ``math.random`` is
@@ -559,6 +612,7 @@ def _serve(
     try:
         serving = make()
         serving.replies = replies
+        serving.requests = request_fd  # where answers to its questions come (Serving.ask)
         serving.engine.reseed()
         for request in requests:
             serving.run(request)

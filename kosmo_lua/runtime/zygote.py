@@ -412,7 +412,7 @@ class _Zygote:
                 serving.warm()  # while no request waits for it
                 return serving
 
-            _serve(warmed, requests, reply_write)
+            _serve(warmed, requests, reply_write, request_read)
         for fd in (request_read, reply_write, lifeline_read):
             os.close(fd)
         return pid, [request_write, reply_read, lifeline_write]

@@ -1,0 +1,177 @@
+"""``--plan``: reads are sent, writes are not; each is a step of ``meta.plan`` with its line,
+and the script goes on with a placeholder. The API is the emulator on loopback, so the test
+sees every request that arrived."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from helpers import envelope_of
+
+from kosmo_lua.cli import main
+from kosmo_lua.emulation import serve
+from kosmo_lua.integrations.buildkite.emulator import Emulator
+
+TOKEN = "bkua_plan_SECRET_token_never_printed_0123"
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    """The emulator on loopback, configured as the default account's API."""
+    emulator = Emulator(token=TOKEN)
+    with serve(emulator) as running:
+        done = CliRunner().invoke(
+            main,
+            [
+                "integrations:configure",
+                "buildkite",
+                "--set",
+                f"url={running.base_url}",
+                "--set",
+                f"access_token={TOKEN}",
+            ],
+        )
+        assert done.exit_code == 0, done.output
+        yield emulator
+
+
+def methods(emulator: Emulator) -> list[str]:
+    return [request.method for request in emulator.requests]
+
+
+SCRIPT = """\
+local bk = app.integrations.buildkite
+local b = bk.list_builds{organization = "acme-inc", pipeline = "web", per_page = 1}[1]
+local cancelled = bk.cancel_build{organization = "acme-inc", pipeline = "web", number = b.number}
+local made = bk.api_post("/organizations/acme-inc/pipelines/web/builds",
+  {commit = "HEAD", branch = "main", message = "planned"})
+return {number = b.number, cancelled = cancelled, made = made}
+"""
+
+
+def test_plan_sends_reads_records_writes_and_goes_on(emulator: Emulator):
+    code, envelope = envelope_of("integrations:lua", "-e", SCRIPT, "--plan", "--json")
+    assert code == 0, envelope["error"]
+    assert methods(emulator) == ["GET"]  # the read, and nothing else
+    result = envelope["result"][0]
+    number = result["number"]
+    assert result["cancelled"] == {"planned": True, "tool": "buildkite.buildkite_cancel_build"}
+    assert result["made"] == {"planned": True, "tool": "buildkite.buildkite_api_post"}
+    assert envelope["meta"]["plan"] == [
+        {
+            "tool": "buildkite.buildkite_cancel_build",
+            "method": "PUT",
+            "path": f"/organizations/acme-inc/pipelines/web/builds/{number}/cancel",
+            "body": {},
+            "line": 3,
+            "permission": "ask",
+        },
+        {
+            "tool": "buildkite.buildkite_api_post",
+            "method": "POST",
+            "path": "/organizations/acme-inc/pipelines/web/builds",
+            "body": {"commit": "HEAD", "branch": "main", "message": "planned"},
+            "line": 4,
+            "permission": "ask",
+        },
+    ]
+    planned = [call for call in envelope["integration_calls"] if call.get("planned")]
+    assert [call["tool"] for call in planned] == [
+        "buildkite.buildkite_cancel_build",
+        "buildkite.buildkite_api_post",
+    ]
+
+
+def test_the_plan_then_force_sends_each_write_once(emulator: Emulator):
+    code, planned = envelope_of("integrations:lua", "-e", SCRIPT, "--plan", "--json")
+    assert code == 0 and len(planned["meta"]["plan"]) == 2
+    code, applied = envelope_of("integrations:lua", "-e", SCRIPT, "--force", "--json")
+    assert code == 0, applied["error"]
+    assert "plan" not in applied["meta"]
+    assert methods(emulator) == ["GET", "GET", "PUT", "POST"]
+    assert applied["result"][0]["made"]["message"] == "planned"
+
+
+def test_plan_in_parallel_branches_and_with_meta(emulator: Emulator):
+    code, envelope = envelope_of(
+        "integrations:lua",
+        "-e",
+        """local bk = app.integrations.buildkite
+        local builds = bk.list_builds{organization = "acme-inc", pipeline = "web", per_page = 3}
+        local retried = app.map(builds, function(b)
+          local r = bk.rebuild_build{organization = "acme-inc", pipeline = "web", number = b.number}
+          return r
+        end)
+        local value, meta = bk.api_delete{path = "/organizations/acme-inc/pipelines/legacy",
+          query = {force = "true"}, with_meta = true}
+        return #retried, retried[3].planned, value.planned, meta""",
+        "--plan",
+        "--json",
+    )
+    assert code == 0, envelope["error"]
+    assert envelope["result"] == [3, True, True, {}]
+    assert methods(emulator) == ["GET"]
+    steps = envelope["meta"]["plan"]
+    assert [step["method"] for step in steps] == ["PUT", "PUT", "PUT", "DELETE"]
+    assert {step["line"] for step in steps[:3]} == {4}
+    assert steps[3]["path"] == "/organizations/acme-inc/pipelines/legacy?force=true"
+    assert steps[3]["line"] == 7 and steps[3]["body"] is None
+
+
+def test_plan_still_checks_arguments_and_deny(emulator: Emulator, kosmo_home: Any):
+    code, envelope = envelope_of(
+        "integrations:lua",
+        "-e",
+        'return app.integrations.buildkite.cancel_build{organization = "acme-inc"}',
+        "--plan",
+        "--json",
+    )
+    assert code == 1 and envelope["meta"]["error"]["kind"] == "argument"
+    assert "Missing required argument 'pipeline'" in envelope["error"]
+    assert envelope["meta"]["plan"] == []
+    done = CliRunner().invoke(main, ["integrations:configure", "buildkite", "--write", "deny"])
+    assert done.exit_code == 0, done.output
+    code, envelope = envelope_of(
+        "integrations:lua",
+        "-e",
+        'return app.integrations.buildkite.api_put("/organizations/acme-inc/pipelines/web")',
+        "--plan",
+        "--json",
+    )
+    assert code == 0, envelope["error"]
+    (step,) = envelope["meta"]["plan"]
+    assert step["permission"] == "deny"  # the plan says --force will not be enough
+    assert emulator.requests == []
+
+
+def test_plan_and_force_are_one_or_the_other():
+    done = CliRunner().invoke(main, ["integrations:lua", "-e", "return 1", "--plan", "--force"])
+    assert done.exit_code == 2
+    assert "--plan sends no write and --force sends them" in done.output
+
+
+def test_plain_plan_lists_the_writes_on_stderr(emulator: Emulator):
+    done = CliRunner().invoke(main, ["integrations:lua", "-e", SCRIPT, "--plan"])
+    assert done.exit_code == 0, done.output
+    assert "Plan: 2 writes, none sent:" in done.stderr
+    assert "line 4: POST /organizations/acme-inc/pipelines/web/builds" in done.stderr
+    assert "run the script again with --force" in done.stderr
+    assert TOKEN not in done.output
+
+
+def test_a_loop_of_planned_writes_is_bounded(emulator: Emulator):
+    code, envelope = envelope_of(
+        "integrations:lua",
+        "-e",
+        'for i = 1, 1500 do app.integrations.buildkite.api_delete("/x/" .. i) end return 1',
+        "--plan",
+        "--json",
+    )
+    assert code == 0, envelope["error"]
+    assert len(envelope["meta"]["plan"]) == 1000
+    assert envelope["meta"]["plan_dropped"] == 500
+    assert envelope["meta"]["plan"][-1]["path"] == "/x/1000"
+    assert emulator.requests == []
