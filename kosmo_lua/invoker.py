@@ -163,7 +163,7 @@ class Invoker:
         from .plan import placeholder
 
         self._report("plan", self._plan_step(integration, account, tool, named))
-        return placeholder(tool), {}, named.get("with_meta", False)
+        return placeholder(tool, integration.records), {}, named.get("with_meta", False)
 
     def _plan_step(
         self, integration: Integration, account: str, tool: Tool, named: dict[str, Any]

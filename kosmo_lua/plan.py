@@ -2,23 +2,64 @@
 write is recorded as a step of ``meta.plan`` instead of being sent, and the script goes on
 with a placeholder result.
 
-``placeholder`` is the one place that decides what a planned write returns; it is to follow
-the tool's declared result type once the tool table declares one.
+``placeholder`` is the one place that decides what a planned write returns: a value of the
+tool's declared result type (``Tool.result``), so a script that reads ``b.number`` or
+``#b.jobs`` after a planned ``create_build`` goes on as it would.
 """
 
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Mapping
 from typing import Any
 
+from . import shapes
 from .config import DEFAULT_ACCOUNT
 from .request import build_request
-from .tools import Integration, Tool
+from .tools import Integration, Record, Tool
+
+PLANNED_TEXT = "(planned)"
+"""What a planned result's strings hold: visibly not data from the API."""
 
 
-def placeholder(tool: Tool) -> dict[str, Any]:
-    """What a planned write returns to the script in place of the API's reply."""
-    return {"planned": True, "tool": tool.full_name}
+def placeholder(tool: Tool, records: Mapping[str, Record]) -> Any:
+    """What a planned write returns to the script in place of the API's reply.
+
+    A table result is built from the declared type, its required fields filled (strings
+    ``"(planned)"``, numbers 0, booleans false, lists and maps empty; what may be nil is
+    left out), and marked ``planned = true, tool = <name>`` so a script can tell. A tool
+    that declares no table (a raw ``api_post``) returns just the mark.
+    """
+    mark = {"planned": True, "tool": tool.full_name}
+    value = _filled(shapes.parse(tool.result or "any"), records, frozenset())
+    return {**value, **mark} if isinstance(value, dict) else mark
+
+
+def _filled(shape: shapes.Shape, records: Mapping[str, Record], within: frozenset[str]) -> Any:
+    """The least value of ``shape``; a record already being filled (``within``) is nil, so
+    records that name each other end."""
+    if isinstance(shape, shapes.Nullable):
+        return None
+    if isinstance(shape, shapes.Union):
+        return _filled(shape.items[0], records, within)
+    if isinstance(shape, shapes.ListOf | shapes.MapOf):
+        return {}
+    if isinstance(shape, shapes.Table):
+        return _fields(
+            ((e.name, e.shape) for e in shape.entries if not e.optional), records, within
+        )
+    record = records.get(shape.name)
+    if record is not None:
+        if record.name in within:
+            return None
+        fields = ((f.name, shapes.parse(f.type)) for f in record.fields)
+        return _fields(fields, records, within | {record.name})
+    return {"string": PLANNED_TEXT, "integer": 0, "number": 0, "boolean": False}.get(shape.name)
+
+
+def _fields(fields: Any, records: Mapping[str, Record], within: frozenset[str]) -> dict[str, Any]:
+    filled = {name: _filled(shape, records, within) for name, shape in fields}
+    return {name: value for name, value in filled.items() if value is not None}
 
 
 def plan_step(

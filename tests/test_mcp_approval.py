@@ -28,7 +28,7 @@ WRITE = """\
 local bk = app.integrations.buildkite
 local b = bk.list_builds{organization = "acme-inc", pipeline = "web", per_page = 1}[1]
 local r = bk.cancel_build{organization = "acme-inc", pipeline = "web", number = b.number}
-return b.number, r.state or r.planned
+return b.number, r.planned or r.state
 """
 
 

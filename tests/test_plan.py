@@ -11,9 +11,12 @@ import pytest
 from click.testing import CliRunner
 from helpers import envelope_of
 
+from kosmo_lua import shapes
 from kosmo_lua.cli import main
 from kosmo_lua.emulation import serve
+from kosmo_lua.integrations import load
 from kosmo_lua.integrations.buildkite.emulator import Emulator
+from kosmo_lua.plan import placeholder
 
 TOKEN = "bkua_plan_SECRET_token_never_printed_0123"
 
@@ -58,7 +61,14 @@ def test_plan_sends_reads_records_writes_and_goes_on(emulator: Emulator):
     assert methods(emulator) == ["GET"]  # the read, and nothing else
     result = envelope["result"][0]
     number = result["number"]
-    assert result["cancelled"] == {"planned": True, "tool": "buildkite.buildkite_cancel_build"}
+    cancelled = result["cancelled"]  # a Build, as cancel_build declares, marked as planned
+    assert (cancelled["planned"], cancelled["tool"]) == (True, "buildkite.buildkite_cancel_build")
+    assert (cancelled["number"], cancelled["state"], cancelled["blocked"]) == (
+        0,
+        "(planned)",
+        False,
+    )
+    assert "finished_at" not in cancelled  # what may be nil is left out
     assert result["made"] == {"planned": True, "tool": "buildkite.buildkite_api_post"}
     assert envelope["meta"]["plan"] == [
         {
@@ -175,3 +185,19 @@ def test_a_loop_of_planned_writes_is_bounded(emulator: Emulator):
     assert envelope["meta"]["plan_dropped"] == 500
     assert envelope["meta"]["plan"][-1]["path"] == "/x/1000"
     assert emulator.requests == []
+
+
+def test_every_write_placeholder_has_its_declared_shape():
+    """Each write tool's placeholder carries the required fields of its declared result
+    (what a script reads next), and records that name each other end."""
+    for integration in load():
+        for tool in integration.tools:
+            if tool.access != "write":
+                continue
+            value = placeholder(tool, integration.records)
+            assert value["planned"] is True and value["tool"] == tool.full_name
+            shape = shapes.parse(tool.result or "any")
+            if isinstance(shape, shapes.Name) and shape.name in integration.records:
+                record = integration.records[shape.name]
+                required = {f.name for f in record.fields if not f.type.endswith("?")}
+                assert required <= value.keys(), tool.name
