@@ -121,12 +121,13 @@ DRIVEN = {
     "AccessTokens.get_token": "test_access_token_and_user",
     "Users.get_current_user": "test_access_token_and_user",
 }
+# Outside the emulated surface: the emulator's plain refusal, and why.
 NOT_EMULATED = {
-    "Jobs.delete_job_log": "deleting a job's log (scope write_build_logs) is not emulated",
-    "AccessTokens.revoke_token": "revoking would end the emulator's only token",
-    "Emojis.list_emojis": "emojis are not emulated",
-    "Teams.list_teams": "teams are not emulated",
-    "Meta.get_meta_information": "GET /meta (webhook addresses) is not emulated",
+    "Jobs.delete_job_log": (405, "deleting a job's log (scope write_build_logs) is not emulated"),
+    "AccessTokens.revoke_token": (405, "revoking would end the emulator's only token"),
+    "Emojis.list_emojis": (404, "emojis are not emulated"),
+    "Teams.list_teams": (404, "teams are not emulated"),
+    "Meta.get_meta_information": (404, "GET /meta (webhook addresses) is not emulated"),
 }
 
 
@@ -156,7 +157,8 @@ def test_every_pybuildkite_method_is_driven_or_said_to_be_outside() -> None:
 
 @pytest.mark.parametrize("method", sorted(NOT_EMULATED))
 def test_what_is_not_emulated_is_refused_plainly(bk: Buildkite, wire: Watched, method: str) -> None:
-    """No pretending: a JSON 404 (no such resource here) or 405 with ``Allow``."""
+    """No pretending: a JSON 404 (no such path here) or 405 with ``Allow`` (the path is
+    emulated for reading only)."""
     job = bk.builds().get_build_by_number(ORG, "api", 1)["jobs"][0]["id"]
     calls = {
         "Jobs.delete_job_log": lambda: bk.jobs().delete_job_log(ORG, "api", 1, job),
@@ -165,12 +167,15 @@ def test_what_is_not_emulated_is_refused_plainly(bk: Buildkite, wire: Watched, m
         "Teams.list_teams": lambda: bk.teams().list_teams(ORG),
         "Meta.get_meta_information": lambda: bk.meta().get_meta_information(),
     }
+    status, _ = NOT_EMULATED[method]
     with pytest.raises(requests.HTTPError):
         calls[method]()
-    assert wire.last.status_code in (404, 405)
-    assert wire.last.json()["message"]
-    if wire.last.status_code == 405:
+    answered(wire, status)
+    if status == 404:
+        assert wire.last.json() == {"message": "Not Found"}
+    else:
         assert wire.last.headers["Allow"] == "GET, HEAD"
+        assert wire.last.json()["message"].endswith("takes GET, HEAD, not DELETE")
 
 
 # Organizations, pipelines.

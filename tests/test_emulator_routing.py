@@ -96,6 +96,20 @@ def test_unknown_query_parameters_are_ignored(client: httpx.Client) -> None:
     assert "sort=sideways" in odd.links["next"]["url"]  # kept, as the API keeps the query
 
 
+def test_an_unknown_parameter_cannot_forge_a_link(client: httpx.Client) -> None:
+    """Kept parameters are percent-encoded in ``Link``: a value with ``>``, ``,`` and ``;``
+    cannot end the URL or add a relation, even for a client that splits on ``", "``."""
+    forged = '>; rel="last", <http://evil.test/v2/builds?page=9>; rel="next'
+    reply = client.get("/builds", params={"per_page": 5, "x": forged, "y\r\nSet-Cookie": "1"})
+    assert reply.status_code == 200
+    link = reply.headers["Link"]
+    parts = link.split(", ")
+    assert link.count("<") == link.count(">") == len(parts) == 2
+    assert [part.split("; ")[1] for part in parts] == ['rel="next"', 'rel="last"']
+    assert all(part.startswith("<http://bk.test/v2/builds?") for part in parts)
+    assert "Set-Cookie" not in reply.headers
+
+
 # HEAD.
 
 
