@@ -136,11 +136,19 @@ class Emulator:
         return response.send(start_response, head_only=request.method == "HEAD")
 
     def _api(self, request: Request) -> Response:
+        """The API's answer, which carries the rate-limit headers whatever it is."""
+        response = self._answer(request)
+        if not any(name.lower() == "ratelimit-limit" for name, _ in response.headers):
+            with self._lock:
+                response.headers += self._limiter.headers(self.now())
+        return response
+
+    def _answer(self, request: Request) -> Response:
         with self._lock:
             self.requests.append(request.record())
             if not _under(request.path, API_PREFIX):
                 return Response.error(ApiError(404, "Not Found"))
-            path = request.path[len(API_PREFIX) :] or "/"
+            path = registry.canonical(request.path[len(API_PREFIX) :])
             fault = self.faults.take(request.method, path)
         if fault and fault.kind == "latency":
             time.sleep(fault.seconds)
@@ -149,21 +157,18 @@ class Emulator:
         with self._lock:
             now = self.now()
             if not self._authenticated(request):
-                response = Response.error(
+                return Response.error(
                     ApiError(
                         401,
                         "Authentication required. Please supply a valid API Access Token: "
                         "https://buildkite.com/docs/apis/rest-api#authentication",
                     )
                 )
-            elif not self._limiter.spend(now):
+            if not self._limiter.spend(now):
                 reset = self._limiter.reset_in(now)
                 body = ratelimit.exceeded(self._limiter.limit, self._limiter.used, reset)
-                response = Response.json(429, body)
-            else:
-                response = self._route(request, path)
-            response.headers += self._limiter.headers(now)
-            return response
+                return Response.json(429, body)
+            return self._route(request, path)
 
     def _route(self, request: Request, path: str) -> Response:
         build_time = self.build_time()

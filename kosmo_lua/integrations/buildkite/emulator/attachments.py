@@ -2,10 +2,11 @@
 their payloads, and the artifact storage that download URLs point to.
 
 The storage stands in for S3: it lives beside the API (``/_storage/...``, not under
-``/v2``), takes no API token, and answers a presigned URL: one that names the artifact, an
-expiry 60 s on the builds' clock and a signature. Like S3 it refuses a request that also
-carries an ``Authorization`` header ("Only one auth mechanism allowed"), and it records
-every request it gets (``Emulator.storage_requests``), so a test can tell what a client sent.
+``/v2``) under another host name (:func:`storage_root`), takes no API token, and answers a
+presigned URL: one that names the artifact, an expiry 60 s on the builds' clock and a
+signature. Like S3 it refuses a request that also carries an ``Authorization`` header ("Only
+one auth mechanism allowed"), and it records every request it gets
+(``Emulator.storage_requests``), so a test can tell what a client sent.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import fnmatch
 import hashlib
 import hmac
 import html
+import ipaddress
 import posixpath
 import re
 import urllib.parse
@@ -201,14 +203,39 @@ def artifact_payload(render: Renderer, build: Build, job: Job, item: Artifact) -
     }
 
 
-def download_url(root: str, item: Artifact, secret: str, now: float) -> str:
+def download_url(api_root: str, item: Artifact, secret: str, now: float) -> str:
     """A presigned storage URL for the artifact, valid ``URL_SECONDS``."""
     expires = int(now) + URL_SECONDS
     name = urllib.parse.quote(posixpath.basename(item.file.path))
     query = urllib.parse.urlencode(
         {"X-Amz-Expires": expires, "X-Amz-Signature": _signature(secret, item.id, expires)}
     )
-    return f"{root}{STORAGE_PREFIX}/{item.id}/{name}?{query}"
+    return f"{storage_root(api_root)}{STORAGE_PREFIX}/{item.id}/{name}?{query}"
+
+
+def storage_root(api_root: str) -> str:
+    """The storage's ``scheme://host``: the same server under another host name, as S3 is
+    another host than the API. A client that keeps its ``Authorization`` header on a
+    redirect to the same host (Python's requests does) then drops it here, as it does for
+    the real storage. On loopback ``127.0.0.1`` and ``localhost`` name the one server; in
+    process (``--emulate``) every host name reaches the emulator."""
+    parts = urllib.parse.urlsplit(api_root)
+    host = (parts.hostname or "").lower()
+    if host == "localhost":
+        other = "127.0.0.1"
+    elif _is_loopback_address(host):
+        other = "localhost"
+    else:
+        other = f"storage.{host}"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{other}{port}"
+
+
+def _is_loopback_address(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _signature(secret: str, artifact_id: str, expires: int) -> str:

@@ -6,6 +6,7 @@ and the conclusion when it finishes (the command's output, then the agent's exit
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 
@@ -13,6 +14,8 @@ from .model import Build, Job
 
 _LINE_GAP = 0.05  # seconds between stamped lines
 _HEADER = re.compile(r"^\x1b_bk;t=(\d+)\x07(?:~~~|---|\+\+\+) ", re.MULTILINE)
+# Timestamp markers (``ESC _ … BEL``) and CSI sequences (colours, ``ESC[K``).
+_ESCAPES = re.compile(r"\x1b_[^\x07]*\x07|\x1b\[[0-9;?]*[A-Za-z]")
 
 DIM, RED, RESET, ERASE = "\x1b[90m", "\x1b[31m", "\x1b[0m", "\x1b[K"
 
@@ -28,6 +31,12 @@ def stamp(lines: list[str], start: float) -> str:
 def header_times(log: str) -> list[int]:
     """Nanosecond times of the section headers (``~~~``, ``---``, ``+++``)."""
     return [int(millis) * 1_000_000 for millis in _HEADER.findall(log)]
+
+
+def as_html(log: str) -> str:
+    """The log as the API's ``text/html`` format gives it, less terminal-to-html's colours:
+    markers and escape codes gone, the text escaped, the lines kept."""
+    return html.escape(_ESCAPES.sub("", log), quote=False)
 
 
 def preamble(build: Build, job: Job, start: float) -> str:

@@ -54,22 +54,41 @@ def route(method: str, template: str, scope: str | None) -> Callable[[Handler], 
     return register
 
 
+def canonical(path: str) -> str:
+    """``path`` as the routes name it: the API (Rails) takes ``/organizations/`` for
+    ``/organizations``, so trailing slashes go; the bare root is ``/``."""
+    return path.rstrip("/") or "/"
+
+
 def dispatch(context: Context, method: str, path: str) -> Response:
     """Run the matching handler; refusals become the API's error replies. HEAD is GET
-    without the body, unless the path has a HEAD of its own (a job log's size)."""
-    if method == "HEAD" and not any(c.method == "HEAD" and c.pattern.match(path) for c in ROUTES):
+    without the body, unless the path has a HEAD of its own (a job log's size). A known
+    path asked with another method is 405 with the methods it takes in ``Allow``."""
+    matching = [
+        (candidate, found) for candidate in ROUTES if (found := candidate.pattern.match(path))
+    ]
+    if method == "HEAD" and all(candidate.method != "HEAD" for candidate, _ in matching):
         method = "GET"
     try:
-        for candidate in ROUTES:
-            match = candidate.pattern.match(path)
-            if match and candidate.method == method:
+        for candidate, found in matching:
+            if candidate.method == method:
                 scope = candidate.scope
                 if scope and scope not in context.scopes:
                     raise ApiError(403, f"Your access token doesn't have the {scope} scope")
-                return candidate.handler(context, match.groupdict())
+                return candidate.handler(context, found.groupdict())
+        if matching:
+            return _not_allowed(method, {candidate.method for candidate, _ in matching})
         raise ApiError(404, "Not Found")
     except ApiError as error:
         return Response.error(error)
+
+
+def _not_allowed(method: str, methods: set[str]) -> Response:
+    if "GET" in methods:
+        methods.add("HEAD")
+    allowed = ", ".join(sorted(methods))
+    message = f"Method Not Allowed: this path takes {allowed}, not {method}"
+    return Response.json(405, {"message": message}, [("Allow", allowed)])
 
 
 def ok(payload: Any, status: int = 200) -> Response:

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from .logs import header_times
+from .logs import as_html, header_times
 from .model import Build, Job, parse_time
 from .registry import Context, build_of, job_of, ok, page, pipeline_of, route
 from .state import ApiError
@@ -245,11 +245,14 @@ def retry_job(context: Context, params: dict[str, str]) -> Response:
 def job_log(context: Context, params: dict[str, str]) -> Response:
     build, job = job_of(context, params)
     request = context.request
-    if "text/plain" in request.headers.get("accept", ""):
+    accept = request.headers.get("accept", "")
+    if "text/plain" in accept:
         return _raw_log(request, job)
     if request.headers.get("range"):
         raise ApiError(400, "Range requests are only supported with Accept: text/plain")
     log = job.big_log.text() if job.big_log else job.log
+    if "text/html" in accept:
+        return _html_log(log)
     return ok(
         {
             "url": context.render.job_url(build, job) + "/log",
@@ -265,12 +268,18 @@ def job_log_size(context: Context, params: dict[str, str]) -> Response:
     """The size of the raw log, without it (Content-Length)."""
     job = job_of(context, params)[1]
     size = job.big_log.size if job.big_log else len(job.log.encode())
-    return Response(200, headers=[("Accept-Ranges", "bytes")], stream=(size, []))
+    return Response(200, headers=[*_TEXT_HEADERS], stream=(size, []))
 
 
 @route("GET", JOB + "/log.txt", "read_build_logs")
 def job_raw_log(context: Context, params: dict[str, str]) -> Response:
     return _raw_log(context.request, job_of(context, params)[1])
+
+
+@route("GET", JOB + "/log.html", "read_build_logs")
+def job_html_log(context: Context, params: dict[str, str]) -> Response:
+    job = job_of(context, params)[1]
+    return _html_log(job.big_log.text() if job.big_log else job.log)
 
 
 @route("GET", JOB + "/env", "read_job_env")
@@ -280,6 +289,11 @@ def job_env(context: Context, params: dict[str, str]) -> Response:
 
 
 _SUFFIX_RANGE = re.compile(r"bytes=-(\d+)")
+_TEXT_HEADERS = (("Content-Type", "text/plain; charset=utf-8"), ("Accept-Ranges", "bytes"))
+
+
+def _html_log(log: str) -> Response:
+    return Response(200, as_html(log).encode(), [("Content-Type", "text/html; charset=utf-8")])
 
 
 def _raw_log(request: Request, job: Job) -> Response:
@@ -288,7 +302,7 @@ def _raw_log(request: Request, job: Job) -> Response:
     big = job.big_log
     data = b"" if big else job.log.encode()
     size = big.size if big else len(data)
-    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Accept-Ranges", "bytes")]
+    headers = [*_TEXT_HEADERS]
     wanted = request.headers.get("range")
     start = 0
     if wanted:
