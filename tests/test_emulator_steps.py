@@ -409,6 +409,19 @@ def _with_steps(slug_steps: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "organizations[0].pipelines[1]: trigger steps form a cycle (b -> b)",
         ),
         (
+            # 5 x 5 x 5 trigger steps: one build of "a" would make 155 builds.
+            _with_steps(
+                {
+                    "A": [{"trigger": "b"}] * 5,
+                    "B": [{"trigger": "c"}] * 5,
+                    "C": [{"trigger": "d"}] * 5,
+                    "D": [{"command": "x"}],
+                }
+            ),
+            "organizations[0].pipelines[0]: one build of 'a' would trigger more than 100 builds"
+            " through trigger steps; trigger fewer pipelines, or each fewer times",
+        ),
+        (
             _with_steps({"A": [{"group": "G", "steps": [{"group": "H", "steps": []}]}]}),
             'organizations[0].pipelines[0].steps[0].steps[0]: missing "command" (or "block",'
             ' "wait" or "trigger"; a group holds no groups)',

@@ -139,7 +139,7 @@ class Renderer:
             "running_builds_count": sum(b.state != "scheduled" for b in live),
             "scheduled_jobs_count": sum(job.state == "scheduled" for job in jobs),
             "running_jobs_count": sum(job.state == "running" for job in jobs),
-            "waiting_jobs_count": 0,
+            "waiting_jobs_count": sum(job.state == "waiting" for job in jobs),
             "visibility": settings["visibility"],
             "tags": settings["tags"],
             "emoji": None,

@@ -30,6 +30,9 @@ from .model import (
 )
 
 RETRYABLE_STATES = ("canceled", "expired", "failed", "soft_failed", "timed_out")
+# The most builds that one build may make through trigger steps, directly or not: a bound
+# on what a data file or pipeline makes the emulator do.
+MAX_TRIGGERED_BUILDS = 100
 ARCHIVED_MESSAGE = "This pipeline is archived. Unarchive it before changing it or creating builds."
 
 # Pipeline settings accepted on create/update and echoed back, with their defaults.
@@ -142,6 +145,31 @@ def trigger_cycle(graph: Mapping[str, list[str]], start: str) -> list[str] | Non
                 parents[target] = slug
                 stack.append(target)
     return None
+
+
+def triggered_counts(graph: Mapping[str, list[str]], cap: int) -> dict[str, int]:
+    """How many builds one build of each pipeline of ``graph`` makes through its trigger
+    steps, directly or not, counted up to ``cap + 1`` (which a cycle reaches at once)."""
+    counts: dict[str, int] = {}
+    for start in graph:
+        if start in counts:
+            continue
+        stack, on_path = [(start, iter(graph[start]))], {start}
+        while stack:
+            slug, targets = stack[-1]
+            target = next(targets, None)
+            if target is None:
+                stack.pop()
+                on_path.discard(slug)
+                total = sum(
+                    cap + 1 if target in on_path else 1 + counts.get(target, 0)
+                    for target in graph[slug]
+                )
+                counts[slug] = min(total, cap + 1)
+            elif target in graph and target not in counts and target not in on_path:
+                on_path.add(target)
+                stack.append((target, iter(graph[target])))
+    return counts
 
 
 _YAML_ITEM = re.compile(r"^\s*-\s+(\w+):\s*(.*?)\s*$")
@@ -294,6 +322,8 @@ class World:
     def trigger_problem(self, pipeline: Pipeline, steps: list[Step]) -> str | None:
         """Why ``pipeline`` may not have ``steps``: a trigger step names no pipeline of its
         organization, or trigger steps would build each other's pipelines forever."""
+        if all(step.trigger is None for step in steps):
+            return None  # it makes no cycle, and no pipeline triggers more builds than before
         org = pipeline.organization
         graph = {
             other.slug: [step.trigger for step in other.steps if step.trigger is not None]
@@ -310,6 +340,20 @@ class World:
             return (
                 f"trigger steps form a cycle ({' -> '.join(cycle)}), so each build would"
                 " trigger another forever; remove one of those trigger steps"
+            )
+        counts = triggered_counts(graph, MAX_TRIGGERED_BUILDS)
+        # Only this pipeline and those that trigger it, directly or not, count more now.
+        triggered_by: dict[str, set[str]] = {}
+        for slug, targets in graph.items():
+            for target in targets:
+                triggered_by.setdefault(target, set()).add(slug)
+        reaching = [pipeline.slug]
+        for slug in reaching:
+            reaching.extend(sorted(triggered_by.get(slug, set()) - set(reaching)))
+        if over := [slug for slug in reaching if counts[slug] > MAX_TRIGGERED_BUILDS]:
+            return (
+                f"one build of {over[0]!r} would trigger more than {MAX_TRIGGERED_BUILDS}"
+                " builds through trigger steps; trigger fewer pipelines, or each fewer times"
             )
         return None
 
