@@ -16,6 +16,7 @@ from test_emulator import FakeClock, connect
 
 from kosmo_lua.integrations.buildkite.emulator import Emulator
 from kosmo_lua.integrations.buildkite.emulator.schema import DataError
+from kosmo_lua.integrations.buildkite.emulator.state import MAX_TRIGGERED_BUILDS
 
 ORG = "/organizations/org"
 STEP = 10.0  # the emulator's state step without auto_advance
@@ -514,3 +515,9 @@ def test_pipeline_yaml_with_wait_and_trigger_steps(
         ("trigger", "ship", "passed"),
     ]
     assert build["jobs"][2]["async"] is True
+
+
+def test_the_docs_quote_the_trigger_bound() -> None:
+    docs = (Path(__file__).parent.parent / "docs" / "emulator.md").read_text(encoding="utf-8")
+    assert f"more than {MAX_TRIGGERED_BUILDS} builds through them" in docs
+    assert f"one build trigger more\n  than {MAX_TRIGGERED_BUILDS}" in docs
