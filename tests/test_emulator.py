@@ -302,6 +302,16 @@ def test_cancel_only_live_builds(client: httpx.Client, emulator: Emulator) -> No
     response = client.put(f"{PIPELINES}/web/builds/{number}/cancel")
     assert response.status_code == 200
     build = response.json()
+    assert build["state"] == "canceling"  # its running job stops on the next state step
+    assert [job["state"] for job in build["jobs"]] == ["canceling", "canceled", "canceled"]
+    assert build["finished_at"] is None
+    again = client.put(f"{PIPELINES}/web/builds/{number}/cancel")
+    assert (again.status_code, again.json()) == (
+        422,
+        {"message": "Build can't be canceled because it's already canceling"},
+    )
+    emulator.advance(10)
+    build = client.get(f"{PIPELINES}/web/builds/{number}").json()
     assert build["state"] == "canceled"
     assert [job["state"] for job in build["jobs"]] == ["canceled"] * 3
     assert build["jobs"][0]["signal_reason"] == "cancel"

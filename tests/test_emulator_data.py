@@ -169,7 +169,8 @@ LINT = {"name": "Lint", "repository": "git@example.com:acme/lint.git", "configur
         ),
         (
             _set(f"{PIPELINE}.steps", [{"key": "lint"}]),
-            f'{WEB}.steps[0]: missing "command" (or "block", a block step)',
+            f'{WEB}.steps[0]: missing "command" (or "block", "wait", "trigger" or "group":'
+            " the kind of step)",
         ),
         (
             _set(f"{PIPELINE}.steps.0.artifacts", [{"content": "x"}]),

@@ -295,11 +295,14 @@ def test_stop_an_agent(client: httpx.Client) -> None:
     assert busy["name"] in [a["name"] for a in client.get(f"{ORG}/agents").json()]
 
 
-def test_a_forced_stop_cancels_the_agents_build(client: httpx.Client) -> None:
+def test_a_forced_stop_cancels_the_agents_build(client: httpx.Client, emulator: Emulator) -> None:
     running = client.get(f"{PIPELINES}/web/builds", params={"state": "running"}).json()[0]
     busy = next(job for job in running["jobs"] if job["state"] == "running")["agent"]
     assert client.put(f"{busy['url']}/stop").status_code == 204  # force defaults to true
-    assert client.get(f"{PIPELINES}/web/builds/{running['number']}").json()["state"] == "canceled"
+    build = f"{PIPELINES}/web/builds/{running['number']}"
+    assert client.get(build).json()["state"] == "canceling"
+    emulator.advance(60)
+    assert client.get(build).json()["state"] == "canceled"
 
 
 def test_pause_and_resume_an_agent(client: httpx.Client) -> None:

@@ -30,13 +30,13 @@ def list_jobs(context: Context, params: dict[str, str]) -> Response:
         raise ApiError(400, "after and before are mutually exclusive")
     retried = (request.arg("include_retried_jobs") or "true").lower() not in ("false", "0")
     jobs = build.jobs if retried else build.latest_jobs()
-    step_key = request.arg("step_key")
+    step_key, group_key = request.arg("step_key"), request.arg("group_key")
     jobs = [
         job
         for job in jobs
         if (not states or job.state in states)
         and (not step_key or job.step.key == step_key)
-        and not request.arg("group_key")  # the emulator has no group steps
+        and (not group_key or job.step.group == group_key)
     ]
     order = {job.id: index for index, job in enumerate(build.jobs)}
     if after:

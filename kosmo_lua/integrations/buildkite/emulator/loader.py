@@ -95,9 +95,38 @@ ARTIFACT_FILE = Record(
 )
 STEP = Record({**STEP_FIELDS, "artifacts": Records(ARTIFACT_FILE)}, required=("command",))
 BLOCK_STEP = Record({"block": TEXT, "key": STRING}, required=("block",))
-# A step runs a command, or is a block step that waits to be unblocked.
+# ``wait`` is the step's label ("" will do); later steps start only if no earlier job failed.
+WAIT_STEP = Record(
+    {"wait": STRING, "key": STRING, "continue_on_failure": BOOLEAN}, required=("wait",)
+)
+# ``trigger`` is the slug of a pipeline of the same organization.
+TRIGGER_STEP = Record(
+    {"trigger": TEXT, "label": STRING, "key": STRING, "async": BOOLEAN, "duration": SECONDS},
+    required=("trigger",),
+)
+_STEP_KINDS = {"command": STEP, "block": BLOCK_STEP, "wait": WAIT_STEP, "trigger": TRIGGER_STEP}
+# A group step holds steps of the other kinds (not groups): they run as if listed in its place.
+GROUP_STEP = Record(
+    {
+        "group": TEXT,
+        "key": STRING,
+        "steps": Records(
+            by_key(
+                'missing "command" (or "block", "wait" or "trigger"; a group holds no groups)',
+                **_STEP_KINDS,
+            ),
+            non_empty=True,
+        ),
+    },
+    required=("group", "steps"),
+)
+# A step runs a command, or is a block, wait, trigger or group step.
 STEPS = Records(
-    by_key('missing "command" (or "block", a block step)', command=STEP, block=BLOCK_STEP),
+    by_key(
+        'missing "command" (or "block", "wait", "trigger" or "group": the kind of step)',
+        **_STEP_KINDS,
+        group=GROUP_STEP,
+    ),
     non_empty=True,
 )
 JOB_FIELDS: dict[str, Kind | Records] = {
@@ -237,7 +266,40 @@ def load(data: Mapping[str, Any], step_seconds: float) -> tuple[World, float]:
     world = World(users or [_user(DEFAULT_USER, now)], step_seconds)
     for index, spec in enumerate(data.get("organizations", ())):
         _organization(world, spec, f"organizations[{index}]", now)
+    _replay_triggered_builds(world)
     return world, now
+
+
+def _replay_triggered_builds(world: World) -> None:
+    """The builds that finished trigger steps' jobs made, once every pipeline exists: each
+    on the triggered pipeline, made when its job started, with the job's outcome (``passed``
+    for an async step); they may trigger more (trigger steps form no cycle, so this ends)."""
+    while pending := [
+        (build, job)
+        for build in world.builds
+        for job in build.jobs
+        if job.step.trigger is not None
+        and job.state in ("passed", "failed")
+        and job.triggered_build is None
+    ]:
+        for parent, job in pending:
+            org = parent.pipeline.organization
+            target = next(
+                p for p in world.pipelines if p.organization is org and p.slug == job.step.trigger
+            )
+            child = world.add_build(
+                target,
+                creator=parent.creator,
+                commit="",
+                branch=target.default_branch,
+                message=job.step.label,
+                created_at=job.started_at or parent.created_at,
+                source="trigger_job",
+                author=dict(parent.author),
+            )
+            child.commit = _sha(target, child.number)
+            _replay(world, child, "passed" if job.step.trigger_async else job.state, None, "")
+            child.triggered_by, job.triggered_build = (parent, job), child
 
 
 def _user(spec: Mapping[str, Any], now: float) -> User:
@@ -263,25 +325,43 @@ def _organization(world: World, spec: Mapping[str, Any], where: str, now: float)
         created_at=_time(spec.get("created_at"), now),
     )
     world.organizations[slug] = org
-    for index, pipeline_spec in enumerate(spec.get("pipelines", ())):
+    # Every pipeline first, so that trigger steps may name pipelines listed after theirs.
+    specs = list(enumerate(spec.get("pipelines", ())))
+    pipelines = [
         _pipeline(world, org, pipeline_spec, f"{where}.pipelines[{index}]", now)
+        for index, pipeline_spec in specs
+    ]
+    for (index, _), pipeline in zip(specs, pipelines, strict=True):
+        if problem := world.trigger_problem(pipeline, pipeline.steps):
+            raise error(f"{where}.pipelines[{index}]", problem)
+    for (index, pipeline_spec), pipeline in zip(specs, pipelines, strict=True):
+        for number, build_spec in enumerate(pipeline_spec.get("builds", ())):
+            _build(world, pipeline, build_spec, f"{where}.pipelines[{index}].builds[{number}]", now)
     org_loader.load(world, org, spec, where, now)
 
 
 def _pipeline(
     world: World, org: Organization, spec: Mapping[str, Any], where: str, now: float
-) -> None:
+) -> Pipeline:
+    created = _time(spec.get("created_at"), now)
     try:
-        pipeline = world.create_pipeline(org, spec, _time(spec.get("created_at"), now))
+        pipeline = world.create_pipeline(org, spec, created, check_triggers=False)
     except ApiError as refusal:  # what the checks above leave: a name or slug taken
         problems = [f'"{e["field"]}" {e["code"]}' for e in refusal.errors or ()]
         raise error(where, "; ".join(problems) or refusal.message) from None
     if "archived_at" in spec:
         pipeline.archived_at = parse_time(spec["archived_at"])
-    for step, step_spec in zip(pipeline.steps, spec.get("steps", ()), strict=False):
+    for step, step_spec in zip(pipeline.steps, _flat_steps(spec), strict=False):
         step.artifacts = [_artifact_file(file) for file in step_spec.get("artifacts", ())]
-    for index, build_spec in enumerate(spec.get("builds", ())):
-        _build(world, pipeline, build_spec, f"{where}.builds[{index}]", now)
+    return pipeline
+
+
+def _flat_steps(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """A pipeline's step objects in the order of its steps: a group's steps in its place."""
+    flat: list[Mapping[str, Any]] = []
+    for step in spec.get("steps", ()):
+        flat.extend(step["steps"] if "group" in step else [step])
+    return flat
 
 
 def _build(
@@ -346,17 +426,33 @@ def _replay(
         else _derived_jobs(world, build, state)
     )
     moment = build.created_at + _QUEUE_SECONDS
-    for job, outcome, spec in plan:
+    for index, (job, outcome, spec) in enumerate(plan):
+        if job.step.wait and not world.pass_wait(build, job, moment):
+            if job_specs and index + 1 < len(plan):
+                problem = "a failure before it stops the build at this wait step"
+                raise error(f"{where}.jobs[{index + 1}]", f"{problem}; leave the later jobs out")
+            break
+        if job.step.wait:
+            continue
         if job.step.block and outcome != "canceled":  # the creator unblocked it
             failed = any(other.hard_failed for other in build.latest_jobs())
             job.state = "unblocked_failed" if failed else "unblocked"
             job.unblocked_by, job.unblocked_at = build.creator, moment
             continue
-        world.start_job(build, job, moment)
+        if job.step.trigger is None:
+            world.start_job(build, job, moment)
+        else:  # its triggered build comes later (_replay_triggered_builds)
+            build.state, build.started_at = "running", build.started_at or moment
+            job.state, job.started_at = "running", moment
         moment += job.step.duration
         if outcome == "canceled":
             world.cancel(build, moment)
+            if build.state == "canceling":
+                world.finish_canceling(build, moment)
             return
+        if job.step.trigger is not None:
+            world.end_trigger(build, job, moment, passed=outcome == "passed")
+            continue
         world.finish_job(build, job, moment, failed=outcome == "failed")
         if "exit_status" in spec:
             job.exit_status = spec["exit_status"]
@@ -375,13 +471,13 @@ def _derived_jobs(world: World, build: Build, state: str) -> Plan:
     world.launch(build, build.created_at)
     build.state, build.blocked, build.finished_at = "scheduled", False, None  # replayed below
     jobs = build.jobs
+    commands = [job for job in jobs if job.step.type in ("script", "trigger")]
     if state == "failed":
         failing = {job.id for job in jobs if job.step.fails or job.step.flaky}
-        commands = [job for job in jobs if not job.step.block]
         if not failing and commands:
             failing = {commands[-1].id}
         return [(job, "failed" if job.id in failing else "passed", {}) for job in jobs]
-    last = jobs[-1] if state == "canceled" and jobs else None
+    last = commands[-1] if state == "canceled" and commands else None
     return [(job, "canceled" if job is last else "passed", {}) for job in jobs]
 
 
@@ -391,6 +487,10 @@ def _explicit_jobs(world: World, build: Build, specs: list[Mapping[str, Any]], w
     plan: Plan = []
     for index, spec in enumerate(specs):
         step = _job_step(steps, spec, index, f"{where}.jobs[{index}]")
+        if step.wait and spec.get("state", "passed") != "passed":
+            raise error(
+                f"{where}.jobs[{index}]", 'a wait step\'s job is never "failed" or "canceled"'
+            )
         if "id" in spec and any(j.id == spec["id"] for b in world.builds for j in b.jobs):
             raise error(f"{where}.jobs[{index}]", f'"id" {spec["id"]} is used by another job')
         job = world.add_job(

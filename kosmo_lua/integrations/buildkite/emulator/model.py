@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 
 _NAMESPACE = uuid.UUID("6f1c9a52-3d0e-4b8e-9a51-b0c4a1e0b7d2")
 
-LIVE_BUILD_STATES = frozenset({"scheduled", "running", "failing"})
+LIVE_BUILD_STATES = frozenset({"scheduled", "running", "failing"})  # what cancel accepts
 BLOCKED_JOB_STATES = frozenset({"blocked", "blocked_failed"})  # a block step waiting
+# Jobs not yet reached: ``waiting`` ones sit behind a wait step.
+PENDING_JOB_STATES = frozenset({"scheduled", "waiting", *BLOCKED_JOB_STATES})
 
 
 def stable_id(*parts: object) -> str:
@@ -84,12 +86,18 @@ class ArtifactFile:
 @dataclass
 class Step:
     """A step definition: a command step, whose jobs' outcomes ``fails``/``flaky`` make
-    deterministic, or a block step (``block``), whose job waits to be unblocked."""
+    deterministic; a block step (``block``), whose job waits to be unblocked; a wait step
+    (``wait``); or a trigger step (``trigger``), whose job builds another pipeline."""
 
     key: str
     label: str
     command: str
     block: bool = False  # a block step: its job is type "manual" and waits for unblock
+    wait: bool = False  # a wait step: its job is type "waiter"
+    continue_on_failure: bool = False  # a wait step that lets later steps run after a failure
+    trigger: str | None = None  # a trigger step: the slug of the pipeline it builds
+    trigger_async: bool = False  # ... passing once that build is created, not when it passes
+    group: str | None = None  # the key of the group step it belongs to
     fails: bool = False  # every attempt fails
     flaky: bool = False  # the first attempt fails, retries pass
     soft_fail: bool = False  # a failure does not fail the build
@@ -102,6 +110,15 @@ class Step:
 
     def fails_on(self, attempt: int) -> bool:
         return self.fails or (self.flaky and attempt == 0)
+
+    @property
+    def type(self) -> str:
+        """The type of its jobs, as the API names it."""
+        if self.block:
+            return "manual"
+        if self.wait:
+            return "waiter"
+        return "script" if self.trigger is None else "trigger"
 
 
 @dataclass
@@ -145,6 +162,8 @@ class Job:
     artifacts: list[Artifact] = field(default_factory=list)
     unblocked_by: User | None = None  # a block step's job, once unblocked
     unblocked_at: float | None = None
+    # A trigger step's job, once it has built (not compared: builds and jobs link both ways).
+    triggered_build: Build | None = field(default=None, compare=False, repr=False)
 
     @property
     def hard_failed(self) -> bool:
@@ -173,8 +192,12 @@ class Build:
     failing_at: float | None = None
     finished_at: float | None = None
     rebuilt_from: Build | None = None
-    next_at: float | None = None  # when the state machine moves this build on; None: finished
+    # When the state machine moves this build on; None: finished, blocked or waiting for the
+    # build a trigger step started.
+    next_at: float | None = None
     blocked: bool = False  # waiting at a block step (its state stays passed or failed)
+    # The build and trigger step's job that created this build, if one did.
+    triggered_by: tuple[Build, Job] | None = field(default=None, compare=False, repr=False)
     annotations: list[Annotation] = field(default_factory=list)
 
     def latest_jobs(self) -> list[Job]:

@@ -25,6 +25,7 @@ from .model import (
 from .state import World
 
 WEB = "https://buildkite.com"
+LIVE_STATES = frozenset({"scheduled", "running", "failing", "canceling"})
 _REPOSITORY_PATH = re.compile(r"[:/]([^/:]+/[^/]+?)(?:\.git)?/?$")
 
 
@@ -98,7 +99,7 @@ class Renderer:
         settings = pipeline.settings
         match = _REPOSITORY_PATH.search(pipeline.repository)
         plain_id = pipeline.id.replace("-", "")
-        live = [b for b in self.world.builds if b.pipeline is pipeline and b.next_at is not None]
+        live = [b for b in self.world.builds if b.pipeline is pipeline and b.state in LIVE_STATES]
         jobs = [job for build in live for job in build.jobs]
         return {
             "id": pipeline.id,
@@ -138,7 +139,7 @@ class Renderer:
             "running_builds_count": sum(b.state != "scheduled" for b in live),
             "scheduled_jobs_count": sum(job.state == "scheduled" for job in jobs),
             "running_jobs_count": sum(job.state == "running" for job in jobs),
-            "waiting_jobs_count": 0,
+            "waiting_jobs_count": sum(job.state == "waiting" for job in jobs),
             "visibility": settings["visibility"],
             "tags": settings["tags"],
             "emoji": None,
@@ -150,8 +151,22 @@ class Renderer:
 
     @staticmethod
     def _step(step: Step) -> dict[str, Any]:
+        """A step as the pipeline's (visual) ``steps`` show it: group steps have no entry
+        there, their steps take their place."""
         if step.block:
             return {"type": "manual", "label": step.label, "key": step.key}
+        if step.wait:
+            return {"type": "waiter", "key": step.key}
+        if step.trigger is not None:
+            return {
+                "type": "trigger",
+                "label": step.label,
+                "key": step.key,
+                "trigger_project_slug": step.trigger,
+                "trigger_commit": "HEAD",
+                "trigger_branch": None,
+                "trigger_async": step.trigger_async,
+            }
         return {
             "type": "script",
             "name": step.label,
@@ -214,10 +229,19 @@ class Renderer:
         return {**head, **tail, "cluster_id": None, "cluster_url": None}
 
     def job(self, build: Build, job: Job) -> dict[str, Any]:
+        """A job by its type; one in a group step carries the group's ``group_key``."""
+        payload = {
+            "manual": self._manual_job,
+            "waiter": self._waiter_job,
+            "trigger": self._trigger_job,
+        }.get(job.step.type, self._script_job)(build, job)
+        if job.step.group is not None:
+            payload["group_key"] = job.step.group
+        return payload
+
+    def _script_job(self, build: Build, job: Job) -> dict[str, Any]:
         url = self.job_url(build, job)
         step = job.step
-        if step.block:
-            return self._manual_job(build, job)
         return {
             "id": job.id,
             "graphql_id": graphql_id("Job", job.id),
@@ -277,6 +301,43 @@ class Renderer:
             "unblocked_at": iso(job.unblocked_at),
             "unblockable": job.state in BLOCKED_JOB_STATES,
             "unblock_url": f"{self.job_url(build, job)}/unblock",
+        }
+
+    @staticmethod
+    def _waiter_job(_: Build, job: Job) -> dict[str, Any]:
+        """A wait step's job: it never runs, so it has no log, agent or exit status."""
+        return {
+            "id": job.id,
+            "graphql_id": graphql_id("Job", job.id),
+            "type": "waiter",
+            "step_key": job.step.key,
+            "state": job.state,
+        }
+
+    def _trigger_job(self, build: Build, job: Job) -> dict[str, Any]:
+        """A trigger step's job, with the fields the docs show for one."""
+        child = job.triggered_build
+        return {
+            "id": job.id,
+            "graphql_id": graphql_id("Job", job.id),
+            "type": "trigger",
+            "name": job.step.label,
+            "step_key": job.step.key,
+            "state": job.state,
+            "async": job.step.trigger_async,
+            "web_url": f"{self.build_web_url(build)}#{job.id}",
+            "created_at": iso(job.created_at),
+            "scheduled_at": iso(job.created_at),
+            "runnable_at": iso(job.started_at),
+            "started_at": iso(job.started_at),
+            "finished_at": iso(job.finished_at),
+            "triggered_build": child
+            and {
+                "id": child.id,
+                "number": child.number,
+                "url": self.build_url(child),
+                "web_url": self.build_web_url(child),
+            },
         }
 
     def _agent(self, build: Build, name: str) -> dict[str, Any]:

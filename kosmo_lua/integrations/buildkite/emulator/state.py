@@ -18,6 +18,7 @@ from . import logs
 from .model import (
     BLOCKED_JOB_STATES,
     LIVE_BUILD_STATES,
+    PENDING_JOB_STATES,
     Artifact,
     Build,
     Job,
@@ -29,6 +30,9 @@ from .model import (
 )
 
 RETRYABLE_STATES = ("canceled", "expired", "failed", "soft_failed", "timed_out")
+# The most builds that one build may make through trigger steps, directly or not: a bound
+# on what a data file or pipeline makes the emulator do.
+MAX_TRIGGERED_BUILDS = 100
 ARCHIVED_MESSAGE = "This pipeline is archived. Unarchive it before changing it or creating builds."
 
 # Pipeline settings accepted on create/update and echoed back, with their defaults.
@@ -61,15 +65,23 @@ def slugify(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-def step_from_dict(spec: Mapping[str, Any], index: int) -> Step:
-    """A step from the data file or a visual-steps pipeline body (``name`` or ``label``);
-    ``block`` makes a block step, labelled by its value."""
+def step_from_dict(spec: Mapping[str, Any], index: int, group: str | None = None) -> Step:
+    """A step from the data file or a pipeline body (``name`` or ``label``): ``block``,
+    ``wait`` and ``trigger`` (or the API's ``type``: ``manual``, ``waiter``, ``trigger``) make
+    the other kinds of step; ``group`` is the key of the group step it is in."""
+    kind = spec.get("type")
     block = spec.get("block")
+    wait = "wait" in spec or kind == "waiter"
+    trigger = spec.get("trigger") if "trigger" in spec else spec.get("trigger_project_slug")
+    if kind == "trigger" or trigger is not None:
+        trigger = _text(trigger)
     label = str(
         (block if isinstance(block, str) else None)
         or spec.get("label")
         or spec.get("name")
         or spec.get("command")
+        or ("wait" if wait else None)
+        or (f"Trigger {trigger}" if trigger is not None else None)
         or f"Step {index}"
     )
     known = {
@@ -77,38 +89,113 @@ def step_from_dict(spec: Mapping[str, Any], index: int) -> Step:
         for name in ("fails", "flaky", "soft_fail", "exit_status", "duration", "output")
         if name in spec
     }
+    default_key = f"wait-{index}" if wait else slugify(label) or f"step-{index}"
     return Step(
-        key=str(spec.get("key") or slugify(label) or f"step-{index}"),
+        key=str(spec.get("key") or default_key),
         label=label,
         command=str(spec.get("command") or ""),
-        block=block is not None,
+        block=block is not None or kind == "manual",
+        wait=wait,
+        continue_on_failure=spec.get("continue_on_failure") in (True, "true"),
+        trigger=trigger,
+        trigger_async=spec.get("async", spec.get("trigger_async")) in (True, "true"),
+        group=group,
         failure_output=spec.get("failure_output"),
         env=dict(spec.get("env") or {}),
         **known,
     )
 
 
+def steps_from_list(specs: list[Any]) -> list[Step]:
+    """Steps from a list of step objects: a group step's own ``steps`` take its place, each
+    keyed to the group (group steps make no jobs; the API shows them only as ``group_key``)."""
+    steps: list[Step] = []
+    for spec in specs:
+        if not isinstance(spec, Mapping):
+            raise ApiError(
+                422, "Validation Failed", [{"field": "steps", "code": "must be objects"}]
+            )
+        if "group" not in spec:
+            steps.append(step_from_dict(spec, len(steps)))
+            continue
+        group = _text(spec.get("key")) or slugify(str(spec["group"])) or f"group-{len(steps)}"
+        for inner in spec.get("steps") or ():
+            if not isinstance(inner, Mapping) or "group" in inner:
+                problem = "a group's steps must be objects and not groups"
+                raise ApiError(422, "Validation Failed", [{"field": "steps", "code": problem}])
+            steps.append(step_from_dict(inner, len(steps), group))
+    return steps
+
+
+def trigger_cycle(graph: Mapping[str, list[str]], start: str) -> list[str] | None:
+    """A path of trigger steps from pipeline ``start`` back to it (``graph``: each slug's
+    trigger targets), or None. Iterative, so a long chain cannot exhaust the stack."""
+    parents: dict[str, str] = {}
+    seen, stack = {start}, [start]
+    while stack:
+        slug = stack.pop()
+        for target in graph.get(slug, ()):
+            if target == start:
+                chain = [slug]
+                while chain[-1] != start:
+                    chain.append(parents[chain[-1]])
+                return [*reversed(chain), start]
+            if target not in seen:
+                seen.add(target)
+                parents[target] = slug
+                stack.append(target)
+    return None
+
+
+def triggered_counts(graph: Mapping[str, list[str]], cap: int) -> dict[str, int]:
+    """How many builds one build of each pipeline of ``graph`` makes through its trigger
+    steps, directly or not, counted up to ``cap + 1`` (which a cycle reaches at once)."""
+    counts: dict[str, int] = {}
+    for start in graph:
+        if start in counts:
+            continue
+        stack, on_path = [(start, iter(graph[start]))], {start}
+        while stack:
+            slug, targets = stack[-1]
+            target = next(targets, None)
+            if target is None:
+                stack.pop()
+                on_path.discard(slug)
+                total = sum(
+                    cap + 1 if target in on_path else 1 + counts.get(target, 0)
+                    for target in graph[slug]
+                )
+                counts[slug] = min(total, cap + 1)
+            elif target in graph and target not in counts and target not in on_path:
+                on_path.add(target)
+                stack.append((target, iter(graph[target])))
+    return counts
+
+
 _YAML_ITEM = re.compile(r"^\s*-\s+(\w+):\s*(.*?)\s*$")
 _YAML_KEY = re.compile(r"^\s+(\w+):\s*(.*?)\s*$")
+_YAML_WAIT = re.compile(r"^\s*-\s+[\"']?wait[\"']?\s*$")
 
 
 def steps_from_configuration(text: str) -> list[Step]:
-    """Command and block steps from simple pipeline YAML (scalar ``label``/``key``/``command``
-    or ``block`` only).
+    """Command, block, wait and trigger steps from simple pipeline YAML (scalar
+    ``label``/``key``/``command``, ``block``, ``trigger`` or a bare ``- wait`` only).
 
     No YAML parser on purpose: the emulator stays stdlib-only and cheap to import. Anything
     richer (and ``buildkite-agent pipeline upload`` itself) becomes a single upload step.
     """
     found: list[dict[str, str]] = []
     for line in text.splitlines():
-        if item := _YAML_ITEM.match(line):
+        if _YAML_WAIT.match(line):
+            found.append({"wait": ""})
+        elif item := _YAML_ITEM.match(line):
             found.append({item[1]: item[2].strip("\"'")})
         elif found and (key := _YAML_KEY.match(line)):
             found[-1].setdefault(key[1], key[2].strip("\"'"))
     steps = [
         step_from_dict(spec, i)
         for i, spec in enumerate(found)
-        if spec.get("command") or "block" in spec
+        if spec.get("command") or {"block", "wait", "trigger"} & set(spec)
     ]
     return steps or [Step("upload", ":pipeline:", "buildkite-agent pipeline upload")]
 
@@ -175,7 +262,11 @@ class World:
 
     # Pipelines.
 
-    def create_pipeline(self, org: Organization, body: Mapping[str, Any], now: float) -> Pipeline:
+    def create_pipeline(
+        self, org: Organization, body: Mapping[str, Any], now: float, *, check_triggers: bool = True
+    ) -> Pipeline:
+        """``check_triggers=False`` defers the check of trigger steps (see
+        :meth:`trigger_problem`) to a caller that makes several pipelines at once."""
         errors = [
             {"field": name, "code": "can't be blank"}
             for name in ("name", "repository")
@@ -204,25 +295,67 @@ class World:
             created_by=self.owner,
             settings=dict(PIPELINE_SETTINGS),
         )
-        self._apply(pipeline, body)
+        self._apply(pipeline, body, check_triggers)
         self.pipelines.append(pipeline)
         return pipeline
 
     def update_pipeline(self, pipeline: Pipeline, body: Mapping[str, Any]) -> None:
         self._check_writable(pipeline)
-        self._apply(pipeline, body)
+        self._apply(pipeline, body, check_triggers=True)
 
-    def _apply(self, pipeline: Pipeline, body: Mapping[str, Any]) -> None:
+    def _apply(self, pipeline: Pipeline, body: Mapping[str, Any], check_triggers: bool) -> None:
         for name in ("name", "repository", "default_branch"):
             if _text(body.get(name)):
                 setattr(pipeline, name, _text(body[name]))
         if isinstance(body.get("env"), dict):
             pipeline.env = {str(k): str(v) for k, v in body["env"].items()}
         pipeline.settings.update({k: body[k] for k in PIPELINE_SETTINGS if k in body})
+        steps = pipeline.steps
         if _text(body.get("configuration")):
-            pipeline.steps = steps_from_configuration(body["configuration"])
+            steps = steps_from_configuration(body["configuration"])
         elif isinstance(body.get("steps"), list):
-            pipeline.steps = [step_from_dict(spec, i) for i, spec in enumerate(body["steps"])]
+            steps = steps_from_list(body["steps"])
+        if check_triggers and (problem := self.trigger_problem(pipeline, steps)):
+            raise ApiError(422, "Validation Failed", [{"field": "steps", "code": problem}])
+        pipeline.steps = steps
+
+    def trigger_problem(self, pipeline: Pipeline, steps: list[Step]) -> str | None:
+        """Why ``pipeline`` may not have ``steps``: a trigger step names no pipeline of its
+        organization, or trigger steps would build each other's pipelines forever."""
+        if all(step.trigger is None for step in steps):
+            return None  # it makes no cycle, and no pipeline triggers more builds than before
+        org = pipeline.organization
+        graph = {
+            other.slug: [step.trigger for step in other.steps if step.trigger is not None]
+            for other in self.pipelines
+            if other.organization is org
+        }
+        graph[pipeline.slug] = [step.trigger for step in steps if step.trigger is not None]
+        if unknown := [slug for slug in graph[pipeline.slug] if slug not in graph]:
+            return (
+                f"a trigger step names {unknown[0]!r}, which is no pipeline of"
+                f" {org.slug!r}; create that pipeline first or fix the slug"
+            )
+        if cycle := trigger_cycle(graph, pipeline.slug):
+            return (
+                f"trigger steps form a cycle ({' -> '.join(cycle)}), so each build would"
+                " trigger another forever; remove one of those trigger steps"
+            )
+        counts = triggered_counts(graph, MAX_TRIGGERED_BUILDS)
+        # Only this pipeline and those that trigger it, directly or not, count more now.
+        triggered_by: dict[str, set[str]] = {}
+        for slug, targets in graph.items():
+            for target in targets:
+                triggered_by.setdefault(target, set()).add(slug)
+        reaching = [pipeline.slug]
+        for slug in reaching:
+            reaching.extend(sorted(triggered_by.get(slug, set()) - set(reaching)))
+        if over := [slug for slug in reaching if counts[slug] > MAX_TRIGGERED_BUILDS]:
+            return (
+                f"one build of {over[0]!r} would trigger more than {MAX_TRIGGERED_BUILDS}"
+                " builds through trigger steps; trigger fewer pipelines, or each fewer times"
+            )
+        return None
 
     @staticmethod
     def set_archived(pipeline: Pipeline, archived: bool, now: float) -> None:
@@ -274,10 +407,13 @@ class World:
         return job
 
     def launch(self, build: Build, moment: float) -> None:
-        """Give a new build one job per pipeline step and put it on the clock; a block step
-        first in line blocks it at once, as the service does."""
+        """Give a new build one job per pipeline step (``waiting`` from the first wait step
+        on) and put it on the clock; a block step first in line blocks it at once, as the
+        service does."""
+        behind_wait = False
         for step in build.pipeline.steps:
-            self.add_job(build, step, moment)
+            behind_wait = behind_wait or step.wait
+            self.add_job(build, step, moment, state="waiting" if behind_wait else "scheduled")
         if build.jobs and build.jobs[0].step.block:
             self.block(build, build.jobs[0], moment)
         else:
@@ -336,18 +472,33 @@ class World:
         return build
 
     def cancel(self, build: Build, now: float) -> None:
+        """Jobs not yet started are ``canceled`` at once; a running command job is
+        ``canceling`` (and so is the build) until the next state step ends it."""
         if build.state not in LIVE_BUILD_STATES:
-            raise ApiError(422, "Build can't be canceled because it's already finished")
+            already = "canceling" if build.state == "canceling" else "finished"
+            raise ApiError(422, f"Build can't be canceled because it's already {already}")
         for job in build.jobs:
-            if job.state == "running":
-                job.exit_status, job.signal, job.signal_reason = -1, "SIGTERM", "cancel"
+            if job.state == "running" and job.step.type == "script":
+                job.state = "canceling"
                 job.log += logs.stamp(["# Received cancellation signal, interrupting"], now)
-            if job.state in ("running", "scheduled"):
+            elif job.state == "running" or job.state in PENDING_JOB_STATES:
                 job.state, job.finished_at = "canceled", now
-        build.state, build.finished_at, build.next_at = "canceled", now, None
+        if any(job.state == "canceling" for job in build.jobs):
+            build.state, build.next_at = "canceling", now + self.step_seconds
+        else:
+            self.finish_canceling(build, now)
+
+    def finish_canceling(self, build: Build, moment: float) -> None:
+        """The canceling jobs stop (SIGTERM) and the build is ``canceled``."""
+        for job in build.jobs:
+            if job.state == "canceling":
+                job.exit_status, job.signal, job.signal_reason = -1, "SIGTERM", "cancel"
+                job.state, job.finished_at = "canceled", moment
+        build.state, build.finished_at, build.next_at = "canceled", moment, None
+        self._resume_trigger(build, moment)
 
     def retry_job(self, build: Build, job: Job, now: float) -> Job:
-        if build.state == "canceled":
+        if build.state in ("canceled", "canceling"):
             raise ApiError(422, "Jobs from canceled builds cannot be retried")
         if job.retried:
             raise ApiError(422, "Jobs can only be retried once")
@@ -366,7 +517,7 @@ class World:
                 f"Invalid states: {', '.join(invalid)}. "
                 f"Valid states are {', '.join(RETRYABLE_STATES)}.",
             )
-        if build.state == "canceled":
+        if build.state in ("canceled", "canceling"):
             raise ApiError(422, "Jobs from canceled builds cannot be retried")
         chosen = set(wanted or RETRYABLE_STATES)
         failed = [job for job in build.latest_jobs() if _retry_category(job) in chosen]
@@ -375,7 +526,8 @@ class World:
         return len(failed)
 
     def _retry(self, build: Build, job: Job, now: float) -> Job:
-        """A new attempt right after the old one, which keeps its state; the build revives."""
+        """A new attempt right after the old one, which keeps its state; the build revives,
+        and so do the jobs a failure held back at a wait step."""
         retry = self.add_job(
             build,
             job.step,
@@ -386,6 +538,9 @@ class World:
             retry_source_id=job.id,
         )
         job.retried, job.retried_in_job_id = True, retry.id
+        for other in build.jobs:
+            if other.state == "waiting_failed":
+                other.state = "waiting"
         failing = any(other.hard_failed for other in build.latest_jobs())
         build.state = "failing" if failing else "running"
         build.finished_at, build.blocked = None, False
@@ -406,20 +561,97 @@ class World:
             self._step(build, due)
 
     def _step(self, build: Build, moment: float) -> None:
+        if build.state == "canceling":
+            self.finish_canceling(build, moment)
+            return
         running = next((job for job in build.jobs if job.state == "running"), None)
+        if running is not None and running.step.trigger is not None:
+            build.next_at = None  # its triggered build moves it on when it finishes
+            return
         if running is not None:
             self.finish_job(build, running, moment, failed=running.step.fails_on(running.attempt))
-        waiting = next(
-            (job for job in build.jobs if job.state in ("scheduled", *BLOCKED_JOB_STATES)), None
-        )
-        if waiting is None:
-            self.finish_build(build, moment)
+        while (
+            job := next((j for j in build.jobs if j.state in PENDING_JOB_STATES), None)
+        ) is not None:
+            if job.step.wait and self.pass_wait(build, job, moment):
+                continue
+            if job.step.wait:
+                break  # a failure stops the build here
+            if job.step.block:
+                self.block(build, job, moment)
+            elif job.step.trigger is not None:
+                self.start_trigger(build, job, moment)
+            else:
+                self.start_job(build, job, moment)
+                build.next_at = moment + self.step_seconds
             return
-        if waiting.step.block:
-            self.block(build, waiting, moment)
-            return
-        self.start_job(build, waiting, moment)
+        self.finish_build(build, moment)
+
+    # Wait and trigger steps.
+
+    @staticmethod
+    def pass_wait(build: Build, waiter: Job, moment: float) -> bool:
+        """A wait step lets the steps up to the next one start when no earlier job hard-failed
+        (or it has ``continue_on_failure``); else it and all later jobs are
+        ``waiting_failed``."""
+        later = build.jobs[build.jobs.index(waiter) + 1 :]
+        if (
+            any(job.hard_failed for job in build.latest_jobs())
+            and not waiter.step.continue_on_failure
+        ):
+            waiter.state = "waiting_failed"
+            for job in later:
+                if job.state == "waiting":
+                    job.state = "waiting_failed"
+            return False
+        waiter.state, waiter.started_at, waiter.finished_at = "passed", moment, moment
+        for job in later:
+            if job.step.wait:
+                break
+            if job.state == "waiting":
+                job.state = "scheduled"
+        return True
+
+    def start_trigger(self, build: Build, job: Job, moment: float) -> None:
+        """A trigger step's job builds its pipeline (on the default branch, at ``HEAD``, the
+        step's label as message) and waits for that build, unless it is ``async``. A pipeline
+        deleted or archived since fails the job."""
+        if build.state == "scheduled":
+            build.state, build.started_at = "running", moment
+        job.state, job.started_at = "running", moment
         build.next_at = moment + self.step_seconds
+        org = build.pipeline.organization
+        target = next(
+            (p for p in self.pipelines if p.organization is org and p.slug == job.step.trigger),
+            None,
+        )
+        if target is None or target.archived_at is not None:
+            self.end_trigger(build, job, moment, passed=False)
+            return
+        body = {"commit": "HEAD", "branch": target.default_branch, "message": job.step.label}
+        child = self.create_build(target, body, moment)
+        child.source, child.creator, child.triggered_by = "trigger_job", build.creator, (build, job)
+        job.triggered_build = child
+        if job.step.trigger_async:
+            self.end_trigger(build, job, moment, passed=True)
+        else:
+            build.next_at = None  # until the triggered build finishes
+
+    def _resume_trigger(self, build: Build, moment: float) -> None:
+        """A finished build that a trigger step is waiting for passes or fails that step's
+        job, and its build moves on."""
+        if build.triggered_by is None:
+            return
+        parent, job = build.triggered_by
+        if job.state != "running" or job.step.trigger_async:
+            return  # canceled meanwhile, or never waiting
+        self.end_trigger(parent, job, moment, passed=build.state == "passed")
+        parent.next_at = moment
+
+    @staticmethod
+    def end_trigger(build: Build, job: Job, moment: float, *, passed: bool) -> None:
+        job.state, job.finished_at = ("passed" if passed else "failed"), moment
+        _note_failure(build, job, moment)
 
     # Block steps.
 
@@ -465,7 +697,7 @@ class World:
         priority = body.get("priority")
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise ApiError(400, "Priority must be an integer")
-        if job.step.block:
+        if job.step.type != "script":
             raise ApiError(400, "Only command jobs have a priority")
         job.priority = priority
         return job
@@ -497,15 +729,20 @@ class World:
             )
             for file in job.step.artifacts
         ]
-        if job.hard_failed and build.state == "running":
-            build.state = "failing"
-            build.failing_at = build.failing_at or moment
+        _note_failure(build, job, moment)
 
-    @staticmethod
-    def finish_build(build: Build, moment: float) -> None:
+    def finish_build(self, build: Build, moment: float) -> None:
         failed = any(job.hard_failed for job in build.latest_jobs())
         build.state = "failed" if failed else "passed"
         build.finished_at, build.next_at, build.blocked = moment, None, False
+        self._resume_trigger(build, moment)
+
+
+def _note_failure(build: Build, job: Job, moment: float) -> None:
+    """A job that hard-failed makes a running build ``failing``."""
+    if job.hard_failed and build.state == "running":
+        build.state = "failing"
+        build.failing_at = build.failing_at or moment
 
 
 def _text(value: Any) -> str:
