@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .errors import ArgumentError, HostError
+from .pages import Pages
 from .rest import Consumer, Response, RestClient, safe_path
 from .tools import BODY_METHODS, Integration, QueryArrays, Tool
 
@@ -91,30 +92,28 @@ class Call:
 def rest_call(call: Call) -> tuple[Any, dict[str, Any]]:
     """The handler of every tool a path template can express, following ``Link`` headers
     when ``all_pages`` or ``max_pages`` asks: all at once (up to the run's concurrency) when
-    the first reply names the last page, one ``next`` after another when it does not."""
+    the first reply names the last page, one ``next`` after another when it does not. The
+    items of all pages come as ``Pages``: each page decoded when it is taken."""
     response = call.send()
     args = call.args
     if not (call.tool.paginated and (args.get("all_pages") or args.get("max_pages"))):
         return response.data, response.meta()
     pages = args.get("max_pages") or call.integration.pagination.max_pages
-    items = _items(response)
+    items = Pages()
+    items.add(response.items)
     fetched = 1
     remaining = _remaining_pages(call, response, pages)
     if remaining and call.concurrency > 1:
         for response in _fetch_all(call, remaining):
-            items.extend(_items(response))
+            items.add(response.items)
             fetched += 1
     while fetched < pages and "next" in response.links:
         response = call.send(path=_relative(call.client, response.links["next"]))
-        items.extend(_items(response))
+        items.add(response.items)
         fetched += 1
     meta = response.meta()
     meta["pages"] = fetched
     return items, meta
-
-
-def _items(response: Response) -> list[Any]:
-    return list(response.data) if isinstance(response.data, list) else [response.data]
 
 
 def _remaining_pages(call: Call, response: Response, pages: int) -> list[str]:

@@ -22,6 +22,7 @@ import lupa.lua54 as lupa
 from ..dispatch import MCP_FUNCTIONS
 from ..errors import HostError
 from ..limits import MAX_CONCURRENCY, MAX_SLEEP_SECONDS, Limits
+from ..pages import Pages
 from ..result import error_info
 
 if TYPE_CHECKING:
@@ -327,7 +328,8 @@ class LuaEngine:
     def to_lua(self, value: Any, *, keep_null: bool = False, owned: bool = False) -> Any:
         """Converts JSON-shaped Python to Lua; nulls in objects vanish unless ``keep_null``.
         ``owned``: the value is the host's to spend (a reply, decoded JSON), so a long list
-        lets go of its items as they are built.
+        lets go of its items as they are built. ``Pages`` (all pages of a listing) become
+        one array, a page at a time.
 
         What it will cost in Lua is counted first, against the room the memory limit leaves:
         the host builds Lua values with the cap lifted, so a big value (a decoded reply, a
@@ -336,6 +338,8 @@ class LuaEngine:
         the arguments of one call when it is short, and the prelude's ``assemble`` makes the
         tables of it.
         """
+        if type(value) is Pages:
+            return self._pages(value, keep_null)
         if _lua_cost(value, self.limits.memory_bytes - self.memory_used) is None:
             raise TooLarge(MEMORY_ERROR.decode())
         if not isinstance(value, _CONTAINERS):
@@ -349,6 +353,18 @@ class LuaEngine:
         if len(tokens) <= FEW_TOKENS:
             return self._assemble_tokens(*tokens)
         return self._assemble(self._lua.table_from(tokens))
+
+    def _pages(self, pages: Pages, keep_null: bool) -> Any:
+        """A listing's items as one Lua array, a page at a time: each page is decoded,
+        checked against the room left (the pages before it count), built, and let go."""
+        table = self._bulk([], keep_null)
+        move = self._table_move
+        count = 0
+        for items in pages.take():
+            part = self.to_lua(items, keep_null=keep_null, owned=True)
+            move(part, 1, len(items), count + 1, table)
+            count += len(items)
+        return table
 
     def _list_in_slices(self, value: list[Any], keep_null: bool) -> Any:
         """A long list (all pages of a listing) a slice at a time: the flat form of one slice
