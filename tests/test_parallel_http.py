@@ -14,7 +14,9 @@ from kosmo_lua.config import Config
 from kosmo_lua.errors import ApiError
 from kosmo_lua.integrations import load
 from kosmo_lua.invoker import Invoker
+from kosmo_lua.limits import MIB, Limits
 from kosmo_lua.rest import RestClient
+from kosmo_lua.runtime.engine import LuaEngine
 
 BASE = "https://api.buildkite.com/v2"
 BUILDS = f"{BASE}/builds"
@@ -98,6 +100,45 @@ def test_without_a_last_link_pages_are_walked_one_after_another(kosmo_home, page
     )
     assert asked == [1, 2, 3, 4]
     assert [b["number"] for b in items][-1] == 41 and meta["pages"] == 4
+
+
+def _run_lua(kosmo_home: Any, code: str, memory: int = 64 * MIB) -> Any:
+    """``code`` run by an engine whose calls go to a real invoker, as a run's do."""
+    with _invoker(kosmo_home, 4) as invoker:
+        engine = LuaEngine(Limits(memory_bytes=memory), emit=lambda line: None, dispatch=invoker)
+        return engine.run(code, "pages")
+
+
+def test_a_script_gets_every_page_in_order(kosmo_home, pages) -> None:
+    _serve_pages(pages, last=5)
+    code = """
+    local builds = app.integrations.buildkite.list_builds{per_page = 2, all_pages = true}
+    local numbers = {}
+    for i, build in ipairs(builds) do numbers[i] = build.number end
+    return numbers
+    """
+    limit, values, error, _ = _run_lua(kosmo_home, code)
+    assert limit is None and error is None, error
+    assert values[0] == [10, 11, 20, 21, 30, 31, 40, 41, 50, 51]
+
+
+def test_pages_past_the_memory_limit_end_the_run_at_the_limit(kosmo_home, pages) -> None:
+    """Each page is counted before it is built, against what the pages before it left
+    (this server sends 500 builds a page, whatever the script asks)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        number = int(request.url.params.get("page", "1"))
+        next_link = f'<{BUILDS}?page={number + 1}&per_page=500>; rel="next"'
+        last_link = f'<{BUILDS}?page=30&per_page=500>; rel="last"'
+        items = [{"number": number * 1000 + i, "message": "m" * 600} for i in range(500)]
+        links = [next_link, last_link] if number < 30 else [last_link]
+        return httpx.Response(200, json=items, headers={"Link": ", ".join(links)})
+
+    pages.get(BUILDS).mock(side_effect=answer)
+    code = "return #app.integrations.buildkite.list_builds{per_page = 100, all_pages = true}"
+    kind, values, error, _ = _run_lua(kosmo_home, code, memory=8 * MIB)
+    assert kind == "memory", (error, values)
+    assert values is None
 
 
 def test_a_throttle_seen_by_one_call_pauses_the_accounts_other_calls() -> None:
