@@ -340,16 +340,19 @@ class LuaEngine:
         """
         if type(value) is Pages:
             return self._pages(value, keep_null)
-        if _lua_cost(value, self.limits.memory_bytes - self.memory_used) is None:
-            raise TooLarge(MEMORY_ERROR.decode())
+        room = self.limits.memory_bytes - self.memory_used
         if not isinstance(value, _CONTAINERS):
+            _charge(value, room)
             return _scalar(value)
         if owned and isinstance(value, list) and len(value) > SLICE_ITEMS:
+            _charge(value, room)  # all of it, before the first slice is built
             return self._list_in_slices(value, keep_null)
-        return self._bulk(value, keep_null)
+        return self._bulk(value, keep_null, room)
 
-    def _bulk(self, value: Any, keep_null: bool) -> Any:
-        tokens = _tokens(value, keep_null, self._null, self._marks)
+    def _bulk(self, value: Any, keep_null: bool, room: int) -> Any:
+        """Builds a container whose cost has not been checked yet: it is charged against
+        ``room`` as its tokens are made, before Lua is touched."""
+        tokens = _tokens(value, keep_null, self._null, self._marks, room)
         if len(tokens) <= FEW_TOKENS:
             return self._assemble_tokens(*tokens)
         return self._assemble(self._lua.table_from(tokens))
@@ -357,7 +360,7 @@ class LuaEngine:
     def _pages(self, pages: Pages, keep_null: bool) -> Any:
         """A listing's items as one Lua array, a page at a time: each page is decoded,
         checked against the room left (the pages before it count), built, and let go."""
-        table = self._bulk([], keep_null)
+        table = self.to_lua([])
         move = self._table_move
         count = 0
         for items in pages.take():
@@ -375,7 +378,8 @@ class LuaEngine:
         for start in range(0, len(value), SLICE_ITEMS):
             part = value[start : start + SLICE_ITEMS]
             value[start : start + SLICE_ITEMS] = [None] * len(part)
-            move(self._bulk(part, keep_null), 1, len(part), start + 1, table)
+            room = self.limits.memory_bytes - self.memory_used
+            move(self._bulk(part, keep_null, room), 1, len(part), start + 1, table)
         return table
 
     # Host callbacks --------------------------------------------------------------------------
@@ -602,11 +606,13 @@ _CONTAINERS = (dict, *_SEQUENCES)
 OBJECT, ARRAY, EMPTY_OBJECT, EMPTY_ARRAY, END = range(5)
 
 
-def _tokens(value: Any, keep_null: bool, null: Any, marks: tuple[Any, ...]) -> list[Any]:
+def _tokens(value: Any, keep_null: bool, null: Any, marks: tuple[Any, ...], room: int) -> list[Any]:
     """A container in the flat form the prelude's ``assemble`` reads (see there), with every
-    Python string encoded: lupa would hand a ``str`` to Lua as userdata."""
+    Python string encoded: lupa would hand a ``str`` to Lua as userdata. What it will cost
+    in Lua (as ``_lua_cost`` counts it) is charged against ``room`` on the way: past it,
+    ``TooLarge``, before anything is made in Lua."""
     tokens: list[Any] = []
-    _put_tokens(value, tokens.append, {}, keep_null, null, marks)
+    _put_tokens(value, tokens.append, {}, keep_null, null, marks, room)
     return tokens
 
 
@@ -617,32 +623,42 @@ def _put_tokens(
     keep_null: bool,
     null: Any,
     marks: tuple[Any, ...],
-) -> None:
-    """Adds ``item``'s tokens. Each entry of a big reply passes here, so the common kinds
-    (exact str, int, float, bool) are handled inline, and object keys, which repeat from
-    record to record, are encoded once (``keys``). The rest takes ``_scalar`` and ``_key``,
-    which refuse what Lua cannot hold. A module function, not a closure: making one on every
-    call cost more than converting a small value."""
+    room: int,
+) -> int:
+    """Adds ``item``'s tokens and returns the room left. Each entry of a big reply passes
+    here, so the common kinds (exact str, int, float, bool) are handled and charged inline,
+    and object keys, which repeat from record to record, are encoded once (``keys``). The
+    rest takes ``_scalar`` and ``_key``, which refuse what Lua cannot hold. Room is checked
+    at each container, before and after its entries, as ``_lua_cost`` checks it (one walk,
+    not two). A module function, not a closure: making one on every call cost more than
+    converting a small value."""
     if isinstance(item, dict):
+        room -= TABLE_COST + ENTRY_COST * len(item)
+        if room < 0:
+            raise TooLarge(MEMORY_ERROR.decode())
         if not item:
             add(marks[EMPTY_OBJECT])
-            return
+            return room
         add(marks[OBJECT])
         for key, entry in item.items():
-            if entry is None and not keep_null:
-                continue
             kind = type(key)
             if kind is str:
+                room -= STRING_COST + len(key)
+                if entry is None and not keep_null:
+                    continue
                 encoded = keys.get(key)
                 if encoded is None:
                     encoded = keys[key] = key.encode("utf-8", "surrogateescape")
                 add(encoded)
-            elif kind is int and INT64_MIN <= key <= INT64_MAX:
-                add(key)
             else:
-                add(_key(key))
+                if kind is not int and kind is not float:
+                    room = _charge(key, room)
+                if entry is None and not keep_null:
+                    continue
+                add(key if kind is int and INT64_MIN <= key <= INT64_MAX else _key(key))
             kind = type(entry)
             if kind is str:
+                room -= STRING_COST + len(entry)
                 add(entry.encode("utf-8", "surrogateescape"))
             elif kind is int:
                 add(entry if INT64_MIN <= entry <= INT64_MAX else float(entry))
@@ -651,16 +667,20 @@ def _put_tokens(
             elif entry is None:
                 add(null)
             else:
-                _put_tokens(entry, add, keys, keep_null, null, marks)
+                room = _put_tokens(entry, add, keys, keep_null, null, marks, room)
         add(marks[END])
     elif isinstance(item, _SEQUENCES):
+        room -= TABLE_COST + ENTRY_COST * len(item)
+        if room < 0:
+            raise TooLarge(MEMORY_ERROR.decode())
         if not item:
             add(marks[EMPTY_ARRAY])
-            return
+            return room
         add(marks[ARRAY])
         for entry in item:
             kind = type(entry)
             if kind is str:
+                room -= STRING_COST + len(entry)
                 add(entry.encode("utf-8", "surrogateescape"))
             elif kind is int:
                 add(entry if INT64_MIN <= entry <= INT64_MAX else float(entry))
@@ -669,10 +689,22 @@ def _put_tokens(
             elif entry is None:
                 add(null)
             else:
-                _put_tokens(entry, add, keys, keep_null, null, marks)
+                room = _put_tokens(entry, add, keys, keep_null, null, marks, room)
         add(marks[END])
     else:
+        room = _charge(item, room)
         add(_scalar(item))
+    if room < 0:
+        raise TooLarge(MEMORY_ERROR.decode())
+    return room
+
+
+def _charge(value: Any, room: int) -> int:
+    """``room`` less what a value other than an exact str, dict or list costs in Lua."""
+    cost = _lua_cost(value, room)
+    if cost is None:
+        raise TooLarge(MEMORY_ERROR.decode())
+    return room - cost
 
 
 def _scalar(value: Any) -> Any:
