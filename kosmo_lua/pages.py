@@ -1,31 +1,65 @@
-"""The items of every page of a listing (``all_pages``), held as the pages' reply bodies.
+"""The items of every page of a listing (``all_pages``), a page at a time.
 
 Decoded all at once, 10,000 builds take more room as Python objects than as the Lua tables a
-script gets; taken a page at a time, each page's objects are let go once converted, so a run
-holds the bodies and the tables, not the objects too (benchmarks/pages.py).
+script gets. So a listing's pages are held as reply bodies, each decoded only when its items
+are taken; and on the thread that runs the script, where a ``converting`` hook is set, each
+page is converted as it arrives, while the next ones download, and its body let go: the run
+holds the Lua tables and a few bodies in flight (benchmarks/pages.py).
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, NamedTuple
+
+
+class Converted(NamedTuple):
+    """A page already converted for the script: its table and how many items it holds."""
+
+    table: Any
+    size: int
+
+
+Converter = Callable[[list[Any]], Converted]
+_CONVERTER: ContextVar[Converter | None] = ContextVar("kosmo_pages_converter", default=None)
+
+
+@contextmanager
+def converting(converter: Converter) -> Iterator[None]:
+    """Pages made inside (on this thread) convert each page with ``converter`` as it is
+    added: the engine sets it around a call it runs on the script's thread. A call on
+    another thread (a parallel branch's) sees no converter; its pages wait for ``take``."""
+    token = _CONVERTER.set(converter)
+    try:
+        yield
+    finally:
+        _CONVERTER.reset(token)
 
 
 class Pages:
     """Pages in order, each a function that decodes its items; taken once, by one reader."""
 
     def __init__(self) -> None:
-        self._pages: deque[Callable[[], list[Any]]] = deque()
+        self._convert = _CONVERTER.get()
+        self._pages: deque[Callable[[], list[Any]] | Converted] = deque()
 
     def add(self, page: Callable[[], list[Any]]) -> None:
-        self._pages.append(page)
+        self._pages.append(page if self._convert is None else self._convert(page()))
 
-    def take(self) -> Iterator[list[Any]]:
-        """Each page's items in order, each page let go as it is decoded."""
+    def take(self) -> Iterator[list[Any] | Converted]:
+        """Each page's items in order (or the page converted already), each page let go as
+        it is taken."""
         while self._pages:
-            yield self._pages.popleft()()
+            page = self._pages.popleft()
+            yield page if isinstance(page, Converted) else page()
 
     def plain(self) -> list[Any]:
-        """Every item as one list (a caller in Python: no Lua tables to build)."""
-        return [item for items in self.take() for item in items]
+        """Every item as one list, for a caller in Python (which sets no converter)."""
+        found: list[Any] = []
+        for items in self.take():
+            assert not isinstance(items, Converted), "pages converted for Lua, read in Python"
+            found.extend(items)
+        return found

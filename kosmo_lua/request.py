@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 import threading
 import urllib.parse
+from collections import deque
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 from .errors import ArgumentError, HostError
@@ -129,17 +131,25 @@ def _remaining_pages(call: Call, response: Response, pages: int) -> list[str]:
 
 
 def _fetch_all(call: Call, paths: list[str]) -> Iterator[Response]:
-    """The replies for ``paths`` in order, fetched up to ``call.concurrency`` at a time. On
-    the first error in order, what has not started is cancelled and the error raised."""
-    from concurrent.futures import ThreadPoolExecutor
+    """The replies for ``paths`` in order, fetched up to ``call.concurrency`` at a time and
+    at most twice that many ahead of the reader (which may be converting each page as it
+    comes: replies must not pile up). On the first error in order, what has not started is
+    cancelled and the error raised."""
+    from concurrent.futures import Future, ThreadPoolExecutor
 
+    queued = iter(paths)
     with ThreadPoolExecutor(max_workers=min(call.concurrency, len(paths))) as pool:
-        futures = [pool.submit(call.send, path=path) for path in paths]
+        ahead: deque[Future[Response]] = deque(
+            pool.submit(call.send, path=path) for path in islice(queued, 2 * call.concurrency)
+        )
         try:
-            for future in futures:
-                yield future.result()
+            while ahead:
+                response = ahead.popleft().result()
+                for path in islice(queued, 1):
+                    ahead.append(pool.submit(call.send, path=path))
+                yield response
         finally:
-            for future in futures:
+            for future in ahead:
                 future.cancel()
 
 

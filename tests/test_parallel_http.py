@@ -122,12 +122,39 @@ def test_a_script_gets_every_page_in_order(kosmo_home, pages) -> None:
     assert values[0] == [10, 11, 20, 21, 30, 31, 40, 41, 50, 51]
 
 
+def test_pages_read_in_parallel_branches_equal_those_read_on_the_scripts_thread(
+    kosmo_home, pages
+) -> None:
+    """A branch's call runs on another thread, where its pages wait to be converted on the
+    script's thread: the same items either way."""
+    _serve_pages(pages, last=4)
+    code = """
+    local function numbers()
+      local found = {}
+      for i, build in ipairs(app.integrations.buildkite.list_builds{
+        per_page = 2, all_pages = true}) do
+        found[i] = build.number
+      end
+      return found
+    end
+    local branches = app.map({1, 2}, function() return numbers() end)
+    return numbers(), branches[1], branches[2]
+    """
+    limit, values, error, _ = _run_lua(kosmo_home, code)
+    assert limit is None and error is None, error
+    assert values[0] == [10, 11, 20, 21, 30, 31, 40, 41]
+    assert values[1] == values[0] and values[2] == values[0]
+
+
 def test_pages_past_the_memory_limit_end_the_run_at_the_limit(kosmo_home, pages) -> None:
-    """Each page is counted before it is built, against what the pages before it left
-    (this server sends 500 builds a page, whatever the script asks)."""
+    """Each page is converted as it arrives, counted before it is built against what the
+    pages before it left; past the limit, the pages not yet asked for never are (this
+    server sends 500 builds a page, whatever the script asks)."""
+    asked: list[int] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
         number = int(request.url.params.get("page", "1"))
+        asked.append(number)
         next_link = f'<{BUILDS}?page={number + 1}&per_page=500>; rel="next"'
         last_link = f'<{BUILDS}?page=30&per_page=500>; rel="last"'
         items = [{"number": number * 1000 + i, "message": "m" * 600} for i in range(500)]
@@ -139,6 +166,7 @@ def test_pages_past_the_memory_limit_end_the_run_at_the_limit(kosmo_home, pages)
     kind, values, error, _ = _run_lua(kosmo_home, code, memory=8 * MIB)
     assert kind == "memory", (error, values)
     assert values is None
+    assert len(asked) < 30  # ~10 pages fit; at most 2 x 4 (the concurrency) were asked ahead
 
 
 def test_a_throttle_seen_by_one_call_pauses_the_accounts_other_calls() -> None:

@@ -22,7 +22,7 @@ import lupa.lua54 as lupa
 from ..dispatch import MCP_FUNCTIONS
 from ..errors import HostError
 from ..limits import MAX_CONCURRENCY, MAX_SLEEP_SECONDS, Limits
-from ..pages import Pages
+from ..pages import Converted, Pages, converting
 from ..result import error_info
 
 if TYPE_CHECKING:
@@ -363,11 +363,15 @@ class LuaEngine:
         table = self.to_lua([])
         move = self._table_move
         count = 0
-        for items in pages.take():
-            part = self.to_lua(items, keep_null=keep_null, owned=True)
-            move(part, 1, len(items), count + 1, table)
-            count += len(items)
+        for page in pages.take():
+            part, size = page if isinstance(page, Converted) else self._page(page, keep_null)
+            move(part, 1, size, count + 1, table)
+            count += size
         return table
+
+    def _page(self, items: list[Any], keep_null: bool = False) -> Converted:
+        """One page of a listing as a Lua array (``pages.converting``'s converter)."""
+        return Converted(self.to_lua(items, keep_null=keep_null, owned=True), len(items))
 
     def _list_in_slices(self, value: list[Any], keep_null: bool) -> Any:
         """A long list (all pages of a listing) a slice at a time: the flat form of one slice
@@ -479,8 +483,15 @@ class LuaEngine:
         return True
 
     def _call(self, path: bytes, packed: Any) -> tuple[Any, ...]:
+        """Runs a call on the script's thread: a listing's pages are converted as they
+        arrive (``pages.converting``), while the next ones download."""
         args = [self.to_python(packed[i], strict=True) for i in range(1, packed[b"n"] + 1)]
-        return self._converted(self._dispatch(_text(path), args), _fresh(path))
+        fresh = _fresh(path)
+        if not fresh:
+            return self._converted(self._dispatch(_text(path), args))
+        with converting(self._page):
+            values = self._dispatch(_text(path), args)
+        return self._converted(values, fresh)
 
     def _start(self, path: bytes, packed: Any) -> int:
         """Starts a parallel branch's call on a thread: its arguments are converted here, on
