@@ -23,7 +23,9 @@ class Converted(NamedTuple):
     size: int
 
 
-Converter = Callable[[list[Any]], Converted]
+Page = Callable[[], list[Any]]
+"""Decodes one page's items."""
+Converter = Callable[[Page], Converted]
 _CONVERTER: ContextVar[Converter | None] = ContextVar("kosmo_pages_converter", default=None)
 
 
@@ -40,26 +42,24 @@ def converting(converter: Converter) -> Iterator[None]:
 
 
 class Pages:
-    """Pages in order, each a function that decodes its items; taken once, by one reader."""
+    """Pages in order; taken once, by one reader."""
 
     def __init__(self) -> None:
         self._convert = _CONVERTER.get()
-        self._pages: deque[Callable[[], list[Any]] | Converted] = deque()
+        self._pages: deque[Page | Converted] = deque()
 
-    def add(self, page: Callable[[], list[Any]]) -> None:
-        self._pages.append(page if self._convert is None else self._convert(page()))
+    def add(self, page: Page) -> None:
+        self._pages.append(page if self._convert is None else self._convert(page))
 
-    def take(self) -> Iterator[list[Any] | Converted]:
-        """Each page's items in order (or the page converted already), each page let go as
-        it is taken."""
+    def take(self) -> Iterator[Page | Converted]:
+        """Each page in order (to decode, or converted already), let go as it is taken."""
         while self._pages:
-            page = self._pages.popleft()
-            yield page if isinstance(page, Converted) else page()
+            yield self._pages.popleft()
 
     def plain(self) -> list[Any]:
         """Every item as one list, for a caller in Python (which sets no converter)."""
         found: list[Any] = []
-        for items in self.take():
-            assert not isinstance(items, Converted), "pages converted for Lua, read in Python"
-            found.extend(items)
+        for page in self.take():
+            assert not isinstance(page, Converted), "pages converted for Lua, read in Python"
+            found.extend(page())
         return found

@@ -8,6 +8,7 @@ encoded before they enter Lua, because lupa would otherwise hand them over as us
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import math
 import os
@@ -22,7 +23,7 @@ import lupa.lua54 as lupa
 from ..dispatch import MCP_FUNCTIONS
 from ..errors import HostError
 from ..limits import MAX_CONCURRENCY, MAX_SLEEP_SECONDS, Limits
-from ..pages import Converted, Pages, converting
+from ..pages import Converted, Page, Pages, converting
 from ..result import error_info
 
 if TYPE_CHECKING:
@@ -369,9 +370,18 @@ class LuaEngine:
             count += size
         return table
 
-    def _page(self, items: list[Any], keep_null: bool = False) -> Converted:
-        """One page of a listing as a Lua array (``pages.converting``'s converter)."""
-        return Converted(self.to_lua(items, keep_null=keep_null, owned=True), len(items))
+    def _page(self, page: Page, keep_null: bool = False) -> Converted:
+        """One page of a listing decoded and made a Lua array (``pages.converting``'s
+        converter). Python's collector is off meanwhile: decoded JSON holds no cycles for
+        it to find, and a page's thousands of new objects would set it off every time."""
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            items = page()
+            return Converted(self.to_lua(items, keep_null=keep_null, owned=True), len(items))
+        finally:
+            if collecting:
+                gc.enable()
 
     def _list_in_slices(self, value: list[Any], keep_null: bool) -> Any:
         """A long list (all pages of a listing) a slice at a time: the flat form of one slice
