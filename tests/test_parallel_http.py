@@ -3,6 +3,7 @@ account's throttle pausing every call of the account."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -144,6 +145,35 @@ def test_pages_read_in_parallel_branches_equal_those_read_on_the_scripts_thread(
     assert limit is None and error is None, error
     assert values[0] == [10, 11, 20, 21, 30, 31, 40, 41]
     assert values[1] == values[0] and values[2] == values[0]
+
+
+def test_a_page_that_is_not_a_list_is_one_item_in_python_and_in_lua(kosmo_home, pages) -> None:
+    """A hostile or odd server: an object page is one item, a page that is not JSON is one
+    ``{body = text}``, an empty body is ``{}``; the same whichever thread converts them."""
+    bodies = {1: b'[{"n": 1}]', 2: b'{"n": 2}', 3: b"<html>oops</html>", 4: b""}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        number = int(request.url.params.get("page", "1"))
+        links = [f'<{BUILDS}?page=4&per_page=2>; rel="last"']
+        if number < 4:
+            links.append(f'<{BUILDS}?page={number + 1}&per_page=2>; rel="next"')
+        return httpx.Response(200, content=bodies[number], headers={"Link": ", ".join(links)})
+
+    pages.get(BUILDS).mock(side_effect=answer)
+    expected = [{"n": 1}, {"n": 2}, {"body": "<html>oops</html>"}, {}]
+    items, _ = _invoker(kosmo_home, 4).invoke(
+        "app.integrations.buildkite.list_builds", [{"per_page": 2, "all_pages": True}]
+    )
+    assert items == expected
+    code = """
+    local function listing()
+      return json.encode(app.integrations.buildkite.list_builds{per_page = 2, all_pages = true})
+    end
+    return listing(), app.map({1}, listing)[1]
+    """
+    limit, values, error, _ = _run_lua(kosmo_home, code)
+    assert limit is None and error is None, error
+    assert [json.loads(v) for v in values] == [expected, expected]
 
 
 def test_pages_past_the_memory_limit_end_the_run_at_the_limit(kosmo_home, pages) -> None:

@@ -332,9 +332,10 @@ class LuaEngine:
         lets go of its items as they are built. ``Pages`` (all pages of a listing) become
         one array, a page at a time.
 
-        What it will cost in Lua is counted first, against the room the memory limit leaves:
-        the host builds Lua values with the cap lifted, so a big value (a decoded reply, a
-        huge json.decode) must fail here, as the memory limit, before anything is built.
+        What it will cost in Lua is counted against the room the memory limit leaves before
+        anything is built in Lua (as the tokens are made; all of a long list before its
+        first slice): the host builds Lua values with the cap lifted, so a big value (a
+        decoded reply, a huge json.decode) must fail here, as the memory limit.
         Containers cross in bulk: their flat form becomes one Lua array (``table_from``), or
         the arguments of one call when it is short, and the prelude's ``assemble`` makes the
         tables of it.
@@ -384,7 +385,7 @@ class LuaEngine:
                 gc.enable()
 
     def _list_in_slices(self, value: list[Any], keep_null: bool) -> Any:
-        """A long list (all pages of a listing) a slice at a time: the flat form of one slice
+        """A long list (a reply of many items) a slice at a time: the flat form of one slice
         is alive at once, not of the whole, and each slice's Python items are let go once
         built, so the peak is about the larger of the two forms, not their sum."""
         table = self._lua.table()
