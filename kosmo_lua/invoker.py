@@ -21,6 +21,7 @@ from .catalog import Catalog, closest
 from .config import DEFAULT_ACCOUNT, Config, configure_args
 from .errors import ConfigError, PermissionDenied
 from .limits import CONCURRENCY, MEMORY_BYTES
+from .pages import Pages
 from .request import Call, build_request, rest_call
 from .rest import INSECURE_HTTP, RestClient, check_base_url
 from .result import Report
@@ -96,14 +97,15 @@ class Invoker:
 
     def __call__(self, path: str, args: list[Any]) -> tuple[Any, ...]:
         """A call from Lua: one value, as in the original; ``with_meta = true`` adds the
-        response's metadata as a second."""
+        response's metadata as a second. A listing's pages come as ``Pages``, which the
+        engine converts a page at a time."""
         data, meta, with_meta = self._invoke(path, args)
         return (data, meta) if with_meta else (data,)
 
     def invoke(self, path: str, args: list[Any]) -> tuple[Any, dict[str, Any]]:
         """A call from Python (``integrations:call``): the data and its metadata."""
         data, meta, _ = self._invoke(path, args)
-        return data, meta
+        return (data.plain() if isinstance(data, Pages) else data), meta
 
     def _invoke(self, path: str, args: list[Any]) -> tuple[Any, dict[str, Any], bool]:
         call: Call | None = None

@@ -11,10 +11,13 @@ from __future__ import annotations
 import re
 import threading
 import urllib.parse
+from collections import deque
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 from .errors import ArgumentError, HostError
+from .pages import Pages
 from .rest import Consumer, Response, RestClient, safe_path
 from .tools import BODY_METHODS, Integration, QueryArrays, Tool
 
@@ -91,30 +94,28 @@ class Call:
 def rest_call(call: Call) -> tuple[Any, dict[str, Any]]:
     """The handler of every tool a path template can express, following ``Link`` headers
     when ``all_pages`` or ``max_pages`` asks: all at once (up to the run's concurrency) when
-    the first reply names the last page, one ``next`` after another when it does not."""
+    the first reply names the last page, one ``next`` after another when it does not. The
+    items of all pages come as ``Pages``: each page decoded when it is taken."""
     response = call.send()
     args = call.args
     if not (call.tool.paginated and (args.get("all_pages") or args.get("max_pages"))):
         return response.data, response.meta()
     pages = args.get("max_pages") or call.integration.pagination.max_pages
-    items = _items(response)
+    items = Pages()
+    items.add(response.items)
     fetched = 1
     remaining = _remaining_pages(call, response, pages)
     if remaining and call.concurrency > 1:
         for response in _fetch_all(call, remaining):
-            items.extend(_items(response))
+            items.add(response.items)
             fetched += 1
     while fetched < pages and "next" in response.links:
         response = call.send(path=_relative(call.client, response.links["next"]))
-        items.extend(_items(response))
+        items.add(response.items)
         fetched += 1
     meta = response.meta()
     meta["pages"] = fetched
     return items, meta
-
-
-def _items(response: Response) -> list[Any]:
-    return list(response.data) if isinstance(response.data, list) else [response.data]
 
 
 def _remaining_pages(call: Call, response: Response, pages: int) -> list[str]:
@@ -130,17 +131,25 @@ def _remaining_pages(call: Call, response: Response, pages: int) -> list[str]:
 
 
 def _fetch_all(call: Call, paths: list[str]) -> Iterator[Response]:
-    """The replies for ``paths`` in order, fetched up to ``call.concurrency`` at a time. On
-    the first error in order, what has not started is cancelled and the error raised."""
-    from concurrent.futures import ThreadPoolExecutor
+    """The replies for ``paths`` in order, fetched up to ``call.concurrency`` at a time and
+    at most twice that many ahead of the reader (which may be converting each page as it
+    comes: replies must not pile up). On the first error in order, what has not started is
+    cancelled and the error raised."""
+    from concurrent.futures import Future, ThreadPoolExecutor
 
+    queued = iter(paths)
     with ThreadPoolExecutor(max_workers=min(call.concurrency, len(paths))) as pool:
-        futures = [pool.submit(call.send, path=path) for path in paths]
+        ahead: deque[Future[Response]] = deque(
+            pool.submit(call.send, path=path) for path in islice(queued, 2 * call.concurrency)
+        )
         try:
-            for future in futures:
-                yield future.result()
+            while ahead:
+                response = ahead.popleft().result()
+                for path in islice(queued, 1):
+                    ahead.append(pool.submit(call.send, path=path))
+                yield response
         finally:
-            for future in futures:
+            for future in ahead:
                 future.cancel()
 
 

@@ -23,6 +23,7 @@ used by one request at a time), so each request's watchdog knows its connection.
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import ipaddress
 import json
@@ -35,7 +36,6 @@ import unicodedata
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import ApiError, ArgumentError, ConfigError, ConnectionFailed, LimitExceeded
@@ -73,14 +73,41 @@ Consumer = Callable[[Iterator[bytes]], Any]
 """Reads a reply's body as it streams in (``RestClient.request(consume=...)``)."""
 
 
-@dataclass
 class Response:
-    status: int
-    data: Any
-    headers: httpx.Headers
-    links: dict[str, str] = field(default_factory=dict)
-    rate_limit: dict[str, int | None] = field(default_factory=dict)
-    """``{limit, remaining, reset}`` as the API's headers said (reset: seconds from now)."""
+    """A reply: its status, headers, pages (``links``), rate limit and data.
+
+    ``decode`` (a JSON reply's) makes the data from the body when ``data`` is first read:
+    the pages of a long listing stay bodies until their items are taken (``items``)."""
+
+    def __init__(
+        self,
+        status: int,
+        data: Any,
+        headers: httpx.Headers,
+        links: dict[str, str] | None = None,
+        rate_limit: dict[str, int | None] | None = None,
+        *,
+        decode: Callable[[], Any] | None = None,
+    ) -> None:
+        self.status = status
+        self._data = data
+        self._decode = decode
+        self.headers = headers
+        self.links = links if links is not None else {}
+        # {limit, remaining, reset} as the API's headers said (reset: seconds from now).
+        self.rate_limit = rate_limit if rate_limit is not None else {}
+
+    @property
+    def data(self) -> Any:
+        if self._decode is not None:
+            self._data, self._decode = self._decode(), None
+        return self._data
+
+    def items(self) -> list[Any]:
+        """The reply as a page of a listing: its items (a body that is not a list is one
+        item). A body not decoded yet is decoded for this call and not kept."""
+        data = self._decode() if self._decode is not None else self._data
+        return list(data) if isinstance(data, list) else [data]
 
     def meta(self) -> dict[str, Any]:
         """The metadata of the response: status, pages and rate limit."""
@@ -450,8 +477,17 @@ class RestClient:
             "remaining": _int(reply.headers.get(self.rate_limit.remaining_header)),
             "reset": None if reset is None else round(reset),
         }
-        data = content if consumed else _text(reply, content) if text else _decode(reply, content)
-        return Response(reply.status_code, data, reply.headers, links, rate_limit)
+        if consumed or text:
+            data = content if consumed else _text(reply, content)
+            return Response(reply.status_code, data, reply.headers, links, rate_limit)
+        return Response(
+            reply.status_code,
+            None,
+            reply.headers,
+            links,
+            rate_limit,
+            decode=functools.partial(_decode, reply, content),
+        )
 
 
 class _Lane:

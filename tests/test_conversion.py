@@ -12,6 +12,7 @@ import pytest
 
 from kosmo_lua.errors import HostError
 from kosmo_lua.limits import MIB, Limits
+from kosmo_lua.pages import Pages
 from kosmo_lua.runtime.engine import FEW_TOKENS, ConversionError, LuaEngine, TooLarge
 
 
@@ -127,6 +128,49 @@ def test_a_value_past_the_memory_left_is_refused_before_anything_is_built():
     with pytest.raises(TooLarge, match="not enough memory"):
         engine.to_lua({"rows": [{"text": "x" * 100} for _ in range(40000)]})
     assert engine.memory_used - before < 64 * 1024
+
+
+def _pages(*pages: list[Any], decoded: list[int] | None = None) -> Pages:
+    """``Pages`` of these items; ``decoded`` records the index of each page decoded."""
+    found = Pages()
+    for index, items in enumerate(pages):
+
+        def page(index: int = index, items: list[Any] = items) -> list[Any]:
+            if decoded is not None:
+                decoded.append(index)
+            return json.loads(json.dumps(items))  # a fresh copy, as a reply decodes
+
+        found.add(page)
+    return found
+
+
+def test_pages_become_one_array_in_order(engine):
+    pages = [[{"n": i, "tags": [], "none": None} for i in range(150)]]
+    pages += [[], [{"n": 150}], [1, "two", None, [3]]]
+    converted = engine.to_lua(_pages(*pages))
+    plain = [item for items in pages for item in items]
+    assert engine.to_python(converted, strict=True) == engine.to_python(
+        engine.to_lua(plain), strict=True
+    )
+    assert len(converted) == 155
+    assert engine.json_text(converted[1], strict=True, pretty=False) == '{"n":0,"tags":[]}'
+
+
+def test_no_pages_are_an_empty_array(engine):
+    assert engine.json_text(engine.to_lua(_pages()), strict=True, pretty=False) == "[]"
+    assert engine.json_text(engine.to_lua(_pages([], [])), strict=True, pretty=False) == "[]"
+
+
+def test_the_page_past_the_memory_left_is_refused_before_it_is_built():
+    """Each page is counted, against the room the pages before it left, before any of its
+    tables is made; the pages after it are never decoded."""
+    engine = LuaEngine(Limits(memory_bytes=8 * MIB), emit=lambda line: None, dispatch=_no_calls)
+    page = [{"text": "x" * 100, "n": i} for i in range(5000)]  # ~1.3 MB as Lua
+    decoded: list[int] = []
+    with pytest.raises(TooLarge, match="not enough memory"):
+        engine.to_lua(_pages(*[page] * 10, decoded=decoded))
+    assert 3 <= len(decoded) < 10  # some pages fitted; those after the refused one: never read
+    assert engine.memory_used <= 8 * MIB  # with the cap lifted, building it would pass it
 
 
 def test_nesting_as_deep_as_json_allows_converts(engine):

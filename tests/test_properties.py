@@ -22,7 +22,9 @@ from kosmo_lua.runtime.engine import (
     STRING_COST,
     TABLE_COST,
     LuaEngine,
+    TooLarge,
     _lua_cost,
+    _tokens,
 )
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -112,6 +114,18 @@ def _reference_cost(value: Any) -> int:
 def test_the_cost_of_a_value_is_counted_exactly_and_checked_against_the_room(value, room):
     cost = _reference_cost(value)
     assert _lua_cost(value, room) == (cost if cost <= room else None)
+
+
+@FAST
+@given(json_values | st.lists(st.binary() | st.text()), st.integers(0, 4000), st.booleans())
+def test_the_token_walk_refuses_exactly_what_the_cost_walk_refuses(engine, value, room, nulls):
+    """to_lua charges a container as it makes its tokens, instead of walking it twice."""
+    try:
+        _tokens(value, nulls, engine._null, engine._marks, room)
+        refused = False
+    except TooLarge:
+        refused = True
+    assert refused == (_lua_cost(value, room) is None)
 
 
 def _lua_string(text: str) -> str:

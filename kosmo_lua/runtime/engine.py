@@ -8,6 +8,7 @@ encoded before they enter Lua, because lupa would otherwise hand them over as us
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import math
 import os
@@ -23,6 +24,7 @@ from ..calls import CALL_SITE
 from ..dispatch import MCP_FUNCTIONS
 from ..errors import HostError
 from ..limits import MAX_CONCURRENCY, MAX_SLEEP_SECONDS, Limits
+from ..pages import Converted, Page, Pages, converting
 from ..result import error_info
 
 if TYPE_CHECKING:
@@ -328,31 +330,63 @@ class LuaEngine:
     def to_lua(self, value: Any, *, keep_null: bool = False, owned: bool = False) -> Any:
         """Converts JSON-shaped Python to Lua; nulls in objects vanish unless ``keep_null``.
         ``owned``: the value is the host's to spend (a reply, decoded JSON), so a long list
-        lets go of its items as they are built.
+        lets go of its items as they are built. ``Pages`` (all pages of a listing) become
+        one array, a page at a time.
 
-        What it will cost in Lua is counted first, against the room the memory limit leaves:
-        the host builds Lua values with the cap lifted, so a big value (a decoded reply, a
-        huge json.decode) must fail here, as the memory limit, before anything is built.
+        What it will cost in Lua is counted against the room the memory limit leaves before
+        anything is built in Lua (as the tokens are made; all of a long list before its
+        first slice): the host builds Lua values with the cap lifted, so a big value (a
+        decoded reply, a huge json.decode) must fail here, as the memory limit.
         Containers cross in bulk: their flat form becomes one Lua array (``table_from``), or
         the arguments of one call when it is short, and the prelude's ``assemble`` makes the
         tables of it.
         """
-        if _lua_cost(value, self.limits.memory_bytes - self.memory_used) is None:
-            raise TooLarge(MEMORY_ERROR.decode())
+        if type(value) is Pages:
+            return self._pages(value, keep_null)
+        room = self.limits.memory_bytes - self.memory_used
         if not isinstance(value, _CONTAINERS):
+            _charge(value, room)
             return _scalar(value)
         if owned and isinstance(value, list) and len(value) > SLICE_ITEMS:
+            _charge(value, room)  # all of it, before the first slice is built
             return self._list_in_slices(value, keep_null)
-        return self._bulk(value, keep_null)
+        return self._bulk(value, keep_null, room)
 
-    def _bulk(self, value: Any, keep_null: bool) -> Any:
-        tokens = _tokens(value, keep_null, self._null, self._marks)
+    def _bulk(self, value: Any, keep_null: bool, room: int) -> Any:
+        """Builds a container whose cost has not been checked yet: it is charged against
+        ``room`` as its tokens are made, before Lua is touched."""
+        tokens = _tokens(value, keep_null, self._null, self._marks, room)
         if len(tokens) <= FEW_TOKENS:
             return self._assemble_tokens(*tokens)
         return self._assemble(self._lua.table_from(tokens))
 
+    def _pages(self, pages: Pages, keep_null: bool) -> Any:
+        """A listing's items as one Lua array, a page at a time: each page is decoded,
+        checked against the room left (the pages before it count), built, and let go."""
+        table = self.to_lua([])
+        move = self._table_move
+        count = 0
+        for page in pages.take():
+            part, size = page if isinstance(page, Converted) else self._page(page, keep_null)
+            move(part, 1, size, count + 1, table)
+            count += size
+        return table
+
+    def _page(self, page: Page, keep_null: bool = False) -> Converted:
+        """One page of a listing decoded and made a Lua array (``pages.converting``'s
+        converter). Python's collector is off meanwhile: decoded JSON holds no cycles for
+        it to find, and a page's thousands of new objects would set it off every time."""
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            items = page()
+            return Converted(self.to_lua(items, keep_null=keep_null, owned=True), len(items))
+        finally:
+            if collecting:
+                gc.enable()
+
     def _list_in_slices(self, value: list[Any], keep_null: bool) -> Any:
-        """A long list (all pages of a listing) a slice at a time: the flat form of one slice
+        """A long list (a reply of many items) a slice at a time: the flat form of one slice
         is alive at once, not of the whole, and each slice's Python items are let go once
         built, so the peak is about the larger of the two forms, not their sum."""
         table = self._lua.table()
@@ -360,7 +394,8 @@ class LuaEngine:
         for start in range(0, len(value), SLICE_ITEMS):
             part = value[start : start + SLICE_ITEMS]
             value[start : start + SLICE_ITEMS] = [None] * len(part)
-            move(self._bulk(part, keep_null), 1, len(part), start + 1, table)
+            room = self.limits.memory_bytes - self.memory_used
+            move(self._bulk(part, keep_null, room), 1, len(part), start + 1, table)
         return table
 
     # Host callbacks --------------------------------------------------------------------------
@@ -460,9 +495,16 @@ class LuaEngine:
         return True
 
     def _call(self, path: bytes, packed: Any) -> tuple[Any, ...]:
+        """Runs a call on the script's thread: a listing's pages are converted as they
+        arrive (``pages.converting``), while the next ones download."""
         args = [self.to_python(packed[i], strict=True) for i in range(1, packed[b"n"] + 1)]
         CALL_SITE.line = packed[b"line"]
-        return self._converted(self._dispatch(_text(path), args), _fresh(path))
+        fresh = _fresh(path)
+        if not fresh:
+            return self._converted(self._dispatch(_text(path), args))
+        with converting(self._page):
+            values = self._dispatch(_text(path), args)
+        return self._converted(values, fresh)
 
     def _start(self, path: bytes, packed: Any) -> int:
         """Starts a parallel branch's call on a thread: its arguments are converted here, on
@@ -588,11 +630,13 @@ _CONTAINERS = (dict, *_SEQUENCES)
 OBJECT, ARRAY, EMPTY_OBJECT, EMPTY_ARRAY, END = range(5)
 
 
-def _tokens(value: Any, keep_null: bool, null: Any, marks: tuple[Any, ...]) -> list[Any]:
+def _tokens(value: Any, keep_null: bool, null: Any, marks: tuple[Any, ...], room: int) -> list[Any]:
     """A container in the flat form the prelude's ``assemble`` reads (see there), with every
-    Python string encoded: lupa would hand a ``str`` to Lua as userdata."""
+    Python string encoded: lupa would hand a ``str`` to Lua as userdata. What it will cost
+    in Lua (as ``_lua_cost`` counts it) is charged against ``room`` on the way: past it,
+    ``TooLarge``, before anything is made in Lua."""
     tokens: list[Any] = []
-    _put_tokens(value, tokens.append, {}, keep_null, null, marks)
+    _put_tokens(value, tokens.append, {}, keep_null, null, marks, room)
     return tokens
 
 
@@ -603,32 +647,42 @@ def _put_tokens(
     keep_null: bool,
     null: Any,
     marks: tuple[Any, ...],
-) -> None:
-    """Adds ``item``'s tokens. Each entry of a big reply passes here, so the common kinds
-    (exact str, int, float, bool) are handled inline, and object keys, which repeat from
-    record to record, are encoded once (``keys``). The rest takes ``_scalar`` and ``_key``,
-    which refuse what Lua cannot hold. A module function, not a closure: making one on every
-    call cost more than converting a small value."""
+    room: int,
+) -> int:
+    """Adds ``item``'s tokens and returns the room left. Each entry of a big reply passes
+    here, so the common kinds (exact str, int, float, bool) are handled and charged inline,
+    and object keys, which repeat from record to record, are encoded once (``keys``). The
+    rest takes ``_scalar`` and ``_key``, which refuse what Lua cannot hold. Room is checked
+    at each container, before and after its entries, as ``_lua_cost`` checks it (one walk,
+    not two). A module function, not a closure: making one on every call cost more than
+    converting a small value."""
     if isinstance(item, dict):
+        room -= TABLE_COST + ENTRY_COST * len(item)
+        if room < 0:
+            raise TooLarge(MEMORY_ERROR.decode())
         if not item:
             add(marks[EMPTY_OBJECT])
-            return
+            return room
         add(marks[OBJECT])
         for key, entry in item.items():
-            if entry is None and not keep_null:
-                continue
             kind = type(key)
             if kind is str:
+                room -= STRING_COST + len(key)
+                if entry is None and not keep_null:
+                    continue
                 encoded = keys.get(key)
                 if encoded is None:
                     encoded = keys[key] = key.encode("utf-8", "surrogateescape")
                 add(encoded)
-            elif kind is int and INT64_MIN <= key <= INT64_MAX:
-                add(key)
             else:
-                add(_key(key))
+                if kind is not int and kind is not float:
+                    room = _charge(key, room)
+                if entry is None and not keep_null:
+                    continue
+                add(key if kind is int and INT64_MIN <= key <= INT64_MAX else _key(key))
             kind = type(entry)
             if kind is str:
+                room -= STRING_COST + len(entry)
                 add(entry.encode("utf-8", "surrogateescape"))
             elif kind is int:
                 add(entry if INT64_MIN <= entry <= INT64_MAX else float(entry))
@@ -637,16 +691,20 @@ def _put_tokens(
             elif entry is None:
                 add(null)
             else:
-                _put_tokens(entry, add, keys, keep_null, null, marks)
+                room = _put_tokens(entry, add, keys, keep_null, null, marks, room)
         add(marks[END])
     elif isinstance(item, _SEQUENCES):
+        room -= TABLE_COST + ENTRY_COST * len(item)
+        if room < 0:
+            raise TooLarge(MEMORY_ERROR.decode())
         if not item:
             add(marks[EMPTY_ARRAY])
-            return
+            return room
         add(marks[ARRAY])
         for entry in item:
             kind = type(entry)
             if kind is str:
+                room -= STRING_COST + len(entry)
                 add(entry.encode("utf-8", "surrogateescape"))
             elif kind is int:
                 add(entry if INT64_MIN <= entry <= INT64_MAX else float(entry))
@@ -655,10 +713,22 @@ def _put_tokens(
             elif entry is None:
                 add(null)
             else:
-                _put_tokens(entry, add, keys, keep_null, null, marks)
+                room = _put_tokens(entry, add, keys, keep_null, null, marks, room)
         add(marks[END])
     else:
+        room = _charge(item, room)
         add(_scalar(item))
+    if room < 0:
+        raise TooLarge(MEMORY_ERROR.decode())
+    return room
+
+
+def _charge(value: Any, room: int) -> int:
+    """``room`` less what a value other than an exact str, dict or list costs in Lua."""
+    cost = _lua_cost(value, room)
+    if cost is None:
+        raise TooLarge(MEMORY_ERROR.decode())
+    return room - cost
 
 
 def _scalar(value: Any) -> Any:
