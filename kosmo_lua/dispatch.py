@@ -50,9 +50,11 @@ class AppDispatcher:
         max_body_bytes: int = MEMORY_BYTES,
         mcp_read_only: bool = False,
         concurrency: int = CONCURRENCY,
+        for_agent: bool = False,
     ) -> None:
         """``mcp_read_only``: MCP tools that may write are refused (``mcp:serve
-        --read-only``); ``concurrency`` bounds the requests one call has in flight."""
+        --read-only``); ``concurrency`` bounds the requests one call has in flight;
+        ``for_agent``: refusals are worded for an agent (``mcp:serve``, ``advice.py``)."""
         self._report = report
         self._force = force
         self._mcp_read_only = mcp_read_only
@@ -61,6 +63,7 @@ class AppDispatcher:
         self._integrations = integrations
         self._max_body_bytes = max_body_bytes
         self._concurrency = concurrency
+        self._for_agent = for_agent
         self._invoker: Invoker | None = None
         self._hub: McpHub | None = None
 
@@ -112,6 +115,7 @@ class AppDispatcher:
             emulate_data=self._emulate_data,
             max_body_bytes=self._max_body_bytes,
             concurrency=self._concurrency,
+            for_agent=self._for_agent,
         )
 
     def _mcp(self, path: str, args: list[Any]) -> tuple[Any, ...]:
@@ -142,7 +146,11 @@ class AppDispatcher:
 
             servers = load_servers(Path.cwd(), kosmo_home())
             self._hub = McpHub(
-                servers, force=self._force, read_only=self._mcp_read_only, report=self._report
+                servers,
+                force=self._force,
+                read_only=self._mcp_read_only,
+                report=self._report,
+                for_agent=self._for_agent,
             )
         return self._hub
 
@@ -155,6 +163,7 @@ def run_invoker(
     emulate_data: Mapping[str, str] | None = None,
     max_body_bytes: int = MEMORY_BYTES,
     concurrency: int = CONCURRENCY,
+    for_agent: bool = False,
 ) -> Invoker:
     """The invoker of one run: the installed integrations, the user's configuration and
     environment, under ``--emulate`` the integrations' emulators, and the run's bounds on a
@@ -176,6 +185,7 @@ def run_invoker(
         emulation=Emulation(emulate_data) if emulate else None,
         max_body_bytes=max_body_bytes,
         concurrency=concurrency,
+        for_agent=for_agent,
     )
 
 

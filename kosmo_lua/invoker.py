@@ -14,6 +14,7 @@ import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from . import redact
+from .advice import approval
 from .arguments import bind
 from .calls import recorded
 from .catalog import Catalog, closest
@@ -36,7 +37,8 @@ class Invoker:
     permission policy. Requests go to each account's base URL through ``transport`` (httpx's
     own when None), or, with ``emulation``, to the run's emulators (every account alike).
     A reply body may hold ``max_body_bytes`` once decoded (``Limits.body_bytes``); one call
-    may have ``concurrency`` requests in flight (the pages of ``all_pages``)."""
+    may have ``concurrency`` requests in flight (the pages of ``all_pages``). ``for_agent``:
+    refusals say what an agent can do (``advice.py``), not which option to pass."""
 
     def __init__(
         self,
@@ -50,8 +52,10 @@ class Invoker:
         emulation: Emulation | None = None,
         max_body_bytes: int = MEMORY_BYTES,
         concurrency: int = CONCURRENCY,
+        for_agent: bool = False,
     ) -> None:
         self.catalog = catalog
+        self._for_agent = for_agent
         self.config = config
         self.force = force
         self._report = report
@@ -150,9 +154,8 @@ class Invoker:
                 f"Integration '{name}' {tool.access} access denied.", tool=tool.full_name
             )
         raise PermissionDenied(
-            f"Integration '{name}' {tool.access} requires approval. Run with --force to allow"
-            f" it for this run, or allow it for good: kosmo integrations:configure {name}"
-            f" --{tool.access} allow",
+            f"Integration '{name}' {tool.access} requires approval."
+            f" {approval(name, tool.access, agent=self._for_agent)}",
             tool=tool.full_name,
         )
 

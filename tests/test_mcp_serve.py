@@ -67,7 +67,14 @@ def test_lists_the_host_tools_and_runs_lua():
     assert set(listed) == {"execute_lua", "lua_read_doc", "lua_list_docs", "lua_search_docs"}
     schema = listed["execute_lua"].input_schema
     assert schema["required"] == ["code"]
-    assert set(schema["properties"]) == {"code", "memoryLimit", "cpuLimit", "timeout"}
+    assert set(schema["properties"]) == {
+        "code",
+        "memoryLimit",
+        "cpuLimit",
+        "timeout",
+        "maxCalls",
+        "maxReplyBytes",
+    }
     assert listed["lua_read_doc"].input_schema["required"] == ["page"]
     assert listed["lua_search_docs"].input_schema["required"] == ["query"]
     assert listed["lua_read_doc"].annotations.read_only_hint is True
@@ -80,8 +87,9 @@ def test_lists_the_host_tools_and_runs_lua():
     assert json.loads(text(two)) == two.structured_content
 
     failed = got["failed"].structured_content
+    assert got["failed"].is_error
     assert failed["success"] is False and "boom" in failed["error"]
-    assert failed["result"] is None
+    assert "result" not in failed
 
     assert "CPU limit exceeded" in got["tight"].structured_content["error"]
     assert "Memory limit exceeded" in got["small"].structured_content["error"]
@@ -125,7 +133,9 @@ def test_exposes_integration_functions_as_tools():
     (buildkite,) = load()
     for tool in buildkite.tools:
         exposed = listed[f"buildkite_{tool.name}"]
-        assert exposed.input_schema == tool.schema()
+        schema = dict(exposed.input_schema)
+        assert schema.pop("properties").pop("account")["enum"] == ["default"]
+        assert schema == {key: value for key, value in tool.schema().items() if key != "properties"}
         assert exposed.description == tool.summary
         assert exposed.annotations.read_only_hint is (tool.access == "read")
         assert exposed.annotations.destructive_hint is (tool.access == "write")
@@ -155,7 +165,7 @@ def test_read_only_hides_write_tools_and_refuses_writes_from_lua():
     assert reads <= got["listed"]
     assert not writes & got["listed"]
     envelope = got["lua"].structured_content
-    assert envelope["success"] is False
+    assert got["lua"].is_error and envelope["success"] is False
     assert "read-only" in envelope["error"]
     assert envelope["integration_calls"][0]["status"] == "error"
 
@@ -219,8 +229,8 @@ def test_integration_tools_share_one_invoker_per_session(monkeypatch):
         )
         config.save()
         tools = HostTools(expose_integrations=True)
-        first, _ = tools.call("buildkite_get_current_user", {})
-        second, _ = tools.call("buildkite_list_pipelines", {"organization": "acme-inc"})
+        first = tools.call("buildkite_get_current_user", {}).text
+        second = tools.call("buildkite_list_pipelines", {"organization": "acme-inc"}).text
         tools.close()
     assert json.loads(first)["name"] == "Ada Lovelace"
     assert "web" in second

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
+from ..advice import approval
 from ..calls import recorded
 from ..config import Config
 from ..errors import PermissionDenied
@@ -62,13 +63,16 @@ class McpHub:
         read_only: bool = False,
         timeout: float = 30.0,
         report: Report | None = None,
+        for_agent: bool = False,
     ) -> None:
         """``read_only`` (``mcp:serve --read-only``) refuses every tool that may write,
         whatever the policy or ``force``: checked here, where names are resolved, so no
-        spelling of a server's name gets around it."""
+        spelling of a server's name gets around it. ``for_agent``: refusals say what an
+        agent can do (``advice.py``)."""
         self._configs = {server.name: server for server in servers}
         self._force = force
         self._read_only = read_only
+        self._for_agent = for_agent
         self._settings: Config | None = None  # the permission policy, read on the first call
         self.timeout = timeout
         self._report = report
@@ -278,7 +282,7 @@ class McpHub:
         if access == "write" and self._read_only:
             raise PermissionDenied(
                 f"MCP tool {row['qualified']} may write (it is not annotated readOnlyHint),"
-                " and this MCP server is read-only (started with --read-only)",
+                " and this MCP server is read-only: it may not change anything",
                 tool=f"mcp.{row['qualified']}",
             )
         if self._settings is None:
@@ -297,8 +301,7 @@ class McpHub:
         what = "reads" if access == "read" else "may write (it is not annotated readOnlyHint)"
         raise PermissionDenied(
             f"MCP tool {qualified} {what}, and MCP server '{server}' {access} requires"
-            " approval. Run with --force to allow it for this run, or allow it for good:"
-            f" kosmo integrations:configure mcp.{server} --{access} allow",
+            f" approval. {approval(f'mcp.{server}', access, agent=self._for_agent)}",
             tool=f"mcp.{qualified}",
         )
 

@@ -57,6 +57,18 @@ hook = function()
   end
 end
 
+-- The run's budget of integration and MCP calls (--max-calls, maxCalls), checked before each
+-- call is sent, so the call past it never leaves; a limit, so pcall cannot swallow it.
+local max_calls, calls_made = nil, 0
+local function count_call()
+  if max_calls then
+    if calls_made >= max_calls then
+      trip("calls")
+    end
+    calls_made = calls_made + 1
+  end
+end
+
 -- A memory error caught by pcall or coroutine.resume would let a script go on allocating;
 -- treat it as the memory limit tripping, like the other limits.
 local MEMORY_ERROR = "not enough memory"
@@ -492,11 +504,13 @@ end
 -- The names are dispatch.py's MCP_FUNCTIONS, as host.mcp_functions; it checks the arguments.
 -- An integration or MCP call: in a parallel branch it is started on a thread and the branch
 -- waits for it, other branches running meanwhile; anywhere else it blocks.
+-- A branch's call counts against the run's budget when it starts (launch, below).
 local host_dispatch = host.call
 local function call(path, args)
   if current_task() then
     return host_results(co_yield(REQUEST, "call", path, args))
   end
+  count_call()
   return host_results(host_dispatch(path, args))
 end
 
@@ -620,6 +634,7 @@ local function finish_task(task, ok, value)
 end
 
 local function launch(task, path, args)
+  count_call()
   local started = pack(host_start(path, args))
   if not started[1] then -- its arguments have no JSON form: it fails at once, unsent
     make_ready(task, started)
@@ -911,9 +926,10 @@ end
 -- what is known of it (the fields of a host error). Once a limit trips, the hook lets only
 -- this function and `locate` run, so it must call nothing else written in Lua between the
 -- chunk's end and clearing the hook.
-run = function(code, name, cpu_seconds, timeout_seconds, expression_first)
+run = function(code, name, cpu_seconds, timeout_seconds, expression_first, call_budget)
   debug_sethook()
   tripped_kind, tripped_message = nil, nil
+  max_calls, calls_made = call_budget, 0
   local chunk, err
   if expression_first then
     chunk = load("return " .. code, "=" .. name, "t", env)
