@@ -80,10 +80,39 @@ def test_unknown_page_says_so_and_suggests():
 
 def test_search_ranks_the_best_match_first():
     assert load_reference().search("retry")[0] == (
-        "buildkite.retry_failed_jobs - Retry the failed jobs of a build."
+        "buildkite.retry_job - Retry a failed, timed-out or canceled job."
     )
     assert load_reference().search("log")[0].startswith("buildkite.get_job_log - ")
     assert load_reference().search("zzzz") == []
+    assert load_reference().search("the of a") == []  # words that say nothing find nothing
+
+
+@pytest.mark.parametrize(
+    ("phrase", "first"),
+    [
+        ("tail log of failed job", {"get_job_log", "search_job_log"}),
+        ("wait for build to finish", {"wait_for_build"}),
+        ("retry a job", {"retry_job"}),
+        ("list failed builds on main", {"list_builds"}),
+        ("restart failed jobs", {"retry_failed_jobs"}),
+        ("rerun a build", {"rebuild_build"}),
+        ("last lines of a job's log", {"get_job_log"}),
+        ("what failed in a build", {"get_build_failures"}),
+        ("Download Artifacts", {"download_artifact"}),
+    ],
+)
+def test_search_finds_the_function_for_a_natural_phrase(phrase: str, first: set[str]):
+    """Agents ask in their words: stems, stop words, parameter names (``tail``) and the
+    share of a function's name the phrase covers decide, and not every word must match."""
+    best = load_reference().search(phrase)[0].split(" - ")[0]
+    assert best.removeprefix("buildkite.") in first, load_reference().search(phrase)[:3]
+
+
+def test_search_stems_plurals_and_tenses():
+    from kosmo_lua.reference.search import terms
+
+    assert terms("Builds failed, retries finishing") == ["build", "fail", "retry", "finish"]
+    assert terms("of the job_id") == ["job", "id"]
 
 
 def test_committed_reference_is_up_to_date():
@@ -100,7 +129,7 @@ def test_docs_in_lua(lua):
     )
     page, search, index, missing = result.result
     assert page.startswith("# buildkite.get_build")
-    assert search.startswith("buildkite.retry_failed_jobs - ")
+    assert search.startswith("buildkite.retry_job - ")
     assert "buildkite.list_builds - " in index and "- lua" in index
     assert missing.startswith("No integration docs found for 'x'.")
 
@@ -139,7 +168,7 @@ def test_docs_command(kosmo):
 
 
 def test_search_and_schema_commands(kosmo):
-    assert kosmo("integrations:search", "retry").stdout.startswith("buildkite.retry_failed_jobs")
+    assert kosmo("integrations:search", "retry").stdout.startswith("buildkite.retry_job")
     schema = json.loads(kosmo("integrations:schema", "buildkite.create_build").stdout)
     assert schema["title"] == "buildkite.buildkite_create_build"
     assert schema["properties"]["env"]["type"] == "object"

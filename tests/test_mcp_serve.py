@@ -113,7 +113,7 @@ def test_reads_lists_and_searches_the_docs():
     assert "No integration docs found for 'nope.nothing'" in got["missing"]
     assert got["index"].startswith("# Lua reference")
     assert "buildkite.get_build - " in got["index"]
-    assert got["found"].splitlines()[0].startswith("buildkite.retry_failed_jobs - ")
+    assert got["found"].splitlines()[0].startswith("buildkite.retry_job - ")
     assert got["none"] == "No functions match 'zzzqqq'."
     assert got["bad"].is_error and "'page' must be a string" in text(got["bad"])
 

@@ -77,6 +77,9 @@ script with execute_lua instead of many separate calls; find functions with \
 lua_search_docs or lua_list_docs and read their page with lua_read_doc."""
 
 
+SEARCH_LINES = 8  # lua_search_docs' answer: the best few, not every function a word matches
+
+
 class ToolFailed(Exception):
     """A tool call failed; the message becomes an MCP error result (``isError``)."""
 
@@ -185,9 +188,9 @@ class HostTools:
             ),
             _doc_tool(
                 "lua_search_docs",
-                "Find integration functions by keywords; returns 'integration.function -"
-                " summary' lines, best match first.",
-                {"query": {"type": "string", "description": "Keywords, e.g. 'retry failed job'."}},
+                "Find integration functions by keywords or a phrase; returns"
+                " 'integration.function - summary' lines, best match first.",
+                {"query": {"type": "string", "description": "e.g. 'tail log of failed job'."}},
                 ["query"],
             ),
         ]
@@ -225,7 +228,7 @@ class HostTools:
             return ToolReply(_reference().index())
         if name == "lua_search_docs":
             query = _string(args, "query")
-            lines = _reference().search(query)
+            lines = _reference().search(query, limit=SEARCH_LINES)
             return ToolReply("\n".join(lines) if lines else f"No functions match '{query}'.")
         tool = self._integrations().get(name)
         if tool is None or (self.read_only and tool.access == "write"):
