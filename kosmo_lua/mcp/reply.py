@@ -7,7 +7,8 @@ printed ``output``, ``integration_calls`` as a count per function when the run s
 failed, and ``meta`` (``meta.error``: kind, line, tool, status and a
 ``hint`` from ``advice.py``). Timings and memory use stay out.
 
-A reply larger than its budget is cut as JSON that still parses: arrays keep their first
+A reply larger than its budget is cut as JSON that still parses (and one nested deeper than
+``MAX_DEPTH`` is cut whatever its size): arrays keep their first
 items and end with a marker item saying how many were left out, objects likewise with a
 ``"…"`` key, long strings keep their start and say their full length, and values nested
 deeper than ``MAX_DEPTH`` become a marker. One cap on items and characters applies to the
@@ -28,7 +29,9 @@ from ..result import ExecutionResult
 REPLY_BYTES = 16_000  # execute_lua's maxReplyBytes by default
 MAX_REPLY_BYTES = 1_000_000  # the most maxReplyBytes may ask for
 MIN_REPLY_BYTES = 1_000  # room for an error, its hint and the markers
-MAX_DEPTH = 32  # deeper values become a marker: no agent reads them, and recursion is bounded
+# Deeper values become a marker: no agent reads them, and clients' JSON parsers have
+# recursion limits (the SDK's pydantic refused a 200-level reply; serde_json stops at 128).
+MAX_DEPTH = 32
 _TIMING = ("startMs", "endMs", "durationMs")
 _ROOM = 64  # for meta.truncated, added once the cut is known
 
@@ -56,11 +59,12 @@ def compact(result: ExecutionResult, limits: Limits, budget: int = REPLY_BYTES) 
     if meta_size > budget // 2:  # meta's own strings (an MCP server's error) may be long
         meta, _ = fit(meta, budget // 2)
         meta_size = size(meta)
-    body_size = size(body)
-    if body_size + meta_size + 9 > budget:  # 9: `,"meta":`
-        body, _ = fit(body, budget - meta_size - 9 - _ROOM)
-        meta = {**meta, "truncated": {"bytes": body_size + meta_size + 9, "budget": budget}}
-    return {**body, "meta": meta} if meta else body
+    room = budget - meta_size - 9  # 9: `,"meta":`
+    cut, truncated = fit(body, room)
+    if truncated:
+        cut, _ = fit(body, room - _ROOM)
+        meta = {**meta, "truncated": {"bytes": size(body) + meta_size + 9, "budget": budget}}
+    return {**cut, "meta": meta} if meta else cut
 
 
 def encode(reply: dict[str, Any]) -> str:
@@ -74,10 +78,11 @@ def size(value: Any) -> int:
 
 
 def fit(value: Any, budget: int) -> tuple[Any, bool]:
-    """``value`` cut to at most ``budget`` bytes of compact JSON (see the module's text),
-    and whether it was cut. The top level keeps all its keys."""
-    if _Cutter(budget, budget, budget).fits(value):
-        return value, False
+    """``value`` cut to at most ``budget`` bytes of compact JSON and ``MAX_DEPTH`` levels (see
+    the module's text), and whether anything was cut. The top level keeps all its keys."""
+    whole = _Cutter(budget, budget, budget)  # cuts nothing that could fit, but the depth
+    if whole.fits(value):
+        return whole.result, whole.cut_any
     low, high = 0, budget  # the largest cap that fits: cap 0 keeps only markers
     while low < high:
         middle = (low + high + 1) // 2
@@ -85,7 +90,9 @@ def fit(value: Any, budget: int) -> tuple[Any, bool]:
             low = middle
         else:
             high = middle - 1
-    return _cutter(low, budget).cut(value, 0), True
+    final = _cutter(low, budget)
+    final.fits(value)
+    return final.result, True
 
 
 def _cutter(cap: int, budget: int) -> _Cutter:
@@ -104,10 +111,13 @@ class _Cutter:
         self.items = items
         self.chars = chars
         self.left = budget
+        self.cut_any = False  # whether the result differs from the value
+        self.result: Any = None
 
     def fits(self, value: Any) -> bool:
+        """Cuts ``value`` into ``result``; False when that passes the budget."""
         try:
-            self.cut(value, 0)
+            self.result = self.cut(value, 0)
         except _TooLarge:
             return False
         return True
@@ -121,6 +131,7 @@ class _Cutter:
         if isinstance(value, str):
             return self._string(value)
         if isinstance(value, list | dict) and depth >= MAX_DEPTH:
+            self.cut_any = True
             return self._string(f"…[nested deeper than {MAX_DEPTH} levels]")
         if isinstance(value, list):
             return self._list(value, depth)
@@ -131,6 +142,7 @@ class _Cutter:
 
     def _string(self, text: str) -> str:
         if len(text) > self.chars:
+            self.cut_any = True
             text = f"{text[: self.chars]}…[cut: {len(text)} characters in all]"
         self._spend(len(json.dumps(text, ensure_ascii=False).encode()))
         return text
@@ -139,6 +151,7 @@ class _Cutter:
         self._spend(2)
         kept = [self._item(item, depth) for item in items[: self.items]]
         if len(items) > self.items:
+            self.cut_any = True
             kept.append(self._item(f"…[{len(items) - self.items} more items]", depth))
         return kept
 
@@ -154,6 +167,7 @@ class _Cutter:
             self._spend(len(json.dumps(key, ensure_ascii=False).encode()) + 2)
             kept[key] = self.cut(value, depth + 1)
         if len(entries) > keep:
+            self.cut_any = True
             self._spend(6)
             kept["…"] = self._string(f"{len(entries) - keep} more keys")
         return kept
@@ -184,10 +198,11 @@ def _meta(result: ExecutionResult) -> dict[str, Any]:
 
 
 def _counts(calls: list[dict[str, Any]]) -> dict[str, int]:
-    """Calls per function, in the order each was first made."""
+    """Calls per function as the script names it (``buildkite.list_builds``,
+    ``mcp.github.search``), in the order each was first made."""
     counts: dict[str, int] = {}
     for call in calls:
-        name = str(call.get("tool") or call.get("path"))
+        name = str(call.get("path", "")).removeprefix("integrations.")
         counts[name] = counts.get(name, 0) + 1
     return counts
 

@@ -36,7 +36,7 @@ from ..calls import recorded
 from ..config import DEFAULT_ACCOUNT
 from ..errors import HostError, PermissionDenied, UsageError
 from ..limits import MIB, MIN_MEMORY, Limits
-from ..result import Report
+from ..result import ExecutionResult, Report
 from .reply import MAX_REPLY_BYTES, MIN_REPLY_BYTES, REPLY_BYTES, compact, encode
 
 if TYPE_CHECKING:
@@ -54,27 +54,18 @@ if TYPE_CHECKING:
     from ..tools import Tool
 
 EXECUTE_LUA_DESCRIPTION = """\
-Run Lua 5.4 code in a sandbox. Replies compact JSON: success, result (the chunk's return \
-values) or error, output (printed lines), integration_calls (a count per function; each call \
-in detail when the run failed), meta (meta.error: kind, line, tool, status, hint; \
-meta.truncated when the reply was cut to maxReplyBytes). Return only the fields you need.
-
-Inside the sandbox: integration functions under app.integrations.<integration>.<function> \
-(named arguments in one table, e.g. app.integrations.buildkite.get_build{organization = \
-"acme", pipeline = "deploy", number = 42}), json.encode/decode, regex.match/match_all/gsub, \
-print and dump, and the reference as docs.read(page), docs.list(), docs.search(query). \
-Read the docs (lua_list_docs, lua_read_doc) before calling a function you have not used. \
-Calls raise Lua errors on failure: catch them with pcall. Writes follow the host's \
-permission policy. One script can make many calls: prefer one script to many tool calls."""
-
-# ISSUE-14 QUICK SHEET: the compact signature sheet of the configured integrations (from
-# kosmo_lua/reference, being built separately) goes here, after EXECUTE_LUA_DESCRIPTION in
-# HostTools.listing(), so a typical task needs no docs read. Not built in this module.
+Run Lua 5.4 in a sandbox. One script may make many calls: prefer one script to many tool \
+calls. Integration functions take named arguments: app.integrations.buildkite.get_build\
+{organization = "acme", pipeline = "web", number = 42}; they raise errors (pcall; err.status). \
+Also json.encode/decode, regex.match/match_all/gsub, print, app.map(items, fn) to call in \
+parallel, docs.read/search. Find functions with lua_search_docs, arguments with lua_read_doc. \
+Replies compact JSON: success, result (the return values) or error, output, \
+integration_calls, meta (meta.error.hint: what to do next; meta.truncated: cut to \
+maxReplyBytes). Return only the fields you need."""
 
 SERVER_INSTRUCTIONS = """\
-kosmo-lua runs Lua scripts against integrations (Buildkite, ...) in a sandbox. Write one \
-script with execute_lua instead of many separate calls; find functions with \
-lua_search_docs or lua_list_docs and read their page with lua_read_doc."""
+Runs Lua scripts against integrations (Buildkite, ...): write one execute_lua script instead \
+of many calls."""
 
 
 SEARCH_LINES = 8  # lua_search_docs' answer: the best few, not every function a word matches
@@ -158,12 +149,11 @@ class HostTools:
         tools = [
             {
                 "name": "execute_lua",
+                # ISSUE-14 QUICK SHEET: the integrations' compact signature sheet (one line
+                # per function and the record types, made in kosmo_lua/reference) is to be
+                # appended to this description, so a typical task needs no docs read.
                 "description": EXECUTE_LUA_DESCRIPTION
-                + (
-                    " This server is read-only: write functions are refused."
-                    if self.read_only
-                    else ""
-                ),
+                + (" This server is read-only: writes are refused." if self.read_only else ""),
                 "inputSchema": self._execute_lua_schema(),
                 "annotations": {
                     "title": "Run Lua",
@@ -174,23 +164,16 @@ class HostTools:
             },
             _doc_tool(
                 "lua_read_doc",
-                "Read one page of the Lua reference: a host page (lua, json, regex), an"
-                " integration (integrations.buildkite) or a function"
-                " (integrations.buildkite.get_build), with its parameters and an example.",
-                {"page": {"type": "string", "description": "The page, e.g. buildkite.get_build."}},
+                "Read a page of the Lua reference: lua, json, regex, an integration"
+                " (buildkite) or a function (buildkite.get_build), with its arguments.",
+                {"page": {"type": "string"}},
                 ["page"],
             ),
-            _doc_tool(
-                "lua_list_docs",
-                "The index of the Lua reference: host pages and every integration function.",
-                {},
-                [],
-            ),
+            _doc_tool("lua_list_docs", "The reference's index: every page and function.", {}, []),
             _doc_tool(
                 "lua_search_docs",
-                "Find integration functions by keywords or a phrase; returns"
-                " 'integration.function - summary' lines, best match first.",
-                {"query": {"type": "string", "description": "e.g. 'tail log of failed job'."}},
+                "Find integration functions for a phrase ('tail log of failed job'), best first.",
+                {"query": {"type": "string"}},
                 ["query"],
             ),
         ]
@@ -260,7 +243,7 @@ class HostTools:
                 result = worker.run(code, "execute_lua")
         except PoolError as exc:
             raise ToolFailed(str(exc)) from None
-        return compact(result, limits, budget)
+        return self._reply(result, limits, budget)
 
     async def execute_lua_async(self, args: dict[str, Any]) -> dict[str, Any]:
         """``execute_lua`` in a task on the server's event loop, with no thread: the run
@@ -282,6 +265,11 @@ class HostTools:
             except PoolError as exc:
                 raise ToolFailed(str(exc)) from None
             result = await worker.run_async(code, "execute_lua")
+        return self._reply(result, limits, budget)
+
+    def _reply(self, result: ExecutionResult, limits: Limits, budget: int) -> dict[str, Any]:
+        if self.emulate:
+            result.meta["emulated"] = True  # as integrations:lua --emulate says: demo data
         return compact(result, limits, budget)
 
     async def _take(self) -> Spawned:
@@ -344,40 +332,35 @@ class HostTools:
         return {
             "type": "object",
             "properties": {
-                "code": {"type": "string", "description": "The Lua code to run."},
+                "code": {"type": "string"},
                 "memoryLimit": {
                     "type": "integer",
                     "minimum": MIN_MEMORY,
                     "maximum": caps.max_memory_bytes,
-                    "description": f"Memory limit in bytes (default {memory},"
-                    f" at most {caps.max_memory_bytes}).",
+                    "description": f"Bytes (default {memory}).",
                 },
                 "cpuLimit": {
                     "type": "number",
                     "exclusiveMinimum": 0,
                     "maximum": caps.max_cpu_seconds,
-                    "description": f"CPU time limit in seconds (default {cpu:g},"
-                    f" at most {caps.max_cpu_seconds:g}).",
+                    "description": f"CPU seconds (default {cpu:g}).",
                 },
                 "timeout": {
                     "type": "number",
                     "exclusiveMinimum": 0,
                     "maximum": caps.timeout_seconds,
-                    "description": "Wall-clock limit in seconds, waiting on APIs included"
-                    f" (default and at most {caps.timeout_seconds:g}).",
+                    "description": "Wall-clock seconds (default the maximum).",
                 },
                 "maxCalls": {
                     "type": "integer",
                     "minimum": 0,
-                    "description": "Stop the script before its next integration or MCP call"
-                    " once it made this many (default: no bound).",
+                    "description": "Integration and MCP calls allowed (default no bound).",
                 },
                 "maxReplyBytes": {
                     "type": "integer",
                     "minimum": MIN_REPLY_BYTES,
                     "maximum": MAX_REPLY_BYTES,
-                    "description": "Cut the reply to this many bytes of JSON (default"
-                    f" {REPLY_BYTES}, at most {MAX_REPLY_BYTES}).",
+                    "description": f"Reply size (default {REPLY_BYTES}).",
                 },
             },
             "required": ["code"],
