@@ -96,7 +96,7 @@ def fit(value: Any, budget: int) -> tuple[Any, bool]:
 
 
 def _cutter(cap: int, budget: int) -> _Cutter:
-    return _Cutter(cap, 32 + 64 * cap, budget)
+    return _Cutter(cap, 8 + 64 * cap, budget)
 
 
 class _TooLarge(Exception):
