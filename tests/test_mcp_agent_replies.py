@@ -209,7 +209,8 @@ def test_hostile_values_cannot_blow_the_reply_or_the_server():
         " c.x = {pad = string.rep('p', 30)} c = c.x end return t"
     )
     wide = "local t = {} for i = 1, 200000 do t['k' .. i] = i end return {t}"
-    huge = "local s = string.rep('é', 3000000) print(s) error(string.rep('boom ', 200000))"  # a 6 MB print, a 1 MB error
+    # a 6 MB print, a 1 MB error
+    huge = "local s = string.rep('é', 3000000) print(s) error(string.rep('boom ', 200000))"
     nested_lists = (
         "local t = {} for i = 1, 300 do local row = {} for j = 1, 300 do row[j] = j end"
         " t[i] = row end return t"
