@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .advice import limit_option
+
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 MEMORY_BYTES = 32 * MIB  # --memory-limit's default
@@ -80,8 +82,6 @@ class Limits:
         """The error text of a run stopped by limit ``kind``; scripts and CI jobs match on it.
         It names what sets the limit: the option, or for an agent (``mcp:serve``) the
         ``execute_lua`` argument (``advice.limit_option``)."""
-        from .advice import limit_option
-
         by = f" ({limit_option(kind, agent=agent)})"
         return {
             "cpu": f"CPU limit exceeded: the script used more than {self.cpu_seconds:g} s of CPU"

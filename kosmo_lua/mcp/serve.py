@@ -2,9 +2,12 @@
 
 The tools keep the original's names and arguments (``execute_lua`` with ``code``,
 ``memoryLimit``, ``cpuLimit``; ``lua_read_doc``, ``lua_list_docs``, ``lua_search_docs``), so
-agents configured for it work unchanged. ``expose_integrations`` adds every integration
-function as a tool of its own (``buildkite_get_build``), with its JSON Schema and read/write
-annotations, for clients that prefer one call per tool to a script.
+agents configured for it work unchanged; ``execute_lua`` answers with a compact reply made
+for agents (``reply.py``: the outcome once, ``isError`` and a hint on failure, within a byte
+budget), not the command line's envelope. ``expose_integrations`` adds every integration
+function as a tool of its own (``buildkite_get_build``), with its JSON Schema, read/write
+annotations and an ``account`` argument, for clients that prefer one call per tool to a
+script. ``emulate`` sends every integration to its built-in emulator.
 
 Permissions are the same as on the command line: a write needs ``allow`` in the integration's
 (or MCP server's) policy, or a server started with ``force``. ``read_only`` hides the write
@@ -373,7 +376,7 @@ class HostTools:
         args = dict(args)
         account = args.pop("account", DEFAULT_ACCOUNT)
         if account != DEFAULT_ACCOUNT:
-            accounts = self._accounts(force=True)[tool.integration]
+            accounts = self._accounts(always=True)[tool.integration]
             if account not in accounts:
                 raise ToolFailed(
                     f"Unknown {tool.integration} account {account!r}: 'account' must be one of"
@@ -405,10 +408,10 @@ class HostTools:
                 self._invoker = None
         self._pool.close()
 
-    def _accounts(self, *, force: bool = False) -> dict[str, list[str]]:
+    def _accounts(self, *, always: bool = False) -> dict[str, list[str]]:
         """Each integration's accounts, ``default`` first: what ``account`` may name (read
         when asked: accounts configured since the listing count)."""
-        if not (self.expose_integrations or force):
+        if not (self.expose_integrations or always):
             return {}
         from ..config import Config
         from ..integrations import load
