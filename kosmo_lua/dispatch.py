@@ -52,11 +52,13 @@ class AppDispatcher:
         concurrency: int = CONCURRENCY,
         plan: bool = False,
         ask: Asker | None = None,
+        for_agent: bool = False,
     ) -> None:
         """``mcp_read_only``: MCP tools that may write are refused (``mcp:serve
         --read-only``); ``concurrency`` bounds the requests one call has in flight;
         ``plan`` and ``ask``: see ``Invoker`` (under ``plan``, MCP tools that may write are
-        refused: they cannot be planned)."""
+        refused: they cannot be planned); ``for_agent``: refusals are worded for an agent
+        (``mcp:serve``, ``advice.py``)."""
         self._report = report
         self._force = force
         self._mcp_read_only = mcp_read_only
@@ -67,6 +69,7 @@ class AppDispatcher:
         self._concurrency = concurrency
         self._plan = plan
         self._ask = ask
+        self._for_agent = for_agent
         self._invoker: Invoker | None = None
         self._hub: McpHub | None = None
 
@@ -122,6 +125,7 @@ class AppDispatcher:
             concurrency=self._concurrency,
             plan=self._plan,
             ask=self._ask,
+            for_agent=self._for_agent,
         )
 
     def _mcp(self, path: str, args: list[Any]) -> tuple[Any, ...]:
@@ -159,6 +163,7 @@ class AppDispatcher:
                 read_only_reason=READ_ONLY_SERVER
                 if self._mcp_read_only
                 else "--plan sends no write (an MCP tool's call cannot be planned)",
+                for_agent=self._for_agent,
             )
         return self._hub
 
@@ -173,6 +178,7 @@ def run_invoker(
     concurrency: int = CONCURRENCY,
     plan: bool = False,
     ask: Asker | None = None,
+    for_agent: bool = False,
 ) -> Invoker:
     """The invoker of one run: the installed integrations, the user's configuration and
     environment, under ``--emulate`` the integrations' emulators, and the run's bounds on a
@@ -196,6 +202,7 @@ def run_invoker(
         concurrency=concurrency,
         plan=plan,
         ask=ask,
+        for_agent=for_agent,
     )
 
 

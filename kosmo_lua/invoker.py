@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import redact
+from .advice import approval
 from .arguments import bind
 from .calls import CALL_SITE, recorded
 from .catalog import Catalog, closest
@@ -49,7 +50,8 @@ class Invoker:
 
     ``plan`` sends no write: each is recorded (``report("plan", step)``) and returns a
     placeholder (plan.py); reads are sent. ``ask`` is asked about a write the policy says
-    ``ask`` for, unless ``force``."""
+    ``ask`` for, unless ``force``. ``for_agent``: refusals say what an agent can do
+    (``advice.py``), not which option to pass."""
 
     def __init__(
         self,
@@ -65,10 +67,12 @@ class Invoker:
         concurrency: int = CONCURRENCY,
         plan: bool = False,
         ask: Asker | None = None,
+        for_agent: bool = False,
     ) -> None:
         self.catalog = catalog
         self.plan = plan
         self._ask = ask
+        self._for_agent = for_agent
         self.config = config
         self.force = force
         self._report = report
@@ -203,9 +207,8 @@ class Invoker:
                 tool=tool.full_name,
             )
         raise PermissionDenied(
-            f"Integration '{name}' {tool.access} requires approval. Run with --force to allow"
-            f" it for this run, or allow it for good: kosmo integrations:configure {name}"
-            f" --{tool.access} allow",
+            f"Integration '{name}' {tool.access} requires approval."
+            f" {approval(name, tool.access, agent=self._for_agent)}",
             tool=tool.full_name,
         )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .advice import limit_option
+
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 MEMORY_BYTES = 32 * MIB  # --memory-limit's default
@@ -35,11 +37,19 @@ class Limits:
     """What a run may use before it is stopped.
 
     ``timeout_seconds`` is wall-clock time and covers waiting on HTTP too; ``None`` turns it off.
-    ``concurrency`` is how many calls may be in flight at once by default.
+    ``concurrency`` is how many calls may be in flight at once by default; ``max_calls``, how
+    many integration and MCP calls (``app.*``, ``mcp.*``) a run may make (None: no bound).
     A plain class, not a dataclass: importing dataclasses costs start-up time on every run.
     """
 
-    __slots__ = ("concurrency", "cpu_seconds", "memory_bytes", "output_bytes", "timeout_seconds")
+    __slots__ = (
+        "concurrency",
+        "cpu_seconds",
+        "max_calls",
+        "memory_bytes",
+        "output_bytes",
+        "timeout_seconds",
+    )
 
     def __init__(
         self,
@@ -48,8 +58,10 @@ class Limits:
         timeout_seconds: float | None = None,
         output_bytes: int = 8 * MIB,
         concurrency: int = CONCURRENCY,
+        max_calls: int | None = None,
     ) -> None:
         self.memory_bytes = memory_bytes
+        self.max_calls = max_calls
         self.concurrency = concurrency
         self.cpu_seconds = cpu_seconds
         self.timeout_seconds = timeout_seconds
@@ -66,21 +78,26 @@ class Limits:
         larger one could never become a Lua value under it. Passed to the run's invoker."""
         return self.memory_bytes
 
-    def message(self, kind: str) -> str:
-        """The error text of a run stopped by limit ``kind``; scripts and CI jobs match on it."""
+    def message(self, kind: str, *, agent: bool = False) -> str:
+        """The error text of a run stopped by limit ``kind``; scripts and CI jobs match on it.
+        It names what sets the limit: the option, or for an agent (``mcp:serve``) the
+        ``execute_lua`` argument (``advice.limit_option``)."""
+        by = f" ({limit_option(kind, agent=agent)})"
         return {
             "cpu": f"CPU limit exceeded: the script used more than {self.cpu_seconds:g} s of CPU"
-            " time (--cpu-limit)",
+            f" time{by}",
             "timeout": f"Time limit exceeded: the script ran longer than "
-            f"{self.timeout_seconds:g} s (--timeout)"
+            f"{self.timeout_seconds:g} s{by}"
             if self.timeout_seconds is not None
-            else "Time limit exceeded (--timeout)",
+            else f"Time limit exceeded{by}",
             "memory": f"Memory limit exceeded: the script needed more than "
-            f"{size_text(self.memory_bytes)} (--memory-limit)",
+            f"{size_text(self.memory_bytes)}{by}",
             "output": f"Output limit exceeded: the script printed more than "
-            f"{size_text(self.output_bytes)} (--output-limit)",
+            f"{size_text(self.output_bytes)}{by}",
             "result": f"Output limit exceeded: the return values are larger than "
-            f"{size_text(self.output_bytes)} (--output-limit)",
+            f"{size_text(self.output_bytes)}{by}",
+            "calls": f"Call limit exceeded: the script made {self.max_calls} integration and MCP"
+            f" calls, the most it may{by}; the next was not sent",
             "recursion": "Recursion limit exceeded: stack overflow (too many nested calls)",
         }[kind]
 

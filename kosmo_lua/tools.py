@@ -381,6 +381,9 @@ class Integration:
     """Builds the emulator from a data file path, or None for its own demo data."""
     records: Mapping[str, Record] = field(default_factory=dict)
     """The shapes its tools return, by name (``record_table``)."""
+    featured: tuple[str, ...] = ()
+    """The functions most tasks start from, by name: first on the signature sheet, with
+    their options, so an agent that reads only the sheet calls them right."""
 
     def __post_init__(self) -> None:
         self.error_label = self.error_label or f"{self.title} API"
@@ -405,6 +408,9 @@ class Integration:
                         f"{self.name}: '{name}' names both {other.name} and {tool.name}"
                     )
         _check_records(self)
+        for name in self.featured:
+            if name not in self._by_name:
+                raise ValueError(f"{self.name}: featured function {name!r} is not a tool")
         for role in ("token", "base_url"):
             if sum(f.role == role for f in self.credentials) > 1:
                 raise ValueError(f"{self.name}: more than one credential has the role {role}")

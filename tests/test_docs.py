@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -95,14 +96,15 @@ def test_the_quick_sheet_fits_its_budget_and_says_what_it_left_out():
     assert len(sheet.encode()) <= BUDGET == 1536
     lines = sheet.splitlines()
     assert "o=organization p=pipeline n=number j=job_id" in lines[1]
-    assert "list_builds(…)Build[]" in lines and "get_build(o,p,n,…)Build" in lines
+    # The featured functions first, with their first options: a triage needs no docs read.
+    assert lines[2] == "list_builds(o?,p?,branch?,commit?,state?,…)Build[]"
+    assert "get_build_failures(o,p,n,log_lines?,error_pattern?)BuildFailures" in lines
     assert next(line for line in lines if line.startswith("Job{")).startswith("Job{id,type,")
     shown = {line.split("(")[0].split("{")[0] for line in lines[2:-1]}
-    missing = lines[-1].split(": ", 1)[1].split(" +")[0].split(",")
-    assert lines[-1].startswith('Not here (docs.read("buildkite") lists all')
-    assert not shown & set(missing)
-    more = int(lines[-1].rsplit(" +", 1)[1]) if " +" in lines[-1] else 0
-    assert len(shown) + len(missing) + more == len(TOOLS) + len(BUILDKITE.records)
+    assert set(BUILDKITE.featured) <= shown
+    functions, records = re.match(r"\+(\d+) functions, (\d+) records: ", lines[-1]).groups()
+    assert lines[-1].endswith('docs.read("buildkite") lists all, "buildkite.records" has fields')
+    assert len(shown) + int(functions) + int(records) == len(TOOLS) + len(BUILDKITE.records)
 
 
 def test_the_quick_sheet_of_a_small_integration_holds_everything():
@@ -122,10 +124,39 @@ def test_unknown_page_says_so_and_suggests():
 
 def test_search_ranks_the_best_match_first():
     assert load_reference().search("retry")[0] == (
-        "buildkite.retry_failed_jobs - Retry the failed jobs of a build."
+        "buildkite.retry_job - Retry a failed, timed-out or canceled job."
     )
     assert load_reference().search("log")[0].startswith("buildkite.get_job_log - ")
     assert load_reference().search("zzzz") == []
+    assert load_reference().search("the of a") == []  # words that say nothing find nothing
+
+
+@pytest.mark.parametrize(
+    ("phrase", "first"),
+    [
+        ("tail log of failed job", {"get_job_log", "search_job_log"}),
+        ("wait for build to finish", {"wait_for_build"}),
+        ("retry a job", {"retry_job"}),
+        ("list failed builds on main", {"list_builds"}),
+        ("restart failed jobs", {"retry_failed_jobs"}),
+        ("rerun a build", {"rebuild_build"}),
+        ("last lines of a job's log", {"get_job_log"}),
+        ("what failed in a build", {"get_build_failures"}),
+        ("Download Artifacts", {"download_artifact"}),
+    ],
+)
+def test_search_finds_the_function_for_a_natural_phrase(phrase: str, first: set[str]):
+    """Agents ask in their words: stems, stop words, parameter names (``tail``) and the
+    share of a function's name the phrase covers decide, and not every word must match."""
+    best = load_reference().search(phrase)[0].split(" - ")[0]
+    assert best.removeprefix("buildkite.") in first, load_reference().search(phrase)[:3]
+
+
+def test_search_stems_plurals_and_tenses():
+    from kosmo_lua.reference.search import terms
+
+    assert terms("Builds failed, retries finishing") == ["build", "fail", "retry", "finish"]
+    assert terms("of the job_id") == ["job", "id"]
 
 
 def test_committed_reference_is_up_to_date():
@@ -142,7 +173,7 @@ def test_docs_in_lua(lua):
     )
     page, search, index, missing = result.result
     assert page.startswith("# buildkite.get_build")
-    assert search.startswith("buildkite.retry_failed_jobs - ")
+    assert search.startswith("buildkite.retry_job - ")
     assert "buildkite.list_builds - " in index and "- lua" in index
     assert missing.startswith("No integration docs found for 'x'.")
 
@@ -184,7 +215,7 @@ def test_docs_command(kosmo):
 
 
 def test_search_and_schema_commands(kosmo):
-    assert kosmo("integrations:search", "retry").stdout.startswith("buildkite.retry_failed_jobs")
+    assert kosmo("integrations:search", "retry").stdout.startswith("buildkite.retry_job")
     schema = json.loads(kosmo("integrations:schema", "buildkite.create_build").stdout)
     assert schema["title"] == "buildkite.buildkite_create_build"
     assert schema["properties"]["env"]["type"] == "object"

@@ -85,7 +85,7 @@ def test_an_accepted_write_is_sent(emulator: Emulator):
     assert f"PUT /organizations/acme-inc/pipelines/web/builds/{number}/cancel" in message
     assert "[buildkite.buildkite_cancel_build]" in message
     assert [r.method for r in emulator.requests] == ["GET", "PUT"]
-    assert "plan" not in envelope["meta"]
+    assert "plan" not in envelope.get("meta", {})
 
 
 def test_a_declined_write_is_not_sent(emulator: Emulator):
@@ -94,7 +94,8 @@ def test_a_declined_write_is_not_sent(emulator: Emulator):
     assert len(asked) == 1
     assert envelope["success"] is False
     assert envelope["meta"]["error"]["kind"] == "permission"
-    assert "The user declined this buildkite write" in envelope["error"]
+    assert envelope["meta"]["error"]["hint"].startswith("Nothing was sent.")
+    assert result.is_error and "The user declined this buildkite write" in envelope["error"]
     assert [r.method for r in emulator.requests] == ["GET"]
 
 

@@ -218,12 +218,13 @@ def test_read_only_refuses_mcp_tools_not_annotated_read_only(notes: Path):
     assert read == "read"
     refusal = (
         "MCP tool fake.note may write (it is not annotated readOnlyHint), and this MCP server"
-        " is read-only (started with --read-only)"
+        " is read-only: it may not change anything"
     )
     assert by_path.endswith(refusal) and by_call.endswith(refusal)
     assert not notes.exists()
-    refused = [c for c in envelope["integration_calls"] if c["status"] == "error"]
-    assert [c["path"] for c in refused] == ["mcp.fake.note", "mcp.fake.note"]
+    # A successful run counts its calls per function, and the ones that failed apart.
+    assert envelope["integration_calls"] == {"mcp.fake.note": 2, "mcp.fake.echo": 1}
+    assert envelope["meta"]["failed_calls"] == {"mcp.fake.note": 2}
 
 
 def test_read_only_holds_for_every_spelling_of_a_servers_name(notes: Path, kosmo_home: Path):

@@ -122,7 +122,6 @@ def test_limits_are_each_runs_own_and_still_kill():
     for stopped in (looping, stuck):
         assert stopped["error"].startswith("CPU limit exceeded"), stopped["error"]
         assert stopped["meta"]["limit"] == "cpu"
-    assert stuck["memory_usage"] == 0  # no word from the worker: the server killed it
     assert after["result"] == ["still here"]
 
 

@@ -121,6 +121,12 @@ def test_table_mistakes_fail_when_the_integration_is_made(result, records, messa
     assert message in str(raised.value)
 
 
+def test_a_featured_function_must_be_a_tool():
+    tool = Tool("get_build", "Get a build.", "read", "GET", ("/builds",))
+    with pytest.raises(ValueError, match="ci: featured function 'get_bulid' is not a tool"):
+        Integration("ci", "CI", "A CI service.", (tool,), (), featured=("get_bulid",))
+
+
 def test_two_records_of_one_name_are_refused():
     with pytest.raises(ValueError, match="two records are named Job"):
         record_table(JOB, Record("Job", "Another.", ()))

@@ -140,6 +140,13 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
                 " the pages of all_pages.",
             ),
             click.option(
+                "--max-calls",
+                type=click.IntRange(min=0),
+                metavar="N",
+                help="Stop the script before its N+1th integration or MCP call (app.*, mcp.*),"
+                " in app.parallel and app.map branches too. Off by default.",
+            ),
+            click.option(
                 "--output-limit",
                 type=ByteSize(maximum=MAX_OUTPUT_BYTES),
                 default=defaults.output_bytes,
@@ -168,6 +175,7 @@ def limits_from(options: dict[str, Any]) -> Limits:
         timeout_seconds=options["timeout"],
         output_bytes=options["output_limit"],
         concurrency=options["concurrency"],
+        max_calls=options["max_calls"],
     )
 
 

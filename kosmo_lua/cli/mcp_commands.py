@@ -262,6 +262,7 @@ def mcp_trust(name: str) -> None:
 Examples:
   kosmo mcp:serve                          stdio, for an MCP client's configuration
   kosmo mcp:serve --expose-integrations    also each integration function as a tool
+  kosmo mcp:serve --emulate                every integration against its emulator
   kosmo mcp:serve --http --port 8765       streamable HTTP at http://127.0.0.1:8765/mcp
   KOSMO_MCP_TOKEN=… kosmo mcp:serve --http --host 0.0.0.0    off loopback: a token is required
 
@@ -284,6 +285,12 @@ In an MCP client (.mcp.json, Claude Desktop, VS Code):
 )
 @click.option(
     "--force", is_flag=True, help="Approve every write the permission policy would refuse."
+)
+@click.option(
+    "--emulate",
+    is_flag=True,
+    help="Run every integration against its built-in emulator (demo data, no token, no"
+    " network), as integrations:lua --emulate does: for trying an agent offline.",
 )
 @click.option(
     "--timeout",
@@ -321,6 +328,7 @@ def mcp_serve(
     read_only: bool,
     expose_integrations: bool,
     force: bool,
+    emulate: bool,
     **caps: Any,
 ) -> None:
     """Serve this host over MCP: execute_lua, lua_read_doc, lua_list_docs, lua_search_docs."""
@@ -341,6 +349,7 @@ def mcp_serve(
         ),
         auth_token=_auth_token(auth_token_env, use_http),
         mcp_servers=bool(servers),
+        emulate=emulate,
     )
 
 

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
+from ..advice import approval
 from ..calls import recorded
 from ..config import Config
 from ..errors import PermissionDenied
@@ -47,7 +48,7 @@ _STDERR_TAIL_CHARS = 2000
 _STDERR_TAIL_LINES = 8
 
 
-READ_ONLY_SERVER = "this MCP server is read-only (started with --read-only)"
+READ_ONLY_SERVER = "this MCP server is read-only: it may not change anything"
 
 
 class McpHub:
@@ -66,14 +67,17 @@ class McpHub:
         timeout: float = 30.0,
         report: Report | None = None,
         read_only_reason: str = READ_ONLY_SERVER,
+        for_agent: bool = False,
     ) -> None:
         """``read_only`` (``mcp:serve --read-only``, ``--plan``) refuses every tool that may
         write, whatever the policy or ``force``, saying ``read_only_reason``: checked here,
-        where names are resolved, so no spelling of a server's name gets around it."""
+        where names are resolved, so no spelling of a server's name gets around it.
+        ``for_agent``: refusals say what an agent can do (``advice.py``)."""
         self._configs = {server.name: server for server in servers}
         self._force = force
         self._read_only = read_only
         self._read_only_reason = read_only_reason
+        self._for_agent = for_agent
         self._settings: Config | None = None  # the permission policy, read on the first call
         self.timeout = timeout
         self._report = report
@@ -302,8 +306,7 @@ class McpHub:
         what = "reads" if access == "read" else "may write (it is not annotated readOnlyHint)"
         raise PermissionDenied(
             f"MCP tool {qualified} {what}, and MCP server '{server}' {access} requires"
-            " approval. Run with --force to allow it for this run, or allow it for good:"
-            f" kosmo integrations:configure mcp.{server} --{access} allow",
+            f" approval. {approval(f'mcp.{server}', access, agent=self._for_agent)}",
             tool=f"mcp.{qualified}",
         )
 

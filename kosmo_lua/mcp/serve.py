@@ -2,9 +2,12 @@
 
 The tools keep the original's names and arguments (``execute_lua`` with ``code``,
 ``memoryLimit``, ``cpuLimit``; ``lua_read_doc``, ``lua_list_docs``, ``lua_search_docs``), so
-agents configured for it work unchanged. ``expose_integrations`` adds every integration
-function as a tool of its own (``buildkite_get_build``), with its JSON Schema and read/write
-annotations, for clients that prefer one call per tool to a script.
+agents configured for it work unchanged; ``execute_lua`` answers with a compact reply made
+for agents (``reply.py``: the outcome once, ``isError`` and a hint on failure, within a byte
+budget), not the command line's envelope. ``expose_integrations`` adds every integration
+function as a tool of its own (``buildkite_get_build``), with its JSON Schema, read/write
+annotations and an ``account`` argument, for clients that prefer one call per tool to a
+script. ``emulate`` sends every integration to its built-in emulator.
 
 Permissions are the same as on the command line: a write needs ``allow`` in the integration's
 (or MCP server's) policy, or a server started with ``force``. ``read_only`` hides the write
@@ -26,17 +29,18 @@ SDK, and they import it when called.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import redact
 from ..calls import recorded
+from ..config import DEFAULT_ACCOUNT
 from ..errors import HostError, PermissionDenied, UsageError
 from ..limits import MIB, MIN_MEMORY, Limits
-from ..result import Report
+from ..result import ExecutionResult, Report
+from .reply import MAX_REPLY_BYTES, MIN_REPLY_BYTES, REPLY_BYTES, compact, encode
 
 if TYPE_CHECKING:
     import anyio
@@ -53,26 +57,34 @@ if TYPE_CHECKING:
     from ..tools import Tool
 
 EXECUTE_LUA_DESCRIPTION = """\
-Run Lua 5.4 code in a sandbox and return a JSON envelope: success, output (printed lines), \
-error, result (the chunk's return values), execution_time_ms, memory_usage, \
-integration_calls, meta.
-
-Inside the sandbox: integration functions under app.integrations.<integration>.<function> \
-(named arguments in one table, e.g. app.integrations.buildkite.get_build{organization = \
-"acme", pipeline = "deploy", number = 42}), json.encode/decode, regex.match/match_all/gsub, \
-print and dump, and the reference as docs.read(page), docs.list(), docs.search(query). \
-Read the docs (lua_list_docs, lua_read_doc) before calling a function you have not used. \
-Calls raise Lua errors on failure: catch them with pcall. Writes follow the host's \
-permission policy. One script can make many calls: prefer one script to many tool calls."""
+Run Lua 5.4 in a sandbox. One script may make many calls: prefer one script to many tool \
+calls. Integration functions (app.integrations.NAME.fn{named args}) raise errors (pcall; \
+err.status). \
+Also json.encode/decode, regex.match/match_all/gsub, print, app.map(items, fn) to call in \
+parallel, docs.read/search. Find functions with lua_search_docs, arguments with lua_read_doc. \
+Replies compact JSON: success, result (the return values) or error, output, \
+integration_calls, meta (meta.error.hint: what to do next; meta.truncated: cut to \
+maxReplyBytes). Return only the fields you need."""
 
 SERVER_INSTRUCTIONS = """\
-kosmo-lua runs Lua scripts against integrations (Buildkite, ...) in a sandbox. Write one \
-script with execute_lua instead of many separate calls; find functions with \
-lua_search_docs or lua_list_docs and read their page with lua_read_doc."""
+Runs Lua scripts against integrations (Buildkite, ...): write one execute_lua script instead \
+of many calls."""
+
+
+SEARCH_LINES = 8  # lua_search_docs' answer: the best few, not every function a word matches
 
 
 class ToolFailed(Exception):
     """A tool call failed; the message becomes an MCP error result (``isError``)."""
+
+
+class ToolReply(NamedTuple):
+    """A tool's answer: its text, its structured content (or None), and whether it is an
+    error (``isError``: a script that failed answers so, with its reply)."""
+
+    text: str
+    structured: Any = None
+    error: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,12 +117,15 @@ class HostTools:
         force: bool = False,
         limits: RunLimits | None = None,
         mcp_servers: bool = False,
+        emulate: bool = False,
     ) -> None:
         """``mcp_servers``: MCP servers are configured, so runs may call them (their workers
-        then start with the MCP client loaded)."""
+        then start with the MCP client loaded). ``emulate``: every integration talks to its
+        built-in emulator (``integrations:lua --emulate``), for trying agents offline."""
         self.read_only = read_only
         self.expose_integrations = expose_integrations
         self.force = force
+        self.emulate = emulate
         self.limits = limits or RunLimits()
         self._runs = threading.BoundedSemaphore(self.limits.max_runs)
         self._integration_tools: dict[str, Tool] | None = None
@@ -138,11 +153,8 @@ class HostTools:
             {
                 "name": "execute_lua",
                 "description": EXECUTE_LUA_DESCRIPTION
-                + (
-                    " This server is read-only: write functions are refused."
-                    if self.read_only
-                    else ""
-                ),
+                + (" This server is read-only: writes are refused." if self.read_only else "")
+                + _sheets(),
                 "inputSchema": self._execute_lua_schema(),
                 "annotations": {
                     "title": "Run Lua",
@@ -153,26 +165,20 @@ class HostTools:
             },
             _doc_tool(
                 "lua_read_doc",
-                "Read one page of the Lua reference: a host page (lua, json, regex), an"
-                " integration (integrations.buildkite) or a function"
-                " (integrations.buildkite.get_build), with its parameters and an example.",
-                {"page": {"type": "string", "description": "The page, e.g. buildkite.get_build."}},
+                "Read a page of the Lua reference: lua, json, regex, an integration"
+                " (buildkite) or a function (buildkite.get_build), with its arguments.",
+                {"page": {"type": "string"}},
                 ["page"],
             ),
-            _doc_tool(
-                "lua_list_docs",
-                "The index of the Lua reference: host pages and every integration function.",
-                {},
-                [],
-            ),
+            _doc_tool("lua_list_docs", "The reference's index: every page and function.", {}, []),
             _doc_tool(
                 "lua_search_docs",
-                "Find integration functions by keywords; returns 'integration.function -"
-                " summary' lines, best match first.",
-                {"query": {"type": "string", "description": "Keywords, e.g. 'retry failed job'."}},
+                "Find integration functions for a phrase ('tail log of failed job'), best first.",
+                {"query": {"type": "string"}},
                 ["query"],
             ),
         ]
+        accounts = self._accounts()
         for name, tool in self._integrations().items():
             if self.read_only and tool.access == "write":
                 continue
@@ -180,7 +186,7 @@ class HostTools:
                 {
                     "name": name,
                     "description": tool.summary,
-                    "inputSchema": tool.schema(),
+                    "inputSchema": _with_account(tool.schema(), accounts[tool.integration]),
                     "annotations": {
                         "readOnlyHint": tool.access == "read",
                         "destructiveHint": tool.access == "write",
@@ -192,33 +198,32 @@ class HostTools:
 
     # Calling -------------------------------------------------------------------------------
 
-    def call(self, name: str, args: dict[str, Any] | None) -> tuple[str, Any]:
-        """Runs tool ``name``: returns (text, structured content or None).
+    def call(self, name: str, args: dict[str, Any] | None) -> ToolReply:
+        """Runs tool ``name``.
 
         Raises ``ToolFailed`` for a failed call, ``KeyError`` for an unknown tool.
         """
         args = args or {}
         if name == "execute_lua":
-            envelope = self.execute_lua(args)
-            return json.dumps(envelope, indent=2, ensure_ascii=False), envelope
+            return _lua_reply(self.execute_lua(args))
         if name == "lua_read_doc":
-            return _reference().read(_string(args, "page")), None
+            return ToolReply(_reference().read(_string(args, "page")))
         if name == "lua_list_docs":
-            return _reference().index(), None
+            return ToolReply(_reference().index())
         if name == "lua_search_docs":
             query = _string(args, "query")
-            lines = _reference().search(query)
-            return ("\n".join(lines) if lines else f"No functions match '{query}'."), None
+            lines = _reference().search(query, limit=SEARCH_LINES)
+            return ToolReply("\n".join(lines) if lines else f"No functions match '{query}'.")
         tool = self._integrations().get(name)
         if tool is None or (self.read_only and tool.access == "write"):
             raise KeyError(name)
         data = self.call_integration(tool, args)
-        text = data if isinstance(data, str) else json.dumps(data, indent=2, ensure_ascii=False)
-        return text, data if isinstance(data, dict) else None
+        text = data if isinstance(data, str) else encode(data)
+        return ToolReply(text, data if isinstance(data, dict) else None)
 
     async def call_async(
         self, name: str, args: dict[str, Any] | None, ask: Asking | None = None
-    ) -> tuple[str, Any]:
+    ) -> ToolReply:
         """``call`` on the server's event loop: ``execute_lua`` waits for its worker with the
         loop (``execute_lua_async``); the other tools run in a thread. ``ask`` answers a
         run's questions about writes under the ``ask`` policy (``approval.asker``)."""
@@ -226,25 +231,25 @@ class HostTools:
             import anyio.to_thread
 
             return await anyio.to_thread.run_sync(self.call, name, args)
-        envelope = await self.execute_lua_async(args or {}, ask)
-        return json.dumps(envelope, indent=2, ensure_ascii=False), envelope
+        return _lua_reply(await self.execute_lua_async(args or {}, ask))
 
     def execute_lua(self, args: dict[str, Any]) -> dict[str, Any]:
         """Runs the code in a fresh worker, within the limits asked for and the server's
-        caps; returns the envelope. At most ``max_runs`` run at once (of those called
-        this way: the server's own go through ``execute_lua_async``)."""
+        caps; returns the reply (``reply.compact``). At most ``max_runs`` run at once (of
+        those called this way: the server's own go through ``execute_lua_async``)."""
         from ..runtime.zygote import PoolError
 
         code = _string(args, "code")
         if _mode(args) == "check":
             return _checked(code)
         limits = self.run_limits(args)
+        budget = _reply_budget(args)
         try:
             with self._runs, self._pool.worker(limits) as worker:
                 result = worker.run(code, "execute_lua")
         except PoolError as exc:
             raise ToolFailed(str(exc)) from None
-        return result.envelope()
+        return self._reply(result, limits, budget)
 
     async def execute_lua_async(
         self, args: dict[str, Any], ask: Asking | None = None
@@ -262,6 +267,7 @@ class HostTools:
 
             return await anyio.to_thread.run_sync(_checked, code)
         limits = self.run_limits(args)
+        budget = _reply_budget(args)
         if self._async_runs is None:
             self._async_runs = anyio.Semaphore(self.limits.max_runs, fast_acquire=True)
         async with self._async_runs:
@@ -271,7 +277,12 @@ class HostTools:
             except PoolError as exc:
                 raise ToolFailed(str(exc)) from None
             result = await worker.run_async(code, "execute_lua", on_ask=ask)
-        return result.envelope()
+        return self._reply(result, limits, budget)
+
+    def _reply(self, result: ExecutionResult, limits: Limits, budget: int) -> dict[str, Any]:
+        if self.emulate:
+            result.meta["emulated"] = True  # as integrations:lua --emulate says: demo data
+        return compact(result, limits, budget)
 
     async def _take(self) -> Spawned:
         """A worker when none was pushed ahead of need (calls at once took it): the zygote's
@@ -284,7 +295,7 @@ class HostTools:
 
     def run_limits(self, args: dict[str, Any]) -> Limits:
         """The limits of one run: what the client asked for (``memoryLimit``, ``cpuLimit``,
-        ``timeout``) or the defaults, each refused past the server's cap."""
+        ``timeout``, ``maxCalls``) or the defaults, each refused past the server's cap."""
         caps, defaults = self.limits, Limits()
         memory = args.get("memoryLimit", min(defaults.memory_bytes, caps.max_memory_bytes))
         if isinstance(memory, float) and memory.is_integer():
@@ -293,12 +304,18 @@ class HostTools:
             raise ToolFailed("memoryLimit must be a positive whole number of bytes")
         cpu = args.get("cpuLimit", min(defaults.cpu_seconds, caps.max_cpu_seconds))
         timeout = args.get("timeout", caps.timeout_seconds)
+        max_calls = args.get("maxCalls")
+        if max_calls is not None and (
+            isinstance(max_calls, bool) or not isinstance(max_calls, int) or max_calls < 0
+        ):
+            raise ToolFailed("maxCalls must be a whole number of calls, 0 or more")
         if memory < MIN_MEMORY:
             raise ToolFailed(f"memoryLimit must be at least {MIN_MEMORY} bytes (the sandbox's own)")
         return Limits(
             memory_bytes=int(_capped("memoryLimit", memory, caps.max_memory_bytes, "bytes")),
             cpu_seconds=_capped("cpuLimit", cpu, caps.max_cpu_seconds, "seconds"),
             timeout_seconds=_capped("timeout", timeout, caps.timeout_seconds, "seconds"),
+            max_calls=max_calls,
         )
 
     def _dispatch_factory(self, limits: Limits) -> DispatchFactory:
@@ -310,10 +327,12 @@ class HostTools:
             inner = AppDispatcher(
                 report,
                 force=self.force,
+                emulate=self.emulate,
                 max_body_bytes=limits.body_bytes,
                 mcp_read_only=self.read_only,
                 concurrency=limits.concurrency,
                 ask=getattr(report, "ask", None),  # a write under `ask`: the parent asks
+                for_agent=True,
             )
             return ReadOnlyDispatch(inner, report) if self.read_only else inner
 
@@ -326,50 +345,70 @@ class HostTools:
         return {
             "type": "object",
             "properties": {
-                "code": {"type": "string", "description": "The Lua code to run."},
+                "code": {"type": "string"},
                 "memoryLimit": {
                     "type": "integer",
                     "minimum": MIN_MEMORY,
                     "maximum": caps.max_memory_bytes,
-                    "description": f"Memory limit in bytes (default {memory},"
-                    f" at most {caps.max_memory_bytes}).",
+                    "description": f"Bytes (default {memory}).",
                 },
                 "cpuLimit": {
                     "type": "number",
                     "exclusiveMinimum": 0,
                     "maximum": caps.max_cpu_seconds,
-                    "description": f"CPU time limit in seconds (default {cpu:g},"
-                    f" at most {caps.max_cpu_seconds:g}).",
+                    "description": f"CPU seconds (default {cpu:g}).",
                 },
                 "timeout": {
                     "type": "number",
                     "exclusiveMinimum": 0,
                     "maximum": caps.timeout_seconds,
-                    "description": "Wall-clock limit in seconds, waiting on APIs included"
-                    f" (default and at most {caps.timeout_seconds:g}).",
+                    "description": "Wall-clock seconds (default the maximum).",
+                },
+                "maxCalls": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Integration and MCP calls allowed (default no bound).",
+                },
+                "maxReplyBytes": {
+                    "type": "integer",
+                    "minimum": MIN_REPLY_BYTES,
+                    "maximum": MAX_REPLY_BYTES,
+                    "description": f"Reply size (default {REPLY_BYTES}).",
                 },
                 "mode": {
                     "type": "string",
                     "enum": list(MODES),
-                    "description": "run (default), or check: report syntax errors, unknown"
-                    " functions and docs pages and mistyped literal arguments, each with its"
-                    " line, in meta.check.findings, without running the script or sending"
-                    " anything.",
+                    "description": "check: report mistakes by line, run nothing.",
                 },
             },
             "required": ["code"],
         }
 
     def call_integration(self, tool: Tool, args: dict[str, Any]) -> Any:
-        """One integration function, through the same invoker (and policy) as the CLI. The
+        """One integration function, through the same invoker (and policy) as the CLI, with
+        the account ``args["account"]`` names (checked against the configured ones). The
         session's invoker reads the settings on its first call."""
-        path = f"app.integrations.{tool.integration}.default.{tool.name}"
+        args = dict(args)
+        account = args.pop("account", DEFAULT_ACCOUNT)
+        if account != DEFAULT_ACCOUNT:
+            accounts = self._accounts(always=True)[tool.integration]
+            if account not in accounts:
+                raise ToolFailed(
+                    f"Unknown {tool.integration} account {account!r}: 'account' must be one of"
+                    f" {', '.join(accounts)}. Nothing was sent."
+                )
+        path = f"app.integrations.{tool.integration}.{account}.{tool.name}"
         try:
             with self._invoker_lock:
                 if self._invoker is None:
                     from ..dispatch import run_invoker
 
-                    self._invoker = run_invoker(report=lambda kind, value: None, force=self.force)
+                    self._invoker = run_invoker(
+                        report=lambda kind, value: None,
+                        force=self.force,
+                        emulate=self.emulate,
+                        for_agent=True,
+                    )
                 invoker = self._invoker
             data, _meta = invoker.invoke(path, [args])
         except (HostError, ValueError) as exc:
@@ -384,6 +423,23 @@ class HostTools:
                 self._invoker = None
         self._pool.close()
 
+    def _accounts(self, *, always: bool = False) -> dict[str, list[str]]:
+        """Each integration's accounts, ``default`` first: what ``account`` may name (read
+        when asked: accounts configured since the listing count)."""
+        if not (self.expose_integrations or always):
+            return {}
+        from ..config import Config
+        from ..integrations import load
+
+        config = Config.load()
+        return {
+            integration.name: [
+                DEFAULT_ACCOUNT,
+                *(a for a in config.accounts(integration.name) if a != DEFAULT_ACCOUNT),
+            ]
+            for integration in load()
+        }
+
     def _integrations(self) -> dict[str, Tool]:
         """MCP name (``buildkite_get_build``) → tool, when integrations are exposed."""
         if not self.expose_integrations:
@@ -397,6 +453,20 @@ class HostTools:
                 for tool in integration.tools
             }
         return self._integration_tools
+
+
+def _sheets() -> str:
+    """The installed integration's signature sheet (its functions, arguments and result
+    types in ~1.5 KB), so a typical task needs no docs read; with several, where each one's
+    is (all of them would crowd every client's tool list)."""
+    from ..integrations import load
+    from ..reference.quick import quick_sheet
+
+    integrations = load()
+    if len(integrations) == 1:
+        return "\n\n" + quick_sheet(integrations[0])
+    pages = ", ".join(f'docs.read("{integration.name}.quick")' for integration in integrations)
+    return f" Each integration's functions and result types in brief: {pages}."
 
 
 class ReadOnlyDispatch:
@@ -423,7 +493,7 @@ class ReadOnlyDispatch:
     def _refuse(self, path: str, tool: str, what: str) -> None:
         with recorded(self._report, path, tool=tool):
             raise PermissionDenied(
-                f"{what}, and this MCP server is read-only (started with --read-only)", tool=tool
+                f"{what}, and this MCP server is read-only: it may not change anything", tool=tool
             )
 
     def _tool(self, path: str) -> Tool | None:
@@ -481,15 +551,15 @@ def build_server(tools: HostTools) -> Server[Any]:
         from .approval import asker
 
         try:
-            text, structured = await tools.call_async(
-                params.name, params.arguments or {}, asker(ctx)
-            )
+            reply = await tools.call_async(params.name, params.arguments or {}, asker(ctx))
         except ToolFailed as exc:
             return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
         except KeyError:
             raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {params.name}") from None
         return CallToolResult(
-            content=[TextContent(type="text", text=text)], structured_content=structured
+            content=[TextContent(type="text", text=reply.text)],
+            structured_content=reply.structured,
+            is_error=reply.error,
         )
 
     return Server(
@@ -512,6 +582,7 @@ def serve(
     limits: RunLimits | None = None,
     auth_token: str | None = None,
     mcp_servers: bool = False,
+    emulate: bool = False,
 ) -> None:
     """Serves until the client leaves (stdio) or the process is stopped (http, at /mcp).
 
@@ -532,6 +603,7 @@ def serve(
         force=force,
         limits=limits,
         mcp_servers=mcp_servers,
+        emulate=emulate,
     )
     try:
         tools.start()  # before the SDK and its threads: the zygote forks from a small process
@@ -639,6 +711,36 @@ def _kill_workers_on_termination() -> None:
 
     for number in TERMINATIONS:
         signal.signal(number, terminate)
+
+
+def _lua_reply(reply: dict[str, Any]) -> ToolReply:
+    """execute_lua's answer: the reply as structured content and, for clients that read only
+    text, as its compact JSON; an error when the script failed."""
+    return ToolReply(encode(reply), reply, error=not reply["success"])
+
+
+def _reply_budget(args: dict[str, Any]) -> int:
+    budget = args.get("maxReplyBytes", REPLY_BYTES)
+    if isinstance(budget, float) and budget.is_integer():
+        budget = int(budget)
+    if isinstance(budget, bool) or not isinstance(budget, int):
+        raise ToolFailed("maxReplyBytes must be a whole number of bytes")
+    if not MIN_REPLY_BYTES <= budget <= MAX_REPLY_BYTES:
+        raise ToolFailed(
+            f"maxReplyBytes must be from {MIN_REPLY_BYTES} to {MAX_REPLY_BYTES} bytes;"
+            f" leave it out for {REPLY_BYTES}"
+        )
+    return budget
+
+
+def _with_account(schema: dict[str, Any], accounts: list[str]) -> dict[str, Any]:
+    """An exposed function's schema with ``account``: which configured account to use."""
+    account = {
+        "type": "string",
+        "enum": accounts,
+        "description": f"The account to use (default {DEFAULT_ACCOUNT}).",
+    }
+    return {**schema, "properties": {**schema.get("properties", {}), "account": account}}
 
 
 def _doc_tool(

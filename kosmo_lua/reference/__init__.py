@@ -7,12 +7,15 @@ own pages (lua, json, regex) are markdown files beside this module.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from ..catalog import closest
-from ..tools import Integration, Tool
+from ..tools import Integration
 from . import render
+
+if TYPE_CHECKING:
+    from .search import SearchIndex
 
 PAGES_DIR = os.path.join(os.path.dirname(__file__), "pages")
 INTEGRATION_PAGES = ("quick", "records", "errors")
@@ -24,6 +27,7 @@ class Reference:
 
     def __init__(self, integrations: Iterable[Integration]) -> None:
         self.integrations = {i.name: i for i in integrations}
+        self._search: SearchIndex | None = None
         self._host_pages = sorted(
             name.removesuffix(".md") for name in os.listdir(PAGES_DIR) if name.endswith(".md")
         )
@@ -73,36 +77,13 @@ class Reference:
         return render.index(self._host_pages, self.integrations.values())
 
     def search(self, query: str, limit: int = 20) -> list[str]:
-        """Function lines ranked by how well they match every word of ``query``."""
-        words = [w for w in re.split(r"\W+", query.lower()) if w]
-        scored = []
-        for integration in self.integrations.values():
-            for tool in integration.tools:
-                score = _score(tool, words)
-                if score:
-                    scored.append((-score, f"{integration.name}.{tool.name}", tool.summary))
-        return [f"{name} - {summary}" for _, name, summary in sorted(scored)[:limit]]
+        """Function lines ranked for ``query``: words, stems and the table's own vocabulary
+        (``search.py``)."""
+        if self._search is None:
+            from .search import SearchIndex
 
-
-def _score(tool: Tool, words: list[str]) -> int:
-    """Name hits weigh most, then aliases, summary, parameters; every word must hit."""
-    total = 0
-    for word in words:
-        hit = 0
-        if word in tool.name:
-            hit += 10 + (5 if word in tool.name.split("_") else 0)
-        if any(word in alias for alias in tool.aliases):
-            hit += 6
-        if word in tool.summary.lower():
-            hit += 4
-        if word in tool.returns.lower() or word in tool.notes.lower():
-            hit += 2
-        if any(word in p.name or word in p.description.lower() for p in tool.params):
-            hit += 1
-        if not hit:
-            return 0
-        total += hit
-    return total
+            self._search = SearchIndex(self.integrations.values())
+        return [f"{name} - {tool.summary}" for name, tool in self._search.search(query, limit)]
 
 
 def load_reference() -> Reference:

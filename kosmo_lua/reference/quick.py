@@ -2,13 +2,15 @@
 and its records with their fields, in at most ``BUDGET`` bytes
 (``docs.read("buildkite.quick")``; ``mcp:serve`` puts it in ``execute_lua``'s description).
 
-Read functions come first, writes after; a last line names what did not fit (Buildkite's
-whole surface, written this densely, is ~3.6 KB) and where to read it.
+The integration's featured functions come first, with their options, then the other reads,
+then writes; a last line counts what did not fit (Buildkite's whole surface, written this
+densely, is ~3.6 KB) and says where to read it.
 
 Its shorthand, said in its first lines: the arguments most functions require go by a
-letter; a line names the required arguments and ``…`` when there are options (on the
-function's page); a field is a string unless typed, ``?`` when it may be nil; ``int``,
-``bool``, ``num`` and ``map`` (strings by name) are the other types. Each record follows
+letter; a line names the required arguments, then a featured function's first options
+with ``?``, or else ``…`` when there are options (on the function's page); a field is a
+string unless typed, ``?`` when it may be nil; ``int``, ``bool``, ``num`` and ``map``
+(strings by name) are the other types. Each record follows
 the first function that returns it, so a build's fields sit under list_builds.
 """
 
@@ -24,10 +26,11 @@ SHARED = 4
 """How many of the most shared required arguments go by one letter."""
 
 
+OPTIONS = 5
+"""How many of a featured function's options the sheet names (the first, in table order)."""
+
 BUDGET = 1536
 """Bytes the sheet may take, its last line included."""
-TRAILER_ROOM = 160
-"""Bytes kept for the line that says what did not fit."""
 
 
 def quick_sheet(integration: Integration, budget: int = BUDGET) -> str:
@@ -38,29 +41,33 @@ def quick_sheet(integration: Integration, budget: int = BUDGET) -> str:
     legend = " ".join(f"{letter}={param}" for param, letter in letters.items())
     lines = [
         f"# {name}: app.integrations.{name}.fn{{named}} or fn(positional)",
-        f'{legend}; ?=optional/nil; …=more args: docs.read("{name}.fn"); fields are strings'
+        f'{legend}; ?=optional/nil; …=more: docs.read("{name}.fn"); fields are strings'
         " unless typed",
     ]
-    reads = [t for t in integration.tools if t.access == "read"]
-    writes = [t for t in integration.tools if t.access != "read"]
+    featured = [t for t in integration.tools if t.name in integration.featured]
+    featured.sort(key=lambda t: integration.featured.index(t.name))
+    rest = [t for t in integration.tools if t not in featured]
+    reads = [t for t in rest if t.access == "read"]
+    writes = [t for t in rest if t.access != "read"]
     wanted: list[tuple[str, str]] = []
     shown: set[str] = set()
-    for tool in [*reads, *writes]:  # each record after the first function that returns it
-        wanted.append((tool.name, _signature(tool, letters, added)))
+    for tool in [*featured, *reads, *writes]:  # each record after the first that returns it
+        wanted.append((tool.name, _signature(tool, letters, added, tool in featured)))
         for record in reached(integration, tool.result or "any"):
             if record.name not in shown:
                 shown.add(record.name)
                 wanted.append((record.name, _record(record)))
     left_out: list[str] = []
+    room = _size(_trailer(integration, [item for item, _ in wanted]))  # at its longest
     used = sum(_size(line) for line in lines)
     for item, line in wanted:
-        if not left_out and used + _size(line) <= budget - TRAILER_ROOM:
+        if not left_out and used + _size(line) <= budget - room:
             lines.append(line)
             used += _size(line)
         else:
             left_out.append(item)
     if left_out:
-        lines.append(_trailer(integration, left_out, budget - used))
+        lines.append(_trailer(integration, left_out))
     return "\n".join(lines) + "\n"
 
 
@@ -80,18 +87,16 @@ def reached(integration: Integration, text: str) -> list[Record]:
     return found
 
 
-def _trailer(integration: Integration, left_out: list[str], room: int) -> str:
-    """``Not here: …``, naming what did not fit as far as the room allows."""
+def _trailer(integration: Integration, left_out: list[str]) -> str:
+    """The last line: how much did not fit and where to read it (naming each item would
+    take the room the sheet is for)."""
+    functions = sum(1 for item in left_out if integration.tool(item) is not None)
+    records = len(left_out) - functions
     name = integration.name
-    head = f'Not here (docs.read("{name}") lists all, "{name}.records" has fields): '
-    named = ""
-    for index, item in enumerate(left_out):
-        rest = len(left_out) - index - 1
-        candidate = f"{named}{',' if named else ''}{item}"
-        if _size(head + candidate + (f" +{rest}" if rest else "")) > room:
-            return f"{head}{named} +{len(left_out) - index}"
-        named = candidate
-    return head + named
+    return (
+        f'+{functions} functions, {records} records: docs.read("{name}") lists all,'
+        f' "{name}.records" has fields'
+    )
 
 
 def _letters(integration: Integration) -> dict[str, str]:
@@ -105,12 +110,18 @@ def _letters(integration: Integration) -> dict[str, str]:
     return letters
 
 
-def _signature(tool: Tool, letters: dict[str, str], added: set[str]) -> str:
-    """``get_build(o,p,n,…)Build``: required arguments, ``…`` when it takes options (the
-    host's own, ``with_meta``, paging and ``payload``, do not count)."""
+def _signature(tool: Tool, letters: dict[str, str], added: set[str], options: bool) -> str:
+    """``get_build(o,p,n,…)Build``: required arguments, then the ``options`` by name
+    (``tail?``) or ``…`` when it takes some (the host's own, ``with_meta``, paging and
+    ``payload``, do not count)."""
     own = [p for p in tool.params if p.name not in added]
     required = [letters.get(p.name, p.name) for p in own if p.required]
-    shown = required + (["…"] if any(not p.required for p in own) else [])
+    optional = [p for p in own if not p.required]
+    if options:
+        named = [f"{letters.get(p.name, p.name)}?" for p in optional[:OPTIONS]]
+        shown = required + named + (["…"] if len(optional) > OPTIONS else [])
+    else:
+        shown = required + (["…"] if optional else [])
     result = _dense(shapes.parse(tool.result)) if tool.result else "any"
     return f"{tool.name}({','.join(shown)}){result}"
 

@@ -151,7 +151,8 @@ class LuaEngine:
         self.limits = limits
         self._lua.set_max_memory(limits.memory_bytes)
         self._host[b"concurrency"] = limits.concurrency
-        messages = {kind: limits.message(kind) for kind in ("cpu", "timeout", "memory", "output")}
+        kinds = ("cpu", "timeout", "memory", "output", "calls")
+        messages = {kind: limits.message(kind) for kind in kinds}
         self._set_limit_messages(self.to_lua(messages))
 
     @property
@@ -180,6 +181,7 @@ class LuaEngine:
                 self.limits.cpu_seconds,
                 self.limits.timeout_seconds,
                 expression_first,
+                self.limits.max_calls,
             )
         except lupa.LuaMemoryError:
             return limit_outcome("memory", self.limits)

@@ -57,6 +57,18 @@ hook = function()
   end
 end
 
+-- The run's budget of integration and MCP calls (--max-calls, maxCalls), checked before each
+-- call is sent, so the call past it never leaves; a limit, so pcall cannot swallow it.
+local max_calls, calls_made = nil, 0
+local function count_call()
+  if max_calls then
+    if calls_made >= max_calls then
+      trip("calls")
+    end
+    calls_made = calls_made + 1
+  end
+end
+
 -- A memory error caught by pcall or coroutine.resume would let a script go on allocating;
 -- treat it as the memory limit tripping, like the other limits.
 local MEMORY_ERROR = "not enough memory"
@@ -494,6 +506,7 @@ end
 -- waits for it, other branches running meanwhile; anywhere else it blocks.
 -- `args.line` is the script's line of the call, which a planned write is recorded with (in
 -- a branch that tail-called the function, the line of its app.map/app.parallel).
+-- A branch's call counts against the run's budget when it starts (launch, below).
 local host_dispatch = host.call
 local function call(path, args)
   local _, line = script_position(3)
@@ -503,6 +516,7 @@ local function call(path, args)
     return host_results(co_yield(REQUEST, "call", path, args))
   end
   args.line = line
+  count_call()
   return host_results(host_dispatch(path, args))
 end
 
@@ -626,6 +640,7 @@ local function finish_task(task, ok, value)
 end
 
 local function launch(task, path, args)
+  count_call()
   local started = pack(host_start(path, args))
   if not started[1] then -- its arguments have no JSON form: it fails at once, unsent
     make_ready(task, started)
@@ -917,9 +932,10 @@ end
 -- what is known of it (the fields of a host error). Once a limit trips, the hook lets only
 -- this function and `locate` run, so it must call nothing else written in Lua between the
 -- chunk's end and clearing the hook.
-run = function(code, name, cpu_seconds, timeout_seconds, expression_first)
+run = function(code, name, cpu_seconds, timeout_seconds, expression_first, call_budget)
   debug_sethook()
   tripped_kind, tripped_message = nil, nil
+  max_calls, calls_made = call_budget, 0
   local chunk, err
   if expression_first then
     chunk = load("return " .. code, "=" .. name, "t", env)

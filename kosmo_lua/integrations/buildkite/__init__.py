@@ -56,4 +56,12 @@ INTEGRATION = Integration(
     },
     emulator=_emulator,
     records=RECORDS,
+    featured=(
+        "list_builds",
+        "get_build",
+        "get_build_failures",
+        "get_job_log",
+        "search_job_log",
+        "wait_for_build",
+    ),
 )
