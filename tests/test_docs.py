@@ -337,3 +337,13 @@ def test_the_lua_pages_fan_out_example_runs_against_the_emulator():
         result = worker.run(code + "\nreturn #builds, user.name, #orgs", "lua.md")
     assert result.success, result.error
     assert result.result == [3, "Ada Lovelace", 1]
+
+
+def test_the_guide_quotes_the_agent_budgets_as_the_host_declares_them():
+    """The guide's figures for the reply budget and the signature sheet are the constants."""
+    from kosmo_lua.mcp.reply import MAX_REPLY_BYTES, REPLY_BYTES
+    from kosmo_lua.reference.quick import BUDGET
+
+    guide = (REPO / "docs" / "guide.md").read_text()
+    assert f"({REPLY_BYTES:,} by default, at most {MAX_REPLY_BYTES:,})" in guide
+    assert f"in at most {BUDGET / 1024:g} KB" in guide
