@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import lupa.lua54 as lupa
@@ -16,7 +17,8 @@ from click.testing import CliRunner
 from kosmo_lua.cli import main
 from kosmo_lua.config import Config
 from kosmo_lua.integrations import load
-from kosmo_lua.stubs import stub_files
+from kosmo_lua.mcp.servers import load_servers, trust
+from kosmo_lua.stubs import HEADER, stub_files
 
 BUILDKITE = load()[0]
 
@@ -138,3 +140,105 @@ def test_lua_language_server_finds_no_problems(tmp_path):
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# MCP servers: typed from the tools they list, when they may start ------------------------------
+
+FAKE = str(Path(__file__).parent / "mcp_fixtures" / "fake_server.py")
+SECRET = "s3cr3t-literal-in-the-definition"
+
+
+def _define(path: Path, **servers: dict[str, str]) -> None:
+    """``servers``: name → the fake server's environment (``FAKE_MCP_MODE`` …)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {
+                "mcpServers": {
+                    name: {"command": sys.executable, "args": [FAKE], "env": env}
+                    for name, env in servers.items()
+                }
+            }
+        ),
+        encoding="utf-8",
+    )
+
+
+def _stubs(tmp_path: Path) -> tuple[Path, str]:
+    """Writes the stubs; the folder and what the command said on stderr."""
+    out = tmp_path / "stubs"
+    done = CliRunner().invoke(main, ["integrations:stubs", "--output", str(out)])
+    assert done.exit_code == 0, done.output
+    for path in out.glob("*.lua"):
+        assert _load_error(path.read_text()) is None, path.name
+    return out, done.stderr
+
+
+def test_a_trusted_servers_tools_are_typed_from_their_input_schemas(
+    kosmo_home, tmp_path, monkeypatch
+):
+    _define(tmp_path / "project" / ".mcp.json", fake={})
+    _define(kosmo_home / "mcp.json", shared={})  # global: trusted as the user's own
+    monkeypatch.chdir(tmp_path / "project")
+    (project,) = [s for s in load_servers(Path.cwd(), kosmo_home) if s.name == "fake"]
+    trust("fake", project, kosmo_home)
+    out, stderr = _stubs(tmp_path)
+    assert stderr == ""
+    host, text = (out / "kosmo.lua").read_text(), (out / "mcp.lua").read_text()
+    assert "---@field fake kosmo.mcp.fake\n" in host
+    assert "---@field shared kosmo.mcp.shared\n" in host
+    assert "---@class kosmo.mcp.fake.add.args\n---@field a number A\n---@field b number B\n" in text
+    assert "---@field reason? string Reason\n" in text  # has a default: optional
+    assert "---@field add fun(args: kosmo.mcp.fake.add.args): any Adds two numbers.\n" in text
+    assert "---@field pid fun(args?: kosmo.mcp.fake.pid.args): any " in text  # nothing required
+    assert "---@field weird_name_tool fun(" in text  # "Weird-Name.Tool", as app.mcp calls it
+    assert "---@class kosmo.mcp.shared\n" in text
+
+
+def test_an_untrusted_or_broken_server_keeps_the_generic_stub_and_says_why(
+    kosmo_home, tmp_path, monkeypatch
+):
+    pidfile = tmp_path / "started"
+    _define(
+        tmp_path / "project" / ".mcp.json", fake={"FAKE_MCP_PIDFILE": str(pidfile), "KEY": SECRET}
+    )
+    _define(kosmo_home / "mcp.json", broken={"FAKE_MCP_MODE": "crash", "KEY": SECRET})
+    monkeypatch.chdir(tmp_path / "project")
+    out, stderr = _stubs(tmp_path)
+    assert not pidfile.exists()  # an untrusted server is never started
+    host = (out / "kosmo.lua").read_text()
+    assert "---@field fake kosmo.mcp_server\n" in host
+    assert "---@field broken kosmo.mcp_server\n" in host
+    assert not (out / "mcp.lua").exists()
+    lines = stderr.splitlines()
+    assert len(lines) == 2, stderr
+    untrusted, broken = sorted(lines, key=lambda line: "broken" in line)
+    assert untrusted.startswith("app.mcp.fake is untyped")
+    assert "is not trusted" in untrusted and "kosmo mcp:trust fake" in untrusted
+    assert broken.startswith("app.mcp.broken is untyped") and "failed to start" in broken
+    assert SECRET not in stderr and "widget database" not in stderr  # not the server's stderr
+
+
+def test_hostile_tool_names_descriptions_and_schemas_stay_inside_comments(
+    kosmo_home, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    _define(kosmo_home / "mcp.json", fake={"FAKE_MCP_MODE": "hostile"})
+    out, _ = _stubs(tmp_path)
+    text = (out / "mcp.lua").read_text()
+    assert text.startswith(HEADER)
+    for line in text.removeprefix(HEADER).splitlines():
+        assert line == "" or line.startswith("---"), line
+        assert not re.match(r"---\s*@(class|meta)\s+(injected|evil)", line), line
+        field = re.match(r"---@field (\S+)", line)
+        if field:
+            assert re.fullmatch(r'[a-z_][a-z0-9_]*\??|\["[\w-]+"\]\??', field[1]), line
+    assert '---@field ["end"] fun(args: kosmo.mcp.fake.end.args): any ]] ---@class' in text
+    assert '---@field ["3d"] fun(args: kosmo.mcp.fake.3d.args): any \\@class evil ' in text
+    assert "---@field tool_____field_injected_any fun(" in text  # the name's newline is a "_"
+    assert '---@field ["with-dash"] integer A name Lua cannot spell.\n' in text
+    assert "---1 argument(s) whose names a stub cannot hold left out.\n" in text
+    assert "---1 tool(s) whose Lua name is taken or unusable left out.\n" in text  # Tool, tool
+    assert '---@field mode? "fast"|"slow"\n' in text
+    assert "---@field choice? string\n" in text  # an enum value that is no safe literal
+    assert "---@field tags? string[]\n---@field options? table\n" in text

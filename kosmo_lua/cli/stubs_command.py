@@ -19,8 +19,9 @@ Examples:
   kosmo integrations:stubs --output types       then open the folder in your editor
 \b
 The folder gets one ---@meta file per integration (records, functions, accounts), kosmo.lua
-(app, docs, json, regex, mcp, dump, sleep) and a .luarc.json to copy beside your scripts,
-or point "workspace.library" in yours at the folder.""",
+(app, docs, json, regex, mcp, dump, sleep), mcp.lua with the tools of every MCP server that
+may start (a project's only once trusted; each is started to list its tools) and a
+.luarc.json to copy beside your scripts, or point "workspace.library" in yours at the folder.""",
 )
 @click.option(
     "--output",
@@ -33,15 +34,20 @@ or point "workspace.library" in yours at the folder.""",
 def integrations_stubs(output: Path) -> None:
     """Write LuaCATS stubs so lua-language-server completes and checks workflow files."""
     from ..mcp.servers import load_servers
+    from ..mcp.stubs import server_tools
     from ..stubs import stub_files
 
     config = Config.load()
     integrations = load()
     accounts = {i.name: config.accounts(i.name) for i in integrations}
-    servers = [s.lua_name for s in load_servers(Path.cwd(), kosmo_home())]
+    servers = load_servers(Path.cwd(), kosmo_home())
+    tools, notes = server_tools(servers)
+    for note in notes:
+        click.echo(note, err=True)
+    files = stub_files(integrations, accounts, [s.lua_name for s in servers], tools)
     try:
         output.mkdir(parents=True, exist_ok=True)
-        for name, text in stub_files(integrations, accounts, servers).items():
+        for name, text in files.items():
             (output / name).write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"Cannot write stubs to {output}: {exc.strerror or exc}") from None

@@ -1,7 +1,9 @@
 """A real MCP server, written with the SDK, that the client tests start over stdio.
 
 ``FAKE_MCP_MODE`` picks a misbehaviour: ``crash`` exits at once with a message on stderr,
-``hang`` never answers (and ignores the end of its input), anything else serves normally.
+``hang`` never answers (and ignores the end of its input), ``hostile`` serves normally plus
+tools whose names, descriptions and input schemas try to break out of generated code,
+anything else serves normally.
 ``FAKE_MCP_PIDFILE`` names a file this process appends its PID to, so a test can check that
 the process is gone after the client closed.
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import TypedDict
+from typing import Any, TypedDict
 
 
 class Sum(TypedDict):
@@ -93,6 +95,9 @@ def main() -> None:
             handle.write(text + "\n")
         return "noted"
 
+    if mode == "hostile":
+        _add_hostile_tools(server, reads)
+
     @server.resource("memo://greeting", name="greeting", mime_type="text/plain")
     def greeting() -> str:
         return "Hello from the fake server"
@@ -102,6 +107,43 @@ def main() -> None:
         return f"Please review {topic}."
 
     server.run("stdio")
+
+
+HOSTILE = "]]\n---@class injected\nos.exit(1) --[[ \r@field evil any"
+"""Text that would end a comment, start an annotation or run code if copied as it is."""
+
+
+def _add_hostile_tools(server: Any, reads: Any) -> None:
+    """Tools a stub generator must not trust: odd names, descriptions and property names."""
+
+    def nothing() -> str:
+        return "nothing"
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "plain": {"type": "string", "description": HOSTILE},
+            "with-dash": {"type": "integer", "description": "A name Lua cannot spell."},
+            'x"]\n---@field evil any\n--': {"type": "boolean", "description": "@class evil"},
+            "choice": {"type": "string", "enum": ["a", "b\n---@class evil"]},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "options": {"type": ["object", "null"]},
+            "count": {"type": "number"},
+            "mode": {"enum": ["fast", "slow"]},
+        },
+        "required": ["plain", "with-dash"],
+    }
+    for name, description in (
+        ("end", HOSTILE),
+        ("3d", "@class evil\nfunction evil() end"),
+        ("tool\n---@field injected any", "A newline in the name."),
+        ("Tool", "Same Lua name as another tool."),
+        ("tool", "Same Lua name as another tool."),
+    ):
+        tool = server._tool_manager.add_tool(
+            nothing, name=name, description=description, annotations=reads
+        )
+        tool.parameters = schema
 
 
 if __name__ == "__main__":
