@@ -66,6 +66,8 @@ class Token:
     value: Any = None
 
 
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+"""A Lua name (that is not one of ``KEYWORDS``)."""
 KEYWORDS = frozenset(
     [
         "and",

@@ -9,7 +9,6 @@ whose tools were listed, and a ``.luarc.json`` hint.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
@@ -29,7 +28,6 @@ PARAM_TYPES = {
     "string|array": "string|string[]",
 }
 MCP_ARGS = {"s": "string", "t": "table"}
-LUA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 """An account name a stub can hold as a field; others are left out."""
 
 
@@ -78,7 +76,7 @@ def integration_stub(integration: Integration, accounts: list[str]) -> str:
             lines.append(f"---@field {field.name}{mark} {lua_type} {_line(field.description)}")
         lines.append("")
     lines += [f"---{_line(integration.summary)}", f"---@class {name}"]
-    names = [a for a in dict.fromkeys(["default", *accounts]) if LUA_NAME.match(a)]
+    names = [a for a in dict.fromkeys(["default", *accounts]) if field_name(a) == a]
     lines += [f"---@field {account} {name} The account {account}." for account in names]
     lines += [f"local {name} = {{}}", ""]
     for tool in integration.tools:

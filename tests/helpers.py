@@ -9,13 +9,16 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
 
 from kosmo_lua.cli import main
+from kosmo_lua.emulation import serve
+from kosmo_lua.integrations.buildkite.emulator import Emulator
 
 
 def kosmo_path() -> str:
@@ -123,3 +126,24 @@ def server_of(parent: int) -> int | None:
             if b"mcp:serve" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 return pid
     return None
+
+
+@contextmanager
+def configured_emulator(token: str) -> Iterator[Emulator]:
+    """The Buildkite emulator served on loopback and configured as the default account's
+    API (with ``token``), so the test sees every request that arrives."""
+    emulator = Emulator(token=token)
+    with serve(emulator) as running:
+        done = CliRunner().invoke(
+            main,
+            [
+                "integrations:configure",
+                "buildkite",
+                "--set",
+                f"url={running.base_url}",
+                "--set",
+                f"access_token={token}",
+            ],
+        )
+        assert done.exit_code == 0, done.output
+        yield emulator

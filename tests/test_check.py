@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import REPO
+from helpers import configured_emulator
 
 from kosmo_lua.checker import MAX_CHECK_BYTES, check
 from kosmo_lua.cli import main
-from kosmo_lua.emulation import serve
 from kosmo_lua.integrations import load
 from kosmo_lua.integrations.buildkite.emulator import Emulator
 from kosmo_lua.luascan import UNKNOWN, Table, call_sites
@@ -100,21 +100,8 @@ def test_clean_script_from_stdin_exits_0():
 
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
-    emulator = Emulator(token="bkua_check_token")
-    with serve(emulator) as running:
-        done = CliRunner().invoke(
-            main,
-            [
-                "integrations:configure",
-                "buildkite",
-                "--set",
-                f"url={running.base_url}",
-                "--set",
-                "access_token=bkua_check_token",
-            ],
-        )
-        assert done.exit_code == 0, done.output
-        yield emulator
+    with configured_emulator("bkua_check_token") as served:
+        yield served
 
 
 def test_check_sends_nothing_and_runs_nothing(emulator: Emulator):

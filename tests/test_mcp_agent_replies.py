@@ -8,38 +8,22 @@ the MCP SDK's own client over stdio."""
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import kosmo_path, server_env
 
 pytest.importorskip("mcp")
 
-import anyio
-from mcp import Client, StdioServerParameters
+from mcp_session import Scenario, against
 
 from kosmo_lua.config import Config
 from kosmo_lua.emulation import Served, serve
 from kosmo_lua.integrations.buildkite.emulator import Emulator
 from kosmo_lua.mcp.reply import MAX_REPLY_BYTES, REPLY_BYTES
 
-Scenario = Callable[[Any], Awaitable[Any]]
 USER = "return app.integrations.buildkite.get_current_user{}.name"
-
-
-def against(scenario: Scenario, *options: str) -> Any:
-    """``kosmo mcp:serve OPTIONS`` over stdio: runs ``scenario(client)``, then shuts it down."""
-    parameters = StdioServerParameters(
-        command=kosmo_path(), args=["mcp:serve", *options], env=server_env()
-    )
-
-    async def main() -> Any:
-        async with Client(parameters) as client:
-            return await scenario(client)
-
-    return anyio.run(main)
 
 
 def runs(*calls: str | dict[str, Any]) -> Scenario:

@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from helpers import kosmo_path, server_env
+from helpers import configured_emulator, kosmo_path, server_env
 
 from kosmo_lua.cli import main
-from kosmo_lua.emulation import serve
 from kosmo_lua.integrations.buildkite.emulator import Emulator
 
 pytest.importorskip("mcp")
@@ -34,21 +33,8 @@ return b.number, r.planned or r.state
 
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
-    emulator = Emulator(token=TOKEN)
-    with serve(emulator) as running:
-        done = CliRunner().invoke(
-            main,
-            [
-                "integrations:configure",
-                "buildkite",
-                "--set",
-                f"url={running.base_url}",
-                "--set",
-                f"access_token={TOKEN}",
-            ],
-        )
-        assert done.exit_code == 0, done.output
-        yield emulator
+    with configured_emulator(TOKEN) as served:
+        yield served
 
 
 def run_lua(

@@ -9,7 +9,6 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
 
@@ -19,8 +18,6 @@ from helpers import (
     children,
     cpu_seconds,
     descendants,
-    kosmo_path,
-    server_env,
     server_of,
     wait_for,
 )
@@ -28,25 +25,11 @@ from helpers import (
 pytest.importorskip("mcp")
 
 import anyio
-from mcp import Client, StdioServerParameters
+from mcp_session import Scenario, against
 
-Scenario = Callable[[Any], Awaitable[Any]]
 BUSY = "local t = os.clock() while os.clock() - t < 1 do end return 'done'"
 # One C call that backtracks for ages: no count hook fires inside it, only a kill stops it.
 STUCK_IN_C = "return string.find(string.rep('a', 40), string.rep('a?', 40) .. string.rep('a', 40))"
-
-
-def against(scenario: Scenario, *options: str) -> Any:
-    """``kosmo mcp:serve`` over stdio: runs ``scenario(client)``, then shuts it down."""
-    parameters = StdioServerParameters(
-        command=kosmo_path(), args=["mcp:serve", *options], env=server_env()
-    )
-
-    async def main() -> Any:
-        async with Client(parameters) as client:
-            return await scenario(client)
-
-    return anyio.run(main)
 
 
 def envelopes(*codes: str | dict[str, Any]) -> Scenario:

@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from helpers import envelope_of
+from helpers import configured_emulator, envelope_of
 
 from kosmo_lua import shapes
 from kosmo_lua.cli import main
-from kosmo_lua.emulation import serve
 from kosmo_lua.integrations import load
 from kosmo_lua.integrations.buildkite.emulator import Emulator
 from kosmo_lua.plan import placeholder
@@ -24,21 +23,8 @@ TOKEN = "bkua_plan_SECRET_token_never_printed_0123"
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
     """The emulator on loopback, configured as the default account's API."""
-    emulator = Emulator(token=TOKEN)
-    with serve(emulator) as running:
-        done = CliRunner().invoke(
-            main,
-            [
-                "integrations:configure",
-                "buildkite",
-                "--set",
-                f"url={running.base_url}",
-                "--set",
-                f"access_token={TOKEN}",
-            ],
-        )
-        assert done.exit_code == 0, done.output
-        yield emulator
+    with configured_emulator(TOKEN) as served:
+        yield served
 
 
 def methods(emulator: Emulator) -> list[str]:

@@ -12,39 +12,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ..luascan import IDENTIFIER, KEYWORDS
 from .client import McpHub
 from .errors import McpError
 from .servers import ServerConfig
 
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 QUOTABLE = re.compile(r"[A-Za-z0-9_.:/@$ -]{1,64}\Z")
 """A name a ``["name"]`` field can hold as it is."""
-KEYWORDS = frozenset(
-    [
-        "and",
-        "break",
-        "do",
-        "else",
-        "elseif",
-        "end",
-        "false",
-        "for",
-        "function",
-        "goto",
-        "if",
-        "in",
-        "local",
-        "nil",
-        "not",
-        "or",
-        "repeat",
-        "return",
-        "then",
-        "true",
-        "until",
-        "while",
-    ]
-)
 SCHEMA_TYPES = {
     "string": "string",
     "integer": "integer",
