@@ -94,10 +94,12 @@ KEYWORDS = frozenset(
 )
 _TOKEN = re.compile(
     r"""
-    (?P<space>[ \t\r\f\v]+|\n)
+    (?P<space>[ \t\f\v]+)
+  | (?P<newline>\r\n|\n\r|\r|\n)
   | (?P<comment>--(?:\[(?P<ceq>=*)\[)?)
   | (?P<long>\[(?P<leq>=*)\[)
-  | (?P<string>"(?:[^"\\\n]|\\(?:.|\n))*"|'(?:[^'\\\n]|\\(?:.|\n))*')
+  | (?P<string>"(?:[^"\\\r\n]|\\(?:z\s*+|\r\n|\n\r|.|\n))*"
+      |'(?:[^'\\\r\n]|\\(?:z\s*+|\r\n|\n\r|.|\n))*')
   | (?P<number>0[xX](?:[0-9a-fA-F]*\.?[0-9a-fA-F]*)(?:[pP][+-]?\d+)?
       |(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
@@ -105,6 +107,8 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
+_NEWLINE = re.compile(r"\r\n|\n\r|\r|\n")
+"""A line break as Lua counts them: each of these is one."""
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
 
 
@@ -123,28 +127,32 @@ def tokenize(source: str) -> list[Token]:
         if kind == "comment" or kind == "long":
             equals = match.group("ceq") if kind == "comment" else match.group("leq")
             if kind == "comment" and equals is None:  # a line comment
-                newline = source.find("\n", end)
-                end = size if newline < 0 else newline
+                newline = _NEWLINE.search(source, end)
+                end = size if newline is None else newline.start()
             else:
                 close = source.find(f"]{equals}]", end)
                 end = size if close < 0 else close + len(equals) + 2
                 if kind == "long":
                     body = source[match.end() : end - len(equals) - 2]
                     tokens.append(Token("string", text, line, body.removeprefix("\n")))
-            line += source.count("\n", position, end)
+            line += _line_breaks(source[position:end])
         elif kind == "string":
             tokens.append(Token("string", text, line, _unescape(text[1:-1])))
-            line += text.count("\n")
+            line += _line_breaks(text)
         elif kind == "number":
             tokens.append(Token("number", text, line, _number(text)))
         elif kind == "name":
             tokens.append(Token("keyword" if text in KEYWORDS else "name", text, line))
         elif kind == "op":
             tokens.append(Token("op", text, line))
-        else:
-            line += text == "\n"
+        elif kind == "newline":
+            line += 1
         position = end
     return tokens
+
+
+def _line_breaks(text: str) -> int:
+    return text.count("\n") if "\r" not in text else len(_NEWLINE.findall(text))
 
 
 def _unescape(body: str) -> str:
@@ -152,7 +160,7 @@ def _unescape(body: str) -> str:
     if "\\" not in body:
         return body
     return re.sub(
-        r"\\(x[0-9a-fA-F]{2}|\d{1,3}|u\{[0-9a-fA-F]+\}|z\s*|.|\n)",
+        r"\\(x[0-9a-fA-F]{2}|\d{1,3}|u\{[0-9a-fA-F]+\}|z\s*|\r\n|\n\r|\r|.|\n)",
         lambda m: _escape(m.group(1)),
         body,
     )
@@ -167,6 +175,8 @@ def _escape(code: str) -> str:
         return chr(min(int(code[2:-1], 16), 0x10FFFF))
     if code[0] == "z":
         return ""
+    if code[0] in "\r\n":  # a backslash before a line break: one newline
+        return "\n"
     return _ESCAPES.get(code, code)
 
 
@@ -265,12 +275,17 @@ class _Scanner:
                     self._bind(token.text)
             return end + 1
         names: list[str] = []
-        while index < len(tokens) and (tokens[index].kind == "name" or tokens[index].text in ","):
-            if tokens[index].kind == "name":
-                names.append(tokens[index].text)
+        # name {, name}: a name not after a comma starts the next statement (`local a` then
+        # `app.x()` on the next line), which is no name of this one.
+        while index < len(tokens) and tokens[index].kind == "name":
+            names.append(tokens[index].text)
             index += 1
             if index < len(tokens) and tokens[index].text == "<":  # <const>, <close>
                 index += 3
+            if index + 1 < len(tokens) and tokens[index].text == ",":
+                index += 1
+            else:
+                break
         for name in names:
             self._bind(name)
         if (

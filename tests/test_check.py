@@ -18,7 +18,7 @@ from kosmo_lua.cli import main
 from kosmo_lua.emulation import serve
 from kosmo_lua.integrations import load
 from kosmo_lua.integrations.buildkite.emulator import Emulator
-from kosmo_lua.luascan import UNKNOWN, Table, call_sites
+from kosmo_lua.luascan import UNKNOWN, Table, call_sites, tokenize
 
 BAD = """\
 local bk = app.integrations.buildkite
@@ -218,3 +218,40 @@ def test_huge_and_deeply_nested_scripts_are_bounded():
     nested += "}" * 150 + ', pipeline = "b", number = 1}'
     (finding,) = check(nested, "nested")[0]
     assert finding.line == 2 and "must be a string, got a table" in finding.message
+
+
+def test_a_local_declared_without_a_value_does_not_hide_the_next_statement():
+    # `local a` then a call on the next line: `app` is no name of that `local`, so the
+    # call (and every later one through `app`) is still seen.
+    code = "local result\napp.integrations.buildkite.get_biuld{}\nlocal a, b\napp.x.y()\n"
+    sites = call_sites(code, frozenset({"app"}))
+    assert [(s.path, s.line) for s in sites] == [
+        ("app.integrations.buildkite.get_biuld", 2),
+        ("app.x.y", 4),
+    ]
+    (finding,) = check(code, "eval")[0]
+    assert finding.kind == "unknown_function" and finding.line == 2
+
+
+def test_strings_lua_continues_across_lines_stay_strings():
+    # `\z` skips the line break and the spaces after it; `\` before CR LF is one newline.
+    # Read as code, the string's end would turn the rest of the script inside out.
+    code = (
+        'local s = "skip \\z\n   spaces" app.integrations.buildkite.get_biuld{} local v = "c"\n'
+        'local t = "a\\\r\nb" app.integrations.buildkite.get_bulid{}\n'
+        'local u = "app.integrations.buildkite.hidden{}"\n'
+    )
+    sites = call_sites(code, frozenset({"app"}))
+    assert [(s.path.rpartition(".")[2], s.line) for s in sites] == [
+        ("get_biuld", 2),
+        ("get_bulid", 4),
+    ]
+    strings = [t.value for t in tokenize(code) if t.kind == "string"]
+    assert strings[:3] == ["skip spaces", "c", "a\nb"]
+
+
+def test_lines_are_counted_as_lua_counts_them():
+    # A lone CR ends a line (and a line comment) for Lua: MCP clients send code as is.
+    code = "-- a comment\rlocal a = 1\r\rapp.integrations.buildkite.get_biuld{}\n"
+    (finding,) = check(code, "eval")[0]
+    assert finding.kind == "unknown_function" and finding.line == 4
