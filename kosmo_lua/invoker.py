@@ -114,6 +114,9 @@ class Invoker:
                 integration, account, tool = self.catalog.resolve(path)
                 entry.update(tool=tool.full_name, account=account, method=tool.method)
                 named = bind(tool, args)
+                # Before the policy: a write is neither planned nor put to a human for an
+                # account the run could not send it with.
+                self._check_account(integration, account)
                 verdict = self._check_permission(integration, account, tool, named)
                 if verdict == "plan":
                     entry["planned"] = True
