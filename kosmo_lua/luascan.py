@@ -18,6 +18,7 @@ an alias from there on, so the scanner misses calls rather than report false one
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,7 +59,7 @@ class CallSite:
     open_ended: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Token:
     kind: str  # name, string, number, op, keyword
     text: str
@@ -372,7 +373,7 @@ class _Scanner:
     def _arguments(self, start: int, first: int | None = None) -> tuple[list[Any], bool]:
         """The arguments between ``(`` at ``start`` (from ``first``) and its ``)``."""
         end = self.closing.get(start, start)
-        pieces = self._split(first if first is not None else start + 1, end)
+        pieces = list(self._split(first if first is not None else start + 1, end))
         args = [self._value(a, b, 1) for a, b in pieces]
         open_ended = bool(pieces) and self._multiple(pieces[-1][1], args[-1])
         return args, open_ended
@@ -383,36 +384,36 @@ class _Scanner:
         call = last.text in (")", "}") or last.kind == "string"
         return last.text == "..." or (value is UNKNOWN and call)
 
-    def _split(self, start: int, end: int) -> list[tuple[int, int]]:
-        """The comma- (or semicolon-) separated expressions in ``start``..``end``."""
-        pieces, index, piece_start = [], start, start
+    def _split(self, start: int, end: int) -> Iterator[tuple[int, int]]:
+        """The comma- (or semicolon-) separated expressions in ``start``..``end``, one at a
+        time (a table of a million items is not first a million pairs)."""
+        index, piece_start = start, start
         while index < end:
             token = self.tokens[index]
             if token.text in ("(", "{", "["):
                 index = self.closing.get(index, end - 1) + 1
                 continue
             if token.text in (",", ";"):
-                pieces.append((piece_start, index))
+                yield piece_start, index
                 piece_start = index + 1
             index += 1
         if piece_start < end:
-            pieces.append((piece_start, end))
-        return pieces
+            yield piece_start, end
 
     def _value(self, start: int, end: int, depth: int) -> Any:
         """A literal's value, a ``Table`` or ``UNKNOWN``."""
-        tokens = self.tokens[start:end]
-        if len(tokens) == 1:
-            token = tokens[0]
+        tokens, count = self.tokens, end - start
+        if count == 1:
+            token = tokens[start]
             if token.kind in ("string", "number"):
                 return token.value
             if token.text in ("true", "false"):
                 return token.text == "true"
             if token.text == "nil":
                 return None
-        if len(tokens) == 2 and tokens[0].text == "-" and tokens[1].kind == "number":
-            return -tokens[1].value
-        if tokens and tokens[0].text == "{" and self.closing.get(start) == end - 1:
+        if count == 2 and tokens[start].text == "-" and tokens[start + 1].kind == "number":
+            return -tokens[start + 1].value
+        if count and tokens[start].text == "{" and self.closing.get(start) == end - 1:
             return self._table(start, depth)
         return UNKNOWN
 

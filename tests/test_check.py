@@ -255,3 +255,25 @@ def test_lines_are_counted_as_lua_counts_them():
     code = "-- a comment\rlocal a = 1\r\rapp.integrations.buildkite.get_biuld{}\n"
     (finding,) = check(code, "eval")[0]
     assert finding.kind == "unknown_function" and finding.line == 4
+
+
+def test_nested_tables_are_read_without_copying_the_script_at_each_level():
+    # Each level of a nested table held a copy of its tokens while reading the next one
+    # in: 32 levels around a big table took 32 times its tokens (a 4 MiB script, ~500 MiB).
+    import tracemalloc
+
+    code = "app.f" + "{a = " * 30 + "{" + "1," * 100_000 + "}" + "}" * 30
+    tracemalloc.start()
+    try:
+        tokenize(code)
+        tokens_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        (site,) = call_sites(code, frozenset({"app"}))
+        scan_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert scan_peak < tokens_peak + 8_000_000, (tokens_peak, scan_peak)
+    value = site.args[0]
+    for _ in range(30):
+        value = value["a"]
+    assert len(value) == 100_000
