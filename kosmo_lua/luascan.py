@@ -110,7 +110,15 @@ _TOKEN = re.compile(
 )
 _NEWLINE = re.compile(r"\r\n|\n\r|\r|\n")
 """A line break as Lua counts them: each of these is one."""
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
+_ESCAPES = {
+    b"n": b"\n",
+    b"t": b"\t",
+    b"r": b"\r",
+    b"a": b"\a",
+    b"b": b"\b",
+    b"f": b"\f",
+    b"v": b"\v",
+}
 
 
 def tokenize(source: str) -> list[Token]:
@@ -135,7 +143,8 @@ def tokenize(source: str) -> list[Token]:
                 end = size if close < 0 else close + len(equals) + 2
                 if kind == "long":
                     body = source[match.end() : end - len(equals) - 2]
-                    tokens.append(Token("string", text, line, body.removeprefix("\n")))
+                    value = _as_run_sees(body.removeprefix("\n"))
+                    tokens.append(Token("string", text, line, value))
             line += _line_breaks(source[position:end])
         elif kind == "string":
             tokens.append(Token("string", text, line, _unescape(text[1:-1])))
@@ -157,27 +166,37 @@ def _line_breaks(text: str) -> int:
 
 
 def _unescape(body: str) -> str:
-    """A quoted string's value, for the escapes literal arguments use; others kept as is."""
+    """A quoted string's value, as the run sees it: Lua makes bytes of the escapes, and the
+    host decodes a string's bytes as UTF-8 with U+FFFD for what is not (so no lone
+    surrogate, which no output could print, ever reaches a finding)."""
     if "\\" not in body:
-        return body
-    return re.sub(
-        r"\\(x[0-9a-fA-F]{2}|\d{1,3}|u\{[0-9a-fA-F]+\}|z\s*|\r\n|\n\r|\r|.|\n)",
-        lambda m: _escape(m.group(1)),
-        body,
-    )
+        return _as_run_sees(body)
+    raw = _ESCAPE.sub(lambda m: _escape(m.group(1)), body.encode("utf-8", "surrogateescape"))
+    return raw.decode("utf-8", "replace")
 
 
-def _escape(code: str) -> str:
-    if code[0] == "x":
-        return chr(int(code[1:], 16))
-    if code[0].isdigit():
-        return chr(min(int(code), 255))
-    if code[0] == "u" and len(code) > 1:
-        return chr(min(int(code[2:-1], 16), 0x10FFFF))
-    if code[0] == "z":
-        return ""
-    if code[0] in "\r\n":  # a backslash before a line break: one newline
-        return "\n"
+def _as_run_sees(text: str) -> str:
+    """Source text (bytes that are not UTF-8 escaped as surrogates) as the run decodes it."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+_ESCAPE = re.compile(rb"\\(x[0-9a-fA-F]{2}|\d{1,3}|u\{[0-9a-fA-F]+\}|z\s*|\r\n|\n\r|\r|.|\n)")
+
+
+def _escape(code: bytes) -> bytes:
+    if code[:1] == b"x":
+        return bytes([int(code[1:], 16)])
+    if code[:1].isdigit():
+        return bytes([min(int(code), 255)])
+    if code[:1] == b"u" and len(code) > 1:
+        point = int(code[2:-1], 16)
+        return chr(point).encode("utf-8", "surrogatepass") if point <= 0x10FFFF else b"?"
+    if code[:1] == b"z":
+        return b""
+    if code[:1] in (b"\r", b"\n"):  # a backslash before a line break: one newline
+        return b"\n"
     return _ESCAPES.get(code, code)
 
 

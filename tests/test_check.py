@@ -277,3 +277,25 @@ def test_nested_tables_are_read_without_copying_the_script_at_each_level():
     for _ in range(30):
         value = value["a"]
     assert len(value) == 100_000
+
+
+def test_strings_that_are_not_utf8_are_shown_as_the_run_would_see_them(tmp_path: Path):
+    # A lone surrogate (\u{D800}), a byte escape and a raw byte that is not UTF-8: the
+    # findings quote them as the run decodes them (U+FFFD), and printing them cannot fail.
+    script = tmp_path / "odd.lua"
+    script.write_bytes(
+        b'docs.read("\\u{D800}")\n'
+        b'docs.read("\\xff\\65")\n'
+        b'docs.read("raw \xff byte")\n'
+        b"docs.read([[long \xfe]])\n"
+    )
+    for as_json in ((), ("--json",)):
+        done = CliRunner().invoke(main, ["integrations:lua", "--check", str(script), *as_json])
+        assert done.exit_code == 1 and not isinstance(done.exception, UnicodeError), done
+    strings = [t.value for t in tokenize(script.read_bytes().decode("utf-8", "surrogateescape"))]
+    assert [s for s in strings if isinstance(s, str)] == [
+        "\ufffd" * 3,
+        "\ufffdA",
+        "raw \ufffd byte",
+        "long \ufffd",
+    ]
