@@ -147,6 +147,32 @@ def test_head_over_the_socket_sends_headers_only(emulator: Emulator) -> None:
         assert web.get("/user").status_code == 200  # the connection is still in step
 
 
+def test_an_encoded_slash_stays_inside_its_segment(emulator: Emulator) -> None:
+    # The API routes the path as sent: a slug "web/builds" (sent as web%2Fbuilds) is one
+    # pipeline that does not exist, not the builds of pipeline "web".
+    with serve(emulator) as served, httpx.Client(base_url=served.base_url, headers=AUTH) as web:
+        assert web.get(f"{PIPELINES}/web%2Fbuilds").status_code == 404
+        assert web.get(f"{PIPELINES}/web").json()["slug"] == "web"
+        assert web.get(f"{ORG}%2Fpipelines").status_code == 404
+        page = web.get(f"{PIPELINES}/web/builds", params={"per_page": 1})
+        assert page.headers["Link"].startswith(f"<{served.base_url}{PIPELINES}/web/builds?")
+
+
+def test_an_encoded_slash_in_a_scripts_slug_is_404_in_process() -> None:
+    from click.testing import CliRunner
+
+    from kosmo_lua.cli import main
+
+    code = (
+        "local ok, e = pcall(app.integrations.buildkite.get_pipeline,"
+        ' {organization = "acme-inc", pipeline = "web/builds"})'
+        " return ok, e.status"
+    )
+    done = CliRunner().invoke(main, ["integrations:lua", "--emulate", "-e", code])
+    assert done.exit_code == 0, done.output
+    assert done.output.split() == ["false", "404"]
+
+
 def test_a_job_logs_head_is_its_raw_size_as_text(client: httpx.Client) -> None:
     log = f"{BUILD}/jobs/{failed_job(client)}/log"
     head = client.head(log)

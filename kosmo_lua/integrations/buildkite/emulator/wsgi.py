@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from .state import ApiError
 
@@ -32,15 +32,19 @@ class RecordedRequest(NamedTuple):
 @dataclass
 class Request:
     method: str
-    path: str  # the full path, ``/v2/...``
+    path: str  # the full path, ``/v2/...``, decoded (as WSGI gives it)
     query_string: str
     body: bytes
     headers: dict[str, str]
     root: str  # scheme://host, for the URLs in payloads and links
+    # The path as sent, still percent-encoded: routes match it, so an encoded "/" stays
+    # inside its segment as it does for the API (WSGI's PATH_INFO has it decoded).
+    raw_path: str = ""
     query: list[tuple[str, str]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.query = parse_qsl(self.query_string, keep_blank_values=True)
+        self.raw_path = self.raw_path or quote(self.path)
 
     @classmethod
     def from_environ(cls, environ: WSGIEnvironment) -> Request:
@@ -54,6 +58,9 @@ class Request:
             if environ.get(key):
                 headers[key.replace("_", "-").lower()] = environ[key]
         host = headers.get("host") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+        # Servers that keep the path as sent say so in RAW_URI (gunicorn, kosmo's own
+        # loopback server and in-process transport) or REQUEST_URI (uWSGI).
+        sent = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
         return cls(
             method=environ["REQUEST_METHOD"].upper(),
             path=environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
@@ -61,6 +68,7 @@ class Request:
             body=environ["wsgi.input"].read(length) if length else b"",
             headers=headers,
             root=f"{environ['wsgi.url_scheme']}://{host}",
+            raw_path=sent.partition("?")[0],
         )
 
     def record(self) -> RecordedRequest:
@@ -124,7 +132,7 @@ def paginate(request: Request, items: list[Any]) -> tuple[list[Any], list[tuple[
 
     def link(number: int, rel: str) -> str:
         query = urlencode([*kept, ("page", number), ("per_page", per_page)])
-        return f'<{request.root}{request.path}?{query}>; rel="{rel}"'
+        return f'<{request.root}{request.raw_path}?{query}>; rel="{rel}"'
 
     links = []
     if page > 1:
