@@ -125,7 +125,10 @@ class Emulator:
     # WSGI.
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        request = Request.from_environ(environ)
+        try:
+            request = Request.from_environ(environ)
+        except ApiError as error:  # a body it will not read
+            return Response.error(error).send(start_response)
         if _under(request.path, CONTROL_PREFIX):
             with self._lock:
                 response = self._control(request, request.path[len(CONTROL_PREFIX) :])

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
 
 DEFAULT_PER_PAGE, MAX_PER_PAGE = 30, 100
+MAX_BODY_BYTES = 16 * 1024 * 1024
+"""The largest request body the emulator reads (its requests are small JSON documents)."""
 JSON_TYPE = "application/json; charset=utf-8"
 
 
@@ -48,7 +50,7 @@ class Request:
 
     @classmethod
     def from_environ(cls, environ: WSGIEnvironment) -> Request:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
+        length = _content_length(environ.get("CONTENT_LENGTH"))
         headers = {
             key[5:].replace("_", "-").lower(): value
             for key, value in environ.items()
@@ -121,6 +123,20 @@ class Response:
         length, chunks = self.stream or (len(self.body), [self.body])
         start_response(status, [*self.headers, ("Content-Length", str(length))])
         return [] if head_only else chunks
+
+
+def _content_length(text: str | None) -> int:
+    """The body's length, refused before any of it is read when it is not a length or is
+    more than :data:`MAX_BODY_BYTES` (read as given, a huge one is allocated first)."""
+    try:
+        length = int(text or 0)
+    except ValueError:
+        length = -1
+    if length < 0:
+        raise ApiError(400, f"Content-Length must be a number of bytes, got {text!r}")
+    if length > MAX_BODY_BYTES:
+        raise ApiError(413, f"Content-Length {length} is more than {MAX_BODY_BYTES} bytes")
+    return length
 
 
 def paginate(request: Request, items: list[Any]) -> tuple[list[Any], list[tuple[str, str]]]:
