@@ -150,3 +150,12 @@ def test_repeats_stop_when_the_deadline_leaves_no_time_for_them(server):
     # 0.5 s before the first repeat fits; the next (1 s more) would not.
     assert time.monotonic() - started < 1.2
     assert api.connections <= 2
+
+
+def test_a_hostile_link_header_costs_time_in_proportion_to_its_size(server):
+    # A Link of nothing but "<" (~90 KB: under httpcore's header bound) made the link
+    # pattern try every "<" against the rest: ~25 s of CPU for each reply.
+    api = server(lambda c, _: c.sendall(reply("200 OK", b"[]", Link="<" * 90_000)))
+    started = time.process_time()
+    assert _get(_client(api.url)) == []
+    assert time.process_time() - started < 2
