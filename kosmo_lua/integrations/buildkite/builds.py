@@ -25,7 +25,8 @@ FINISHED = frozenset({"passed", "failed", "canceled", "skipped", "not_run", "blo
 # Jobs that failed the build, or would have but for soft_fail.
 FAILED_JOBS = frozenset({"failed", "timed_out", "expired", "broken"})
 ANNOTATION_STYLES = ("error", "warning")
-_TAG = re.compile(r"<[^>]+>")
+# An HTML tag; it holds no "<", so HTML of unclosed ones is read once, not once from each.
+_TAG = re.compile(r"<[^<>]+>")
 
 
 def wait_for_build(call: Call) -> tuple[Any, dict[str, Any]]:
@@ -117,11 +118,16 @@ def _annotations(call: Call, build_path: str) -> list[dict[str, Any]]:
         {
             "style": item.get("style"),
             "context": item.get("context"),
-            "text": html.unescape(_TAG.sub("", item.get("body_html") or "")).strip(),
+            "text": _plain(item.get("body_html")),
         }
         for item in items
         if isinstance(item, dict) and item.get("style") in ANNOTATION_STYLES
     ]
+
+
+def _plain(body: Any) -> str:
+    """An annotation's HTML as text; what is no string (a server's mistake) as none."""
+    return html.unescape(_TAG.sub("", body)).strip() if isinstance(body, str) else ""
 
 
 class _Progress:
