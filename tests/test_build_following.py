@@ -197,3 +197,22 @@ def test_build_failures_reads_hostile_annotations_in_time(kosmo_home, api) -> No
     first, second = found["annotations"]
     assert first["text"] == "x" + "<" * 200_000
     assert second["text"] == ""
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        [1, 2],
+        {"jobs": "xx"},
+        {"jobs": [1, None]},
+        {"jobs": [{"state": ["failed"]}]},
+        {"jobs": [{"state": "failed"}]},
+    ],
+)
+def test_build_failures_of_a_build_of_another_shape_are_none(kosmo_home, api, reply) -> None:
+    # A server's reply the handler did not expect had ended in "internal error in host
+    # function: AttributeError" (or TypeError, KeyError 'id').
+    api.get(BUILD).respond(200, json=reply)
+    api.get(f"{BUILD}/annotations").respond(200, json=[])
+    found = _invoke(kosmo_home, "get_build_failures")
+    assert found["failed_jobs"] == [] and found["annotations"] == []

@@ -67,13 +67,7 @@ def get_build_failures(call: Call) -> tuple[Any, dict[str, Any]]:
     response = call.send()
     build = response.data
     build_path = call.path()
-    failed = [
-        job
-        for job in build.get("jobs") or []
-        if job.get("type", "script") == "script"
-        and job.get("state") in FAILED_JOBS
-        and not job.get("retried")  # a newer attempt replaced it
-    ]
+    failed = [job for job in _jobs(build) if _failed(job)]
 
     def summary(job: dict[str, Any]) -> dict[str, Any]:
         log = f"{build_path}/jobs/{urllib.parse.quote(str(job['id']), safe='')}/log"
@@ -96,6 +90,25 @@ def get_build_failures(call: Call) -> tuple[Any, dict[str, Any]]:
         "annotations": _annotations(call, build_path),
     }
     return result, response.meta()
+
+
+def _jobs(build: Any) -> list[dict[str, Any]]:
+    """The build's jobs that are objects with an id; a reply of another shape has none."""
+    jobs = build.get("jobs") if isinstance(build, dict) else None
+    if not isinstance(jobs, list):
+        return []
+    return [job for job in jobs if isinstance(job, dict) and job.get("id") is not None]
+
+
+def _failed(job: dict[str, Any]) -> bool:
+    """A command job that failed the build, not replaced by a newer attempt (retried)."""
+    state = job.get("state")
+    return (
+        job.get("type", "script") == "script"
+        and isinstance(state, str)
+        and state in FAILED_JOBS
+        and not job.get("retried")
+    )
 
 
 def _summary(build: Any) -> dict[str, Any]:
