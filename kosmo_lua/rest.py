@@ -721,7 +721,7 @@ def _error_message(reply: httpx.Response, content: bytes) -> str:
     """The body's ``message``, else ``errors``, else the body text, bounded."""
     try:
         body = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deep to read: the status still says
         body = None
     if isinstance(body, dict) and body.get("message"):
         message = str(body["message"])
