@@ -263,11 +263,13 @@ class _Scanner:
                 else:
                     self.aliases[name] = path
 
-    def _bind(self, name: str, path: str | None = None) -> None:
-        """``name`` now stands for ``path`` (None: for nothing we know), to its block's end."""
+    def _bind(self, name: str, path: str | None = None, *, assigned: bool = False) -> None:
+        """``name`` now stands for ``path`` (None: for nothing we know), to its block's end.
+        ``assigned`` (``name = ...``, no ``local``): the name may be an outer one, which the
+        block's end does not give back its old value, so from there on it is unknown."""
         if path is None and name not in self.aliases:
             return
-        self._undo.append((name, self.aliases.get(name)))
+        self._undo.append((name, None if assigned else self.aliases.get(name)))
         if path is None:
             del self.aliases[name]
         else:
@@ -317,11 +319,11 @@ class _Scanner:
             self._maybe_alias(names[0], index + 1)
         return index
 
-    def _maybe_alias(self, name: str, index: int) -> None:
+    def _maybe_alias(self, name: str, index: int, *, assigned: bool = False) -> None:
         """``name = <dotted path>`` and nothing more: ``name`` now stands for the path."""
         path, end = self._chain(index)
         if path is not None and not self._continues(end):
-            self._bind(name, path)
+            self._bind(name, path, assigned=assigned)
 
     def _continues(self, index: int) -> bool:
         """Whether the expression goes on after a dotted name at ``index``."""
@@ -356,8 +358,8 @@ class _Scanner:
         if index + 1 < len(tokens) and tokens[index + 1].text == "=":
             # a global assignment (`bk = app.integrations.buildkite`), or a table's field
             if index == 0 or tokens[index - 1].text not in ("{", ","):
-                self._bind(name)
-                self._maybe_alias(name, index + 2)
+                self._bind(name, assigned=True)
+                self._maybe_alias(name, index + 2, assigned=True)
             return index + 2
         if name == "pcall" and index + 1 < len(tokens) and tokens[index + 1].text == "(":
             self._pcall(index + 1, tokens[index].line)

@@ -299,3 +299,23 @@ def test_strings_that_are_not_utf8_are_shown_as_the_run_would_see_them(tmp_path:
         "raw \ufffd byte",
         "long \ufffd",
     ]
+
+
+def test_an_assignment_in_a_block_outlives_the_block():
+    # `x = ...` (no `local`) changes the outer x for good: after the block x is no longer
+    # what it was before it, so it is not read as that (a false finding on a valid script).
+    code = """
+    local x = mcp
+    do x = app.integrations.buildkite end
+    x.get_build{organization = "a", pipeline = "b", number = 1}
+    local bk = app.integrations.buildkite
+    if os.time() > 0 then bk = mcp end
+    bk.tool("x")
+    local kept = app.integrations.buildkite
+    do local kept = mcp; kept = 1 end                       -- the block's own kept
+    kept.get_biuld{}
+    """
+    sites = call_sites(code, frozenset({"app", "mcp"}))
+    assert [(s.path, s.line) for s in sites] == [("app.integrations.buildkite.get_biuld", 10)]
+    (finding,) = check(code, "eval")[0]
+    assert finding.line == 10
