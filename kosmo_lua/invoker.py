@@ -138,6 +138,7 @@ class Invoker:
         """The request a call would send, validated but not sent (``--dry-run``)."""
         integration, account, tool = self.catalog.resolve(path)
         request_path, query, body = build_request(integration, tool, bind(tool, args))
+        self._check_account(integration, account)
         url = self._base_url(integration, account).rstrip("/") + request_path
         if query:
             url += ("&" if "?" in url else "?") + urllib.parse.urlencode(query)

@@ -171,6 +171,17 @@ def test_plan_refuses_an_account_that_is_not_configured(emulator: Emulator):
     assert envelope["meta"]["plan"] == [] and emulator.requests == []
 
 
+def test_dry_run_refuses_an_account_that_is_not_configured(emulator: Emulator):
+    # It had described a request to the default account's URL, which no run would send.
+    where = ["--arg", "organization=acme-inc", "--arg", "pipeline=web", "--arg", "number=1"]
+    done = CliRunner().invoke(
+        main,
+        ["integrations:call", "buildkite.cancel_build", "--account", "wrok", "--dry-run", *where],
+    )
+    assert done.exit_code != 0 and "Unknown Buildkite account 'wrok'" in done.output
+    assert emulator.requests == []
+
+
 def test_plan_and_force_are_one_or_the_other():
     done = CliRunner().invoke(main, ["integrations:lua", "-e", "return 1", "--plan", "--force"])
     assert done.exit_code == 2
