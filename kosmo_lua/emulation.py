@@ -24,6 +24,8 @@ from .errors import ConfigError, UsageError
 from .tools import EmulatorApp, Integration
 
 if TYPE_CHECKING:  # httpx loads with the first in-process request, not with this module
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
     import httpx
 
 EMULATED_HOST = "emulator.invalid"  # a name that resolves nowhere: nothing leaves the process
@@ -108,8 +110,17 @@ def wsgi_transport(app: EmulatorApp) -> httpx.BaseTransport:
     ``httpx.RemoteProtocolError`` as a real one would."""
     import httpx
 
+    sending = threading.local()  # the request this thread is handing to the app
+
+    def with_raw_uri(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """httpx gives the app the path decoded (``%2F`` as ``/``): the path as sent goes
+        with it as ``RAW_URI``, as on loopback."""
+        environ["RAW_URI"] = sending.raw_path
+        return app(environ, start_response)
+
     class Transport(httpx.WSGITransport):
         def handle_request(self, request: httpx.Request) -> httpx.Response:
+            sending.raw_path = request.url.raw_path.decode("ascii")
             try:
                 return super().handle_request(request)
             except DroppedConnection as error:
@@ -117,7 +128,7 @@ def wsgi_transport(app: EmulatorApp) -> httpx.BaseTransport:
                     "Server disconnected without sending a response.", request=request
                 ) from error
 
-    return Transport(app=app)
+    return Transport(app=with_raw_uri)
 
 
 # Serving on loopback: a threaded wsgiref server in a daemon thread, silent (no request log).
@@ -133,6 +144,13 @@ class _Handler(ServerHandler):
 class _RequestHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         """Stay quiet: emulators record requests themselves."""
+
+    def get_environ(self) -> dict[str, str]:
+        """wsgiref's, plus the path as sent (``RAW_URI``): ``PATH_INFO`` has ``%2F`` decoded
+        into a ``/`` that would split a segment."""
+        environ = super().get_environ()
+        environ["RAW_URI"] = self.path
+        return environ
 
     def handle(self) -> None:
         """``WSGIRequestHandler.handle``, with the handler that can drop a connection."""

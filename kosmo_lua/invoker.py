@@ -118,6 +118,9 @@ class Invoker:
                 integration, account, tool = self.catalog.resolve(path)
                 entry.update(tool=tool.full_name, account=account, method=tool.method)
                 named = bind(tool, args)
+                # Before the policy: a write is neither planned nor put to a human for an
+                # account the run could not send it with.
+                self._check_account(integration, account)
                 verdict = self._check_permission(integration, account, tool, named)
                 if verdict == "plan":
                     entry["planned"] = True
@@ -139,6 +142,7 @@ class Invoker:
         """The request a call would send, validated but not sent (``--dry-run``)."""
         integration, account, tool = self.catalog.resolve(path)
         request_path, query, body = build_request(integration, tool, bind(tool, args))
+        self._check_account(integration, account)
         url = self._base_url(integration, account).rstrip("/") + request_path
         if query:
             url += ("&" if "?" in url else "?") + urllib.parse.urlencode(query)

@@ -18,6 +18,7 @@ an alias from there on, so the scanner misses calls rather than report false one
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,7 +59,7 @@ class CallSite:
     open_ended: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Token:
     kind: str  # name, string, number, op, keyword
     text: str
@@ -96,10 +97,12 @@ KEYWORDS = frozenset(
 )
 _TOKEN = re.compile(
     r"""
-    (?P<space>[ \t\r\f\v]+|\n)
+    (?P<space>[ \t\f\v]+)
+  | (?P<newline>\r\n|\n\r|\r|\n)
   | (?P<comment>--(?:\[(?P<ceq>=*)\[)?)
   | (?P<long>\[(?P<leq>=*)\[)
-  | (?P<string>"(?:[^"\\\n]|\\(?:.|\n))*"|'(?:[^'\\\n]|\\(?:.|\n))*')
+  | (?P<string>"(?:[^"\\\r\n]|\\(?:z\s*+|\r\n|\n\r|.|\n))*"
+      |'(?:[^'\\\r\n]|\\(?:z\s*+|\r\n|\n\r|.|\n))*')
   | (?P<number>0[xX](?:[0-9a-fA-F]*\.?[0-9a-fA-F]*)(?:[pP][+-]?\d+)?
       |(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
@@ -107,7 +110,17 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
+_NEWLINE = re.compile(r"\r\n|\n\r|\r|\n")
+"""A line break as Lua counts them: each of these is one."""
+_ESCAPES = {
+    b"n": b"\n",
+    b"t": b"\t",
+    b"r": b"\r",
+    b"a": b"\a",
+    b"b": b"\b",
+    b"f": b"\f",
+    b"v": b"\v",
+}
 
 
 def tokenize(source: str) -> list[Token]:
@@ -125,50 +138,67 @@ def tokenize(source: str) -> list[Token]:
         if kind == "comment" or kind == "long":
             equals = match.group("ceq") if kind == "comment" else match.group("leq")
             if kind == "comment" and equals is None:  # a line comment
-                newline = source.find("\n", end)
-                end = size if newline < 0 else newline
+                newline = _NEWLINE.search(source, end)
+                end = size if newline is None else newline.start()
             else:
                 close = source.find(f"]{equals}]", end)
                 end = size if close < 0 else close + len(equals) + 2
                 if kind == "long":
                     body = source[match.end() : end - len(equals) - 2]
-                    tokens.append(Token("string", text, line, body.removeprefix("\n")))
-            line += source.count("\n", position, end)
+                    value = _as_run_sees(body.removeprefix("\n"))
+                    tokens.append(Token("string", text, line, value))
+            line += _line_breaks(source[position:end])
         elif kind == "string":
             tokens.append(Token("string", text, line, _unescape(text[1:-1])))
-            line += text.count("\n")
+            line += _line_breaks(text)
         elif kind == "number":
             tokens.append(Token("number", text, line, _number(text)))
         elif kind == "name":
             tokens.append(Token("keyword" if text in KEYWORDS else "name", text, line))
         elif kind == "op":
             tokens.append(Token("op", text, line))
-        else:
-            line += text == "\n"
+        elif kind == "newline":
+            line += 1
         position = end
     return tokens
 
 
+def _line_breaks(text: str) -> int:
+    return text.count("\n") if "\r" not in text else len(_NEWLINE.findall(text))
+
+
 def _unescape(body: str) -> str:
-    """A quoted string's value, for the escapes literal arguments use; others kept as is."""
+    """A quoted string's value, as the run sees it: Lua makes bytes of the escapes, and the
+    host decodes a string's bytes as UTF-8 with U+FFFD for what is not (so no lone
+    surrogate, which no output could print, ever reaches a finding)."""
     if "\\" not in body:
-        return body
-    return re.sub(
-        r"\\(x[0-9a-fA-F]{2}|\d{1,3}|u\{[0-9a-fA-F]+\}|z\s*|.|\n)",
-        lambda m: _escape(m.group(1)),
-        body,
-    )
+        return _as_run_sees(body)
+    raw = _ESCAPE.sub(lambda m: _escape(m.group(1)), body.encode("utf-8", "surrogateescape"))
+    return raw.decode("utf-8", "replace")
 
 
-def _escape(code: str) -> str:
-    if code[0] == "x":
-        return chr(int(code[1:], 16))
-    if code[0].isdigit():
-        return chr(min(int(code), 255))
-    if code[0] == "u" and len(code) > 1:
-        return chr(min(int(code[2:-1], 16), 0x10FFFF))
-    if code[0] == "z":
-        return ""
+def _as_run_sees(text: str) -> str:
+    """Source text (bytes that are not UTF-8 escaped as surrogates) as the run decodes it."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+_ESCAPE = re.compile(rb"\\(x[0-9a-fA-F]{2}|\d{1,3}|u\{[0-9a-fA-F]+\}|z\s*|\r\n|\n\r|\r|.|\n)")
+
+
+def _escape(code: bytes) -> bytes:
+    if code[:1] == b"x":
+        return bytes([int(code[1:], 16)])
+    if code[:1].isdigit():
+        return bytes([min(int(code), 255)])
+    if code[:1] == b"u" and len(code) > 1:
+        point = int(code[2:-1], 16)
+        return chr(point).encode("utf-8", "surrogatepass") if point <= 0x10FFFF else b"?"
+    if code[:1] == b"z":
+        return b""
+    if code[:1] in (b"\r", b"\n"):  # a backslash before a line break: one newline
+        return b"\n"
     return _ESCAPES.get(code, code)
 
 
@@ -235,11 +265,13 @@ class _Scanner:
                 else:
                     self.aliases[name] = path
 
-    def _bind(self, name: str, path: str | None = None) -> None:
-        """``name`` now stands for ``path`` (None: for nothing we know), to its block's end."""
+    def _bind(self, name: str, path: str | None = None, *, assigned: bool = False) -> None:
+        """``name`` now stands for ``path`` (None: for nothing we know), to its block's end.
+        ``assigned`` (``name = ...``, no ``local``): the name may be an outer one, which the
+        block's end does not give back its old value, so from there on it is unknown."""
         if path is None and name not in self.aliases:
             return
-        self._undo.append((name, self.aliases.get(name)))
+        self._undo.append((name, None if assigned else self.aliases.get(name)))
         if path is None:
             del self.aliases[name]
         else:
@@ -267,12 +299,17 @@ class _Scanner:
                     self._bind(token.text)
             return end + 1
         names: list[str] = []
-        while index < len(tokens) and (tokens[index].kind == "name" or tokens[index].text in ","):
-            if tokens[index].kind == "name":
-                names.append(tokens[index].text)
+        # name {, name}: a name not after a comma starts the next statement (`local a` then
+        # `app.x()` on the next line), which is no name of this one.
+        while index < len(tokens) and tokens[index].kind == "name":
+            names.append(tokens[index].text)
             index += 1
             if index < len(tokens) and tokens[index].text == "<":  # <const>, <close>
                 index += 3
+            if index + 1 < len(tokens) and tokens[index].text == ",":
+                index += 1
+            else:
+                break
         for name in names:
             self._bind(name)
         if (
@@ -284,11 +321,11 @@ class _Scanner:
             self._maybe_alias(names[0], index + 1)
         return index
 
-    def _maybe_alias(self, name: str, index: int) -> None:
+    def _maybe_alias(self, name: str, index: int, *, assigned: bool = False) -> None:
         """``name = <dotted path>`` and nothing more: ``name`` now stands for the path."""
         path, end = self._chain(index)
         if path is not None and not self._continues(end):
-            self._bind(name, path)
+            self._bind(name, path, assigned=assigned)
 
     def _continues(self, index: int) -> bool:
         """Whether the expression goes on after a dotted name at ``index``."""
@@ -323,8 +360,8 @@ class _Scanner:
         if index + 1 < len(tokens) and tokens[index + 1].text == "=":
             # a global assignment (`bk = app.integrations.buildkite`), or a table's field
             if index == 0 or tokens[index - 1].text not in ("{", ","):
-                self._bind(name)
-                self._maybe_alias(name, index + 2)
+                self._bind(name, assigned=True)
+                self._maybe_alias(name, index + 2, assigned=True)
             return index + 2
         if name == "pcall" and index + 1 < len(tokens) and tokens[index + 1].text == "(":
             self._pcall(index + 1, tokens[index].line)
@@ -359,7 +396,7 @@ class _Scanner:
     def _arguments(self, start: int, first: int | None = None) -> tuple[list[Any], bool]:
         """The arguments between ``(`` at ``start`` (from ``first``) and its ``)``."""
         end = self.closing.get(start, start)
-        pieces = self._split(first if first is not None else start + 1, end)
+        pieces = list(self._split(first if first is not None else start + 1, end))
         args = [self._value(a, b, 1) for a, b in pieces]
         open_ended = bool(pieces) and self._multiple(pieces[-1][1], args[-1])
         return args, open_ended
@@ -370,36 +407,36 @@ class _Scanner:
         call = last.text in (")", "}") or last.kind == "string"
         return last.text == "..." or (value is UNKNOWN and call)
 
-    def _split(self, start: int, end: int) -> list[tuple[int, int]]:
-        """The comma- (or semicolon-) separated expressions in ``start``..``end``."""
-        pieces, index, piece_start = [], start, start
+    def _split(self, start: int, end: int) -> Iterator[tuple[int, int]]:
+        """The comma- (or semicolon-) separated expressions in ``start``..``end``, one at a
+        time (a table of a million items is not first a million pairs)."""
+        index, piece_start = start, start
         while index < end:
             token = self.tokens[index]
             if token.text in ("(", "{", "["):
                 index = self.closing.get(index, end - 1) + 1
                 continue
             if token.text in (",", ";"):
-                pieces.append((piece_start, index))
+                yield piece_start, index
                 piece_start = index + 1
             index += 1
         if piece_start < end:
-            pieces.append((piece_start, end))
-        return pieces
+            yield piece_start, end
 
     def _value(self, start: int, end: int, depth: int) -> Any:
         """A literal's value, a ``Table`` or ``UNKNOWN``."""
-        tokens = self.tokens[start:end]
-        if len(tokens) == 1:
-            token = tokens[0]
+        tokens, count = self.tokens, end - start
+        if count == 1:
+            token = tokens[start]
             if token.kind in ("string", "number"):
                 return token.value
             if token.text in ("true", "false"):
                 return token.text == "true"
             if token.text == "nil":
                 return None
-        if len(tokens) == 2 and tokens[0].text == "-" and tokens[1].kind == "number":
-            return -tokens[1].value
-        if tokens and tokens[0].text == "{" and self.closing.get(start) == end - 1:
+        if count == 2 and tokens[start].text == "-" and tokens[start + 1].kind == "number":
+            return -tokens[start + 1].value
+        if count and tokens[start].text == "{" and self.closing.get(start) == end - 1:
             return self._table(start, depth)
         return UNKNOWN
 

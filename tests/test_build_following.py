@@ -176,3 +176,43 @@ def test_the_runs_timeout_ends_a_wait_for_build() -> None:
         )
     assert result.meta.get("limit") == "timeout", result.error
     assert time.monotonic() - started < 30  # not the wait's 900 s, nor its 60 s interval
+
+
+def test_build_failures_reads_hostile_annotations_in_time(kosmo_home, api) -> None:
+    # Annotation HTML of "<" never closed made the tag pattern read on to the end from each
+    # one (quadratic: ~14 s for 200 KB); a body that is no string had raised TypeError.
+    import time
+
+    api.get(BUILD).respond(200, json={"number": 7, "state": "failed", "jobs": []})
+    api.get(f"{BUILD}/annotations").respond(
+        200,
+        json=[
+            {"style": "error", "context": "a", "body_html": "<b>x</b>" + "<" * 200_000},
+            {"style": "error", "context": "b", "body_html": 42},
+        ],
+    )
+    started = time.process_time()
+    found = _invoke(kosmo_home, "get_build_failures")
+    assert time.process_time() - started < 2
+    first, second = found["annotations"]
+    assert first["text"] == "x" + "<" * 200_000
+    assert second["text"] == ""
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        [1, 2],
+        {"jobs": "xx"},
+        {"jobs": [1, None]},
+        {"jobs": [{"state": ["failed"]}]},
+        {"jobs": [{"state": "failed"}]},
+    ],
+)
+def test_build_failures_of_a_build_of_another_shape_are_none(kosmo_home, api, reply) -> None:
+    # A server's reply the handler did not expect had ended in "internal error in host
+    # function: AttributeError" (or TypeError, KeyError 'id').
+    api.get(BUILD).respond(200, json=reply)
+    api.get(f"{BUILD}/annotations").respond(200, json=[])
+    found = _invoke(kosmo_home, "get_build_failures")
+    assert found["failed_jobs"] == [] and found["annotations"] == []

@@ -18,7 +18,7 @@ from kosmo_lua.checker import MAX_CHECK_BYTES, check
 from kosmo_lua.cli import main
 from kosmo_lua.integrations import load
 from kosmo_lua.integrations.buildkite.emulator import Emulator
-from kosmo_lua.luascan import UNKNOWN, Table, call_sites
+from kosmo_lua.luascan import UNKNOWN, Table, call_sites, tokenize
 
 BAD = """\
 local bk = app.integrations.buildkite
@@ -205,3 +205,104 @@ def test_huge_and_deeply_nested_scripts_are_bounded():
     nested += "}" * 150 + ', pipeline = "b", number = 1}'
     (finding,) = check(nested, "nested")[0]
     assert finding.line == 2 and "must be a string, got a table" in finding.message
+
+
+def test_a_local_declared_without_a_value_does_not_hide_the_next_statement():
+    # `local a` then a call on the next line: `app` is no name of that `local`, so the
+    # call (and every later one through `app`) is still seen.
+    code = "local result\napp.integrations.buildkite.get_biuld{}\nlocal a, b\napp.x.y()\n"
+    sites = call_sites(code, frozenset({"app"}))
+    assert [(s.path, s.line) for s in sites] == [
+        ("app.integrations.buildkite.get_biuld", 2),
+        ("app.x.y", 4),
+    ]
+    (finding,) = check(code, "eval")[0]
+    assert finding.kind == "unknown_function" and finding.line == 2
+
+
+def test_strings_lua_continues_across_lines_stay_strings():
+    # `\z` skips the line break and the spaces after it; `\` before CR LF is one newline.
+    # Read as code, the string's end would turn the rest of the script inside out.
+    code = (
+        'local s = "skip \\z\n   spaces" app.integrations.buildkite.get_biuld{} local v = "c"\n'
+        'local t = "a\\\r\nb" app.integrations.buildkite.get_bulid{}\n'
+        'local u = "app.integrations.buildkite.hidden{}"\n'
+    )
+    sites = call_sites(code, frozenset({"app"}))
+    assert [(s.path.rpartition(".")[2], s.line) for s in sites] == [
+        ("get_biuld", 2),
+        ("get_bulid", 4),
+    ]
+    strings = [t.value for t in tokenize(code) if t.kind == "string"]
+    assert strings[:3] == ["skip spaces", "c", "a\nb"]
+
+
+def test_lines_are_counted_as_lua_counts_them():
+    # A lone CR ends a line (and a line comment) for Lua: MCP clients send code as is.
+    code = "-- a comment\rlocal a = 1\r\rapp.integrations.buildkite.get_biuld{}\n"
+    (finding,) = check(code, "eval")[0]
+    assert finding.kind == "unknown_function" and finding.line == 4
+
+
+def test_nested_tables_are_read_without_copying_the_script_at_each_level():
+    # Each level of a nested table held a copy of its tokens while reading the next one
+    # in: 32 levels around a big table took 32 times its tokens (a 4 MiB script, ~500 MiB).
+    import tracemalloc
+
+    code = "app.f" + "{a = " * 30 + "{" + "1," * 100_000 + "}" + "}" * 30
+    tracemalloc.start()
+    try:
+        tokenize(code)
+        tokens_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        (site,) = call_sites(code, frozenset({"app"}))
+        scan_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert scan_peak < tokens_peak + 8_000_000, (tokens_peak, scan_peak)
+    value = site.args[0]
+    for _ in range(30):
+        value = value["a"]
+    assert len(value) == 100_000
+
+
+def test_strings_that_are_not_utf8_are_shown_as_the_run_would_see_them(tmp_path: Path):
+    # A lone surrogate (\u{D800}), a byte escape and a raw byte that is not UTF-8: the
+    # findings quote them as the run decodes them (U+FFFD), and printing them cannot fail.
+    script = tmp_path / "odd.lua"
+    script.write_bytes(
+        b'docs.read("\\u{D800}")\n'
+        b'docs.read("\\xff\\65")\n'
+        b'docs.read("raw \xff byte")\n'
+        b"docs.read([[long \xfe]])\n"
+    )
+    for as_json in ((), ("--json",)):
+        done = CliRunner().invoke(main, ["integrations:lua", "--check", str(script), *as_json])
+        assert done.exit_code == 1 and not isinstance(done.exception, UnicodeError), done
+    strings = [t.value for t in tokenize(script.read_bytes().decode("utf-8", "surrogateescape"))]
+    assert [s for s in strings if isinstance(s, str)] == [
+        "\ufffd" * 3,
+        "\ufffdA",
+        "raw \ufffd byte",
+        "long \ufffd",
+    ]
+
+
+def test_an_assignment_in_a_block_outlives_the_block():
+    # `x = ...` (no `local`) changes the outer x for good: after the block x is no longer
+    # what it was before it, so it is not read as that (a false finding on a valid script).
+    code = """
+    local x = mcp
+    do x = app.integrations.buildkite end
+    x.get_build{organization = "a", pipeline = "b", number = 1}
+    local bk = app.integrations.buildkite
+    if os.time() > 0 then bk = mcp end
+    bk.tool("x")
+    local kept = app.integrations.buildkite
+    do local kept = mcp; kept = 1 end                       -- the block's own kept
+    kept.get_biuld{}
+    """
+    sites = call_sites(code, frozenset({"app", "mcp"}))
+    assert [(s.path, s.line) for s in sites] == [("app.integrations.buildkite.get_biuld", 10)]
+    (finding,) = check(code, "eval")[0]
+    assert finding.line == 10

@@ -147,6 +147,60 @@ def test_head_over_the_socket_sends_headers_only(emulator: Emulator) -> None:
         assert web.get("/user").status_code == 200  # the connection is still in step
 
 
+def test_an_encoded_slash_stays_inside_its_segment(emulator: Emulator) -> None:
+    # The API routes the path as sent: a slug "web/builds" (sent as web%2Fbuilds) is one
+    # pipeline that does not exist, not the builds of pipeline "web".
+    with serve(emulator) as served, httpx.Client(base_url=served.base_url, headers=AUTH) as web:
+        assert web.get(f"{PIPELINES}/web%2Fbuilds").status_code == 404
+        assert web.get(f"{PIPELINES}/web").json()["slug"] == "web"
+        assert web.get(f"{ORG}%2Fpipelines").status_code == 404
+        page = web.get(f"{PIPELINES}/web/builds", params={"per_page": 1})
+        assert page.headers["Link"].startswith(f"<{served.base_url}{PIPELINES}/web/builds?")
+
+
+def test_an_encoded_slash_in_a_scripts_slug_is_404_in_process() -> None:
+    from click.testing import CliRunner
+
+    from kosmo_lua.cli import main
+
+    code = (
+        "local ok, e = pcall(app.integrations.buildkite.get_pipeline,"
+        ' {organization = "acme-inc", pipeline = "web/builds"})'
+        " return ok, e.status"
+    )
+    done = CliRunner().invoke(main, ["integrations:lua", "--emulate", "-e", code])
+    assert done.exit_code == 0, done.output
+    assert done.output.split() == ["false", "404"]
+
+
+@pytest.mark.parametrize(
+    ("length", "status"),
+    [("abc", 400), ("-5", 400), ("99999999999999", 413), ("5000000000", 413)],
+)
+def test_a_content_length_that_cannot_be_read_is_refused_before_reading(
+    emulator: Emulator, length: str, status: int
+) -> None:
+    # Read as given, a huge length was allocated (MemoryError, or a thread waiting on
+    # gigabytes that never come) and a bad one a traceback and a bare 500.
+    import json
+    import socket
+
+    with serve(emulator) as served:
+        host, port = served._server.server_address[:2]
+        with socket.create_connection((host, port), timeout=10) as raw:
+            raw.sendall(
+                f"POST {PIPELINES}/web/builds HTTP/1.1\r\nHost: {host}\r\n"
+                f"Authorization: {AUTH['Authorization']}\r\nContent-Length: {length}\r\n"
+                "Content-Type: application/json\r\n\r\n{}".encode()
+            )
+            reply = b""
+            while chunk := raw.recv(65536):
+                reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == str(status).encode()
+    assert "Content-Length" in json.loads(body)["message"]
+
+
 def test_a_job_logs_head_is_its_raw_size_as_text(client: httpx.Client) -> None:
     log = f"{BUILD}/jobs/{failed_job(client)}/log"
     head = client.head(log)

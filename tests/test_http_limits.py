@@ -13,7 +13,7 @@ import pytest
 from loopback import Handler, reply, servers
 
 from kosmo_lua.dispatch import AppDispatcher
-from kosmo_lua.errors import ConnectionFailed, LimitExceeded
+from kosmo_lua.errors import ApiError, ConnectionFailed, LimitExceeded
 from kosmo_lua.limits import MIB, Limits
 from kosmo_lua.rest import RestClient
 from kosmo_lua.runtime.supervisor import Worker
@@ -150,3 +150,21 @@ def test_repeats_stop_when_the_deadline_leaves_no_time_for_them(server):
     # 0.5 s before the first repeat fits; the next (1 s more) would not.
     assert time.monotonic() - started < 1.2
     assert api.connections <= 2
+
+
+def test_a_hostile_link_header_costs_time_in_proportion_to_its_size(server):
+    # A Link of nothing but "<" (~90 KB: under httpcore's header bound) made the link
+    # pattern try every "<" against the rest: ~25 s of CPU for each reply.
+    api = server(lambda c, _: c.sendall(reply("200 OK", b"[]", Link="<" * 90_000)))
+    started = time.process_time()
+    assert _get(_client(api.url)) == []
+    assert time.process_time() - started < 2
+
+
+def test_an_error_reply_nested_too_deep_to_read_is_still_the_apis_error(server):
+    # Its JSON too deep for Python's decoder had escaped as RecursionError, hiding the status.
+    deep = b"[" * 100_000 + b"]" * 100_000
+    api = server(lambda c, _: c.sendall(reply("422 Unprocessable", deep)))
+    with pytest.raises(ApiError) as refused:
+        _get(_client(api.url))
+    assert refused.value.status == 422 and "Buildkite API error (422)" in str(refused.value)

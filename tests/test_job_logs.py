@@ -284,3 +284,16 @@ def test_a_pattern_that_needs_unicode_searches_decoded_text(kosmo_home, api) -> 
         assert len(hits) == 1, pattern
     hits = _invoke(kosmo_home, "search_job_log", pattern="/🚨/", context=1)
     assert hits == [{"line": 2, "text": "🚨 Error: exit 1", "before": ["ok"], "after": ["Ärger"]}]
+
+
+def test_a_hostile_log_is_stripped_in_time_in_proportion_to_its_size(kosmo_home, api) -> None:
+    # An OSC sequence ("ESC ]") never ended by BEL: the pattern read on to the log's end
+    # from each of them, quadratic in the log (~7 s for 200 KB, hours for 10 MB).
+    import time
+
+    hostile = b"\x1b]0;title\x07" + b"\x1b]" * 100_000 + b"done\n"
+    api.get(LOG).mock(return_value=httpx.Response(200, content=hostile))
+    started = time.process_time()
+    text = _invoke(kosmo_home, "get_job_log", format="text", strip_ansi=True)
+    assert time.process_time() - started < 2
+    assert text.startswith("\x1b]\x1b]") and text.endswith("done\n")

@@ -134,3 +134,18 @@ def test_check_mode_runs_nothing(emulator: Emulator):
     wrong, _ = run_lua({"code": WRITE, "mode": "dry"}, None)
     assert wrong.is_error and "mode must be one of run, check" in wrong.content[0].text
     assert emulator.requests == []
+
+
+def test_the_question_shows_invisible_and_reordering_characters_escaped(emulator: Emulator):
+    # A script could make the body the human approves read otherwise than it is: a
+    # right-to-left override turns what follows around on screen, a zero-width space hides.
+    code = (
+        "return app.integrations.buildkite.create_build{organization = 'acme-inc',"
+        " pipeline = 'web', commit = 'HEAD', branch = 'main',"
+        " message = 'docs only \\u{202E}txt.hs.pleh \\u{200B}', env = {DEPLOY = 'prod'}}"
+    )
+    _, asked = run_lua({"code": code}, "decline")
+    (message,) = asked
+    assert "\u202e" not in message and "\u200b" not in message
+    assert "docs only \\u202etxt.hs.pleh \\u200b" in message
+    assert emulator.requests == []

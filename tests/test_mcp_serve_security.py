@@ -202,6 +202,29 @@ def test_runs_at_once_are_bounded():
     assert time.monotonic() - started >= 1.9  # one after the other
 
 
+def test_checks_count_among_the_runs_at_once():
+    # A check is done in the server's own process (a 4 MiB script takes hundreds of MiB
+    # there): a client sending many at once must wait for a free run as runs do.
+    tools = HostTools(limits=RunLimits(max_runs=1))
+    finished: dict[str, float] = {}
+
+    async def call(name: str, args: dict[str, Any], delay: float) -> None:
+        await anyio.sleep(delay)
+        await tools.execute_lua_async(args)
+        finished[name] = time.monotonic()
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(call, "run", {"code": BUSY.format(seconds=2)}, 0)
+            group.start_soon(call, "check", {"code": "return 1", "mode": "check"}, 0.5)
+
+    try:
+        anyio.run(main)
+    finally:
+        tools.close()
+    assert finished["run"] < finished["check"]
+
+
 # Point 8: read-only means read-only; MCP writes follow the policy -------------------------------
 
 WRITES = """

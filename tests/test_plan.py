@@ -143,6 +143,31 @@ def test_plan_still_checks_arguments_and_deny(emulator: Emulator, kosmo_home: An
     assert emulator.requests == []
 
 
+def test_plan_refuses_an_account_that_is_not_configured(emulator: Emulator):
+    # A real run would fail there: a plan that lists the write would say it can be sent.
+    code, envelope = envelope_of(
+        "integrations:lua",
+        "-e",
+        "return app.integrations.buildkite.wrok.cancel_build"
+        '{organization = "acme-inc", pipeline = "web", number = 1}',
+        "--plan",
+        "--json",
+    )
+    assert code == 1 and "Unknown Buildkite account 'wrok'" in envelope["error"]
+    assert envelope["meta"]["plan"] == [] and emulator.requests == []
+
+
+def test_dry_run_refuses_an_account_that_is_not_configured(emulator: Emulator):
+    # It had described a request to the default account's URL, which no run would send.
+    where = ["--arg", "organization=acme-inc", "--arg", "pipeline=web", "--arg", "number=1"]
+    done = CliRunner().invoke(
+        main,
+        ["integrations:call", "buildkite.cancel_build", "--account", "wrok", "--dry-run", *where],
+    )
+    assert done.exit_code != 0 and "Unknown Buildkite account 'wrok'" in done.output
+    assert emulator.requests == []
+
+
 def test_plan_and_force_are_one_or_the_other():
     done = CliRunner().invoke(main, ["integrations:lua", "-e", "return 1", "--plan", "--force"])
     assert done.exit_code == 2

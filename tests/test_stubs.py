@@ -125,6 +125,23 @@ def test_an_unwritable_output_is_a_usage_error(tmp_path):
     assert done.exit_code == 2 and "Cannot write stubs" in done.output
 
 
+def test_a_link_planted_in_the_output_folder_is_replaced_not_written_through(tmp_path):
+    # The default output is inside the project: a hostile checkout could ship
+    # .kosmo-stubs/kosmo.lua as a link to a file of the user's.
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    out = tmp_path / "stubs"
+    out.mkdir()
+    for name in ("kosmo.lua", "buildkite.lua", ".luarc.json"):
+        (out / name).symlink_to(victim)
+    _write(tmp_path)
+    assert victim.read_text() == "precious\n"
+    for name in ("kosmo.lua", "buildkite.lua", ".luarc.json"):
+        assert not (out / name).is_symlink()
+    assert (out / "kosmo.lua").read_text().startswith("---@meta")
+    assert sorted(p.name for p in out.iterdir()) == [".luarc.json", "buildkite.lua", "kosmo.lua"]
+
+
 @pytest.mark.skipif(not shutil.which("lua-language-server"), reason="lua-language-server absent")
 def test_lua_language_server_finds_no_problems(tmp_path):
     out = _write(tmp_path)

@@ -318,7 +318,8 @@ In an MCP client (.mcp.json, Claude Desktop, VS Code):
     type=click.IntRange(min=1),
     default=_CAPS.max_runs,
     show_default=True,
-    help="Runs at once, each in its own worker; more wait for a free one.",
+    help="Runs at once, each in its own worker (checks, done in the server, count too);"
+    " more wait for a free one.",
 )
 def mcp_serve(
     use_http: bool,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
@@ -48,7 +49,26 @@ def integrations_stubs(output: Path) -> None:
     try:
         output.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
-            (output / name).write_text(text, encoding="utf-8")
+            _replace(output / name, text)
     except OSError as exc:
         raise UsageError(f"Cannot write stubs to {output}: {exc.strerror or exc}") from None
     click.echo(f"Wrote LuaCATS stubs to {output}/ (lua-language-server: see {output}/.luarc.json)")
+
+
+def _replace(path: Path, text: str) -> None:
+    """Writes ``path`` as a new file put in place of the old: a link planted there (the
+    default folder is in the project, which may not be the user's) is replaced, never
+    written through."""
+    import os
+    import tempfile
+
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

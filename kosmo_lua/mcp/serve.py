@@ -93,7 +93,8 @@ class RunLimits:
 
     ``timeout_seconds`` is every run's wall-clock limit and the most a client may ask for;
     ``max_memory_bytes`` and ``max_cpu_seconds`` cap ``memoryLimit`` and ``cpuLimit``;
-    ``max_runs`` runs at once (each in its own worker), the next waits for a free one.
+    ``max_runs`` runs at once (each in its own worker), the next waits for a free one; a
+    ``mode = "check"`` counts as a run (it is done in the server's process).
     """
 
     timeout_seconds: float = 120.0
@@ -240,8 +241,9 @@ class HostTools:
         from ..runtime.zygote import PoolError
 
         code = _string(args, "code")
-        if _mode(args) == "check":
-            return _checked(code)
+        if _mode(args) == "check":  # in this process, so it counts as a run
+            with self._runs:
+                return _checked(code)
         limits = self.run_limits(args)
         budget = _reply_budget(args)
         try:
@@ -256,21 +258,21 @@ class HostTools:
     ) -> dict[str, Any]:
         """``execute_lua`` in a task on the server's event loop, with no thread: the run
         takes the worker the zygote pushed ahead of need (or waits in a thread for one) and
-        waits for its replies with the loop. At most ``max_runs`` run at once."""
+        waits for its replies with the loop. At most ``max_runs`` run (or check) at once."""
         import anyio
 
         from ..runtime.zygote import PoolError
 
         code = _string(args, "code")
-        if _mode(args) == "check":
-            import anyio.to_thread
-
-            return await anyio.to_thread.run_sync(_checked, code)
-        limits = self.run_limits(args)
+        limits = None if _mode(args) == "check" else self.run_limits(args)
         budget = _reply_budget(args)
         if self._async_runs is None:
             self._async_runs = anyio.Semaphore(self.limits.max_runs, fast_acquire=True)
         async with self._async_runs:
+            if limits is None:  # a check is done in this process: it counts as a run
+                import anyio.to_thread
+
+                return await anyio.to_thread.run_sync(_checked, code)
             worker = self._pool.worker(limits)
             try:
                 worker.adopt(self._pool.take_ready() or await self._take())

@@ -209,9 +209,11 @@ class Worker:
             if self._handle(messages, result, on_output):
                 return
             while self.asked:  # nobody to ask here: the write is planned
-                self._answer(self.asked.pop(0), "plan")
+                self.asked.pop(0)
+                self._answer("plan")
 
-    def _answer(self, question: dict[str, Any], answer: str) -> None:
+    def _answer(self, answer: str) -> None:
+        """Answers the worker's question (it asks one at a time, and waits for this)."""
         with contextlib.suppress(BrokenPipeError):  # the worker died: the loop sees it
             _write_frame(self._requests, {"answer": answer})
 
@@ -291,7 +293,7 @@ class Worker:
         left = math.inf if timeout is None else timeout - (time.monotonic() - started)
         with anyio.move_on_after(left):
             answer = "plan" if on_ask is None else await on_ask(question)
-        self._answer(question, answer)
+        self._answer(answer)
 
     def _request(self, code: str, name: str, repl: bool) -> dict[str, Any]:
         """The frame that asks the worker for one run."""

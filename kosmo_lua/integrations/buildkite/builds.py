@@ -25,7 +25,8 @@ FINISHED = frozenset({"passed", "failed", "canceled", "skipped", "not_run", "blo
 # Jobs that failed the build, or would have but for soft_fail.
 FAILED_JOBS = frozenset({"failed", "timed_out", "expired", "broken"})
 ANNOTATION_STYLES = ("error", "warning")
-_TAG = re.compile(r"<[^>]+>")
+# An HTML tag; it holds no "<", so HTML of unclosed ones is read once, not once from each.
+_TAG = re.compile(r"<[^<>]+>")
 
 
 def wait_for_build(call: Call) -> tuple[Any, dict[str, Any]]:
@@ -66,13 +67,7 @@ def get_build_failures(call: Call) -> tuple[Any, dict[str, Any]]:
     response = call.send()
     build = response.data
     build_path = call.path()
-    failed = [
-        job
-        for job in build.get("jobs") or []
-        if job.get("type", "script") == "script"
-        and job.get("state") in FAILED_JOBS
-        and not job.get("retried")  # a newer attempt replaced it
-    ]
+    failed = [job for job in _jobs(build) if _failed(job)]
 
     def summary(job: dict[str, Any]) -> dict[str, Any]:
         log = f"{build_path}/jobs/{urllib.parse.quote(str(job['id']), safe='')}/log"
@@ -97,6 +92,25 @@ def get_build_failures(call: Call) -> tuple[Any, dict[str, Any]]:
     return result, response.meta()
 
 
+def _jobs(build: Any) -> list[dict[str, Any]]:
+    """The build's jobs that are objects with an id; a reply of another shape has none."""
+    jobs = build.get("jobs") if isinstance(build, dict) else None
+    if not isinstance(jobs, list):
+        return []
+    return [job for job in jobs if isinstance(job, dict) and job.get("id") is not None]
+
+
+def _failed(job: dict[str, Any]) -> bool:
+    """A command job that failed the build, not replaced by a newer attempt (retried)."""
+    state = job.get("state")
+    return (
+        job.get("type", "script") == "script"
+        and isinstance(state, str)
+        and state in FAILED_JOBS
+        and not job.get("retried")
+    )
+
+
 def _summary(build: Any) -> dict[str, Any]:
     if not isinstance(build, dict):
         return {}
@@ -117,11 +131,16 @@ def _annotations(call: Call, build_path: str) -> list[dict[str, Any]]:
         {
             "style": item.get("style"),
             "context": item.get("context"),
-            "text": html.unescape(_TAG.sub("", item.get("body_html") or "")).strip(),
+            "text": _plain(item.get("body_html")),
         }
         for item in items
         if isinstance(item, dict) and item.get("style") in ANNOTATION_STYLES
     ]
+
+
+def _plain(body: Any) -> str:
+    """An annotation's HTML as text; what is no string (a server's mistake) as none."""
+    return html.unescape(_TAG.sub("", body)).strip() if isinstance(body, str) else ""
 
 
 class _Progress:

@@ -18,8 +18,9 @@ from ...request import Call
 from ...runtime import regexlib
 
 # Timestamp markers (`ESC _bk;t=<ms> BEL`, as the buildkite CLI strips them) and ANSI
-# escape sequences (colours, erase-line, cursor moves).
-_LOG_NOISE = re.compile(r"\x1b(?:_bk;t=\d+\x07|\[[0-9;?]*[A-Za-z]|\][^\x07]*\x07)|bk;t=\d+\x07")
+# escape sequences (colours, erase-line, cursor moves, titles). A title (`ESC ] ... BEL`)
+# stops at the next ESC: else a log of unended ones is read to its end from each of them.
+_LOG_NOISE = re.compile(r"\x1b(?:_bk;t=\d+\x07|\[[0-9;?]*[A-Za-z]|\][^\x07\x1b]*\x07)|bk;t=\d+\x07")
 TEXT = {"Accept": "text/plain"}
 FIRST_TAIL_BYTES = 64 * 1024  # the first suffix asked for; each next one is 4x larger
 LINE_GUESS = 256  # bytes a log line takes, for the first suffix of a long tail

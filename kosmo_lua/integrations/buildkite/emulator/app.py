@@ -125,7 +125,10 @@ class Emulator:
     # WSGI.
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        request = Request.from_environ(environ)
+        try:
+            request = Request.from_environ(environ)
+        except ApiError as error:  # a body it will not read
+            return Response.error(error).send(start_response)
         if _under(request.path, CONTROL_PREFIX):
             with self._lock:
                 response = self._control(request, request.path[len(CONTROL_PREFIX) :])
@@ -150,6 +153,7 @@ class Emulator:
                 return Response.error(ApiError(404, "Not Found"))
             path = registry.canonical(request.path[len(API_PREFIX) :])
             fault = self.faults.take(request.method, path)
+            sent = registry.canonical(request.raw_path[len(API_PREFIX) :])
         if fault and fault.kind == "latency":
             time.sleep(fault.seconds)
         elif fault:
@@ -168,7 +172,7 @@ class Emulator:
                 reset = self._limiter.reset_in(now)
                 body = ratelimit.exceeded(self._limiter.limit, self._limiter.used, reset)
                 return Response.json(429, body)
-            return self._route(request, path)
+            return self._route(request, sent)
 
     def _route(self, request: Request, path: str) -> Response:
         build_time = self.build_time()

@@ -80,7 +80,7 @@ def _per_page(text: str | None) -> int:
 
 
 def _url(request: Request, query: list[tuple[str, Any]]) -> str:
-    return f"{request.root}{request.path}" + (f"?{urlencode(query)}" if query else "")
+    return f"{request.root}{request.raw_path}" + (f"?{urlencode(query)}" if query else "")
 
 
 @route("GET", JOB, "read_builds")

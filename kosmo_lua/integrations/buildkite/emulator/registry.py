@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from .model import Build, Job, Organization, Pipeline
 from .payloads import Renderer
@@ -63,7 +64,10 @@ def canonical(path: str) -> str:
 def dispatch(context: Context, method: str, path: str) -> Response:
     """Run the matching handler; refusals become the API's error replies. HEAD is GET
     without the body, unless the path has a HEAD of its own (a job log's size). A known
-    path asked with another method is 405 with the methods it takes in ``Allow``."""
+    path asked with another method is 405 with the methods it takes in ``Allow``.
+
+    ``path`` is as sent (percent-encoded), so ``%2F`` never splits a segment; each
+    segment a handler gets is decoded."""
     matching = [
         (candidate, found) for candidate in ROUTES if (found := candidate.pattern.match(path))
     ]
@@ -75,7 +79,8 @@ def dispatch(context: Context, method: str, path: str) -> Response:
                 scope = candidate.scope
                 if scope and scope not in context.scopes:
                     raise ApiError(403, f"Your access token doesn't have the {scope} scope")
-                return candidate.handler(context, found.groupdict())
+                params = {name: unquote(value) for name, value in found.groupdict().items()}
+                return candidate.handler(context, params)
         if matching:
             return _not_allowed(method, {candidate.method for candidate, _ in matching})
         raise ApiError(404, "Not Found")

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from .state import ApiError
 
@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
 
 DEFAULT_PER_PAGE, MAX_PER_PAGE = 30, 100
+MAX_BODY_BYTES = 16 * 1024 * 1024
+"""The largest request body the emulator reads (its requests are small JSON documents)."""
 JSON_TYPE = "application/json; charset=utf-8"
 
 
@@ -32,19 +34,23 @@ class RecordedRequest(NamedTuple):
 @dataclass
 class Request:
     method: str
-    path: str  # the full path, ``/v2/...``
+    path: str  # the full path, ``/v2/...``, decoded (as WSGI gives it)
     query_string: str
     body: bytes
     headers: dict[str, str]
     root: str  # scheme://host, for the URLs in payloads and links
+    # The path as sent, still percent-encoded: routes match it, so an encoded "/" stays
+    # inside its segment as it does for the API (WSGI's PATH_INFO has it decoded).
+    raw_path: str = ""
     query: list[tuple[str, str]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.query = parse_qsl(self.query_string, keep_blank_values=True)
+        self.raw_path = self.raw_path or quote(self.path)
 
     @classmethod
     def from_environ(cls, environ: WSGIEnvironment) -> Request:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
+        length = _content_length(environ.get("CONTENT_LENGTH"))
         headers = {
             key[5:].replace("_", "-").lower(): value
             for key, value in environ.items()
@@ -54,6 +60,9 @@ class Request:
             if environ.get(key):
                 headers[key.replace("_", "-").lower()] = environ[key]
         host = headers.get("host") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+        # Servers that keep the path as sent say so in RAW_URI (gunicorn, kosmo's own
+        # loopback server and in-process transport) or REQUEST_URI (uWSGI).
+        sent = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
         return cls(
             method=environ["REQUEST_METHOD"].upper(),
             path=environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
@@ -61,6 +70,7 @@ class Request:
             body=environ["wsgi.input"].read(length) if length else b"",
             headers=headers,
             root=f"{environ['wsgi.url_scheme']}://{host}",
+            raw_path=sent.partition("?")[0],
         )
 
     def record(self) -> RecordedRequest:
@@ -115,6 +125,20 @@ class Response:
         return [] if head_only else chunks
 
 
+def _content_length(text: str | None) -> int:
+    """The body's length, refused before any of it is read when it is not a length or is
+    more than :data:`MAX_BODY_BYTES` (read as given, a huge one is allocated first)."""
+    try:
+        length = int(text or 0)
+    except ValueError:
+        length = -1
+    if length < 0:
+        raise ApiError(400, f"Content-Length must be a number of bytes, got {text!r}")
+    if length > MAX_BODY_BYTES:
+        raise ApiError(413, f"Content-Length {length} is more than {MAX_BODY_BYTES} bytes")
+    return length
+
+
 def paginate(request: Request, items: list[Any]) -> tuple[list[Any], list[tuple[str, str]]]:
     """One page of ``items`` and its ``Link`` header (other query parameters kept)."""
     per_page = min(max(_number(request.arg("per_page"), DEFAULT_PER_PAGE), 1), MAX_PER_PAGE)
@@ -124,7 +148,7 @@ def paginate(request: Request, items: list[Any]) -> tuple[list[Any], list[tuple[
 
     def link(number: int, rel: str) -> str:
         query = urlencode([*kept, ("page", number), ("per_page", per_page)])
-        return f'<{request.root}{request.path}?{query}>; rel="{rel}"'
+        return f'<{request.root}{request.raw_path}?{query}>; rel="{rel}"'
 
     links = []
     if page > 1:
