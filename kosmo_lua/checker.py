@@ -25,10 +25,11 @@ from .luascan import UNKNOWN, CallSite, Table, call_sites
 from .result import ExecutionResult
 from .tools import Tool
 
-MAX_CHECK_BYTES = 4 * MIB
-"""The largest script ``--check`` reads."""
+MAX_CHECK_BYTES = 1 * MIB
+"""The largest script ``--check`` reads: far past any workflow, and small enough that a
+check (done in ``mcp:serve``'s own process) takes about 100 MiB at worst."""
 COMPILE_MEMORY = 256 * MIB
-"""What Lua may allocate to compile it (a 4 MiB script of tables needs about 100 MiB)."""
+"""What Lua may allocate to compile it (a 1 MiB script of tables needs about 25 MiB)."""
 ROOTS = frozenset({"app", "docs", "mcp"})
 SCALARS = frozenset({"string", "integer", "number", "boolean"})
 _POSITION = re.compile(r"^[^\n]*?:(\d+): ")
@@ -50,7 +51,10 @@ def check(code: str, name: str) -> tuple[list[Finding], int]:
     """The findings of a script, in line order, and how many calls were checked."""
     size = len(code.encode("utf-8", "surrogateescape"))
     if size > MAX_CHECK_BYTES:
-        message = f"The script is {size} bytes; --check reads at most {MAX_CHECK_BYTES}."
+        message = (
+            f"The script is {size} bytes; --check reads at most {MAX_CHECK_BYTES}: split it, or"
+            " run it with --plan to see what it would send."
+        )
         return [Finding(None, "too_large", message)], 0
     syntax = syntax_error(code, name)
     if syntax is not None:
