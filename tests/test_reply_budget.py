@@ -16,7 +16,8 @@ from kosmo_lua.config import Config
 from kosmo_lua.emulation import serve
 from kosmo_lua.integrations.buildkite.emulator import Emulator
 from kosmo_lua.limits import Limits
-from kosmo_lua.mcp.reply import MAX_DEPTH, compact, encode, fit, size
+from kosmo_lua.mcp.reply import MAX_DEPTH, REPLY_BYTES, compact, encode, fit, size
+from kosmo_lua.mcp.serve import HostTools
 from kosmo_lua.result import ExecutionResult
 
 scalars = (
@@ -130,3 +131,16 @@ def test_max_calls_zero_allows_no_call_and_other_code_runs(kosmo_home: Path) -> 
     envelope = json.loads(done.stdout)
     assert envelope["output"] == "before"
     assert envelope["meta"]["limit"] == "calls" and envelope["integration_calls"] == []
+
+
+def test_an_exposed_function_is_cut_to_the_reply_budget(monkeypatch: Any) -> None:
+    """`--expose-integrations` tools answer with the API's data as it is: a listing of
+    thousands of builds, or a whole log, is cut as execute_lua's replies are."""
+    tools = HostTools(emulate=True, expose_integrations=True)
+    builds = [{"number": n, "message": "x" * 500} for n in range(1000)]
+    for data in (builds, {"builds": builds}, "log line\n" * 100_000):
+        monkeypatch.setattr(tools, "call_integration", lambda tool, args, data=data: data)
+        reply = tools.call("buildkite_list_builds", {"organization": "acme-inc"})
+        assert len(reply.text.encode()) <= REPLY_BYTES
+        if not isinstance(data, str):
+            assert "more items" in reply.text and json.loads(reply.text)

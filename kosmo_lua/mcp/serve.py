@@ -40,7 +40,7 @@ from ..config import DEFAULT_ACCOUNT
 from ..errors import HostError, PermissionDenied, UsageError
 from ..limits import MIB, MIN_MEMORY, Limits
 from ..result import ExecutionResult, Report
-from .reply import MAX_REPLY_BYTES, MIN_REPLY_BYTES, REPLY_BYTES, compact, encode
+from .reply import MAX_REPLY_BYTES, MIN_REPLY_BYTES, REPLY_BYTES, compact, encode, fit
 
 if TYPE_CHECKING:
     import anyio
@@ -218,7 +218,7 @@ class HostTools:
         tool = self._integrations().get(name)
         if tool is None or (self.read_only and tool.access == "write"):
             raise KeyError(name)
-        data = self.call_integration(tool, args)
+        data, _ = fit(self.call_integration(tool, args), REPLY_BYTES)  # cut as execute_lua's
         text = data if isinstance(data, str) else encode(data)
         return ToolReply(text, data if isinstance(data, dict) else None)
 
