@@ -5,8 +5,9 @@ change.
 
 - Running scripts: ``run`` (or keep a ``Worker`` for several), read its ``ExecutionResult``.
 - Writing an integration (docs/writing-an-integration.md): ``Integration`` with ``Tool``
-  and ``Param`` records, ``CredentialField``, the API's conventions (``Auth``,
-  ``RateLimit``, ``Pagination``, ``Mistake``); a handler gets a ``Call`` and sends
+  and ``Param`` records, the ``Record`` types its tools return (``Field``,
+  ``record_table``), ``CredentialField``, the API's conventions (``Auth``, ``RateLimit``,
+  ``Pagination``, ``Mistake``); a handler gets a ``Call`` and sends
   ``Response``s; it raises ``ArgumentError``, ``ApiError`` or ``HostError``; an emulator
   (``EmulatorApp``) may drop a connection with ``DroppedConnection``.
 
@@ -32,6 +33,9 @@ _EXPORTS = {
     "RateLimit": "tools",
     "Pagination": "tools",
     "Mistake": "tools",
+    "Record": "tools",
+    "Field": "tools",
+    "record_table": "tools",
     "EmulatorApp": "tools",
     "Call": "request",
     "Response": "rest",
@@ -54,6 +58,7 @@ __all__ = [
     "DroppedConnection",
     "EmulatorApp",
     "ExecutionResult",
+    "Field",
     "HostError",
     "Integration",
     "KosmoError",
@@ -62,11 +67,13 @@ __all__ = [
     "Pagination",
     "Param",
     "RateLimit",
+    "Record",
     "Response",
     "Tool",
     "UsageError",
     "Worker",
     "__version__",
+    "record_table",
     "run",
 ]
 
@@ -82,12 +89,15 @@ if TYPE_CHECKING:
         Auth,
         CredentialField,
         EmulatorApp,
+        Field,
         Integration,
         Mistake,
         Pagination,
         Param,
         RateLimit,
+        Record,
         Tool,
+        record_table,
     )
 
 
