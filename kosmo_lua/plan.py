@@ -9,6 +9,7 @@ tool's declared result type (``Tool.result``), so a script that reads ``b.number
 
 from __future__ import annotations
 
+import unicodedata
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
@@ -89,3 +90,15 @@ def plan_step(
     if account != DEFAULT_ACCOUNT:
         step["account"] = account
     return step
+
+
+def visible(text: str) -> str:
+    """``text`` with what would not show as itself escaped (``\\u202e``): format characters
+    (bidi overrides turn what follows around on screen, zero-width ones hide), controls and
+    separators, so a human reads a planned write's body as it would be sent."""
+    return "".join(
+        f"\\u{ord(c):04x}" if unicodedata.category(c) in _HIDDEN and c != " " else c for c in text
+    )
+
+
+_HIDDEN = frozenset({"Cf", "Cc", "Co", "Cn", "Cs", "Zl", "Zp", "Zs"})

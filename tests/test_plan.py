@@ -183,6 +183,16 @@ def test_plain_plan_lists_the_writes_on_stderr(emulator: Emulator):
     assert TOKEN not in done.output
 
 
+def test_the_plan_on_stderr_shows_hidden_characters_escaped():
+    """A body with a bidi override or a zero-width space reads on screen as it would be
+    sent: escaped, not turned around or hidden."""
+    script = 'app.integrations.buildkite.api_post("/x", {message = "ok \\u{202E}evil\\u{200B}"})'
+    done = CliRunner().invoke(main, ["integrations:lua", "-e", script, "--plan", "--emulate"])
+    assert done.exit_code == 0, done.output
+    assert '"ok \\u202eevil\\u200b"' in done.stderr
+    assert "\u202e" not in done.stderr and "\u200b" not in done.stderr
+
+
 def test_a_loop_of_planned_writes_is_bounded(emulator: Emulator):
     code, envelope = envelope_of(
         "integrations:lua",

@@ -53,7 +53,10 @@ def print_plain(result: ExecutionResult) -> None:
 
 
 def print_plan(meta: dict[str, Any]) -> None:
-    """``--plan``'s writes on stderr, one a line with its body, after the run's own output."""
+    """``--plan``'s writes on stderr, one a line with its body (what would not show as
+    itself escaped), after the run's own output."""
+    from ..plan import visible
+
     steps = meta.get("plan", [])
     dropped = meta.get("plan_dropped", 0)
     count = len(steps) + dropped
@@ -65,7 +68,8 @@ def print_plan(meta: dict[str, Any]) -> None:
         where = f"line {step['line']}: " if step.get("line") else ""
         click.echo(f"  {where}{step['method']} {step['path']} ({step['tool']})", err=True)
         if step.get("body") is not None:
-            click.echo(f"    body: {json.dumps(step['body'], ensure_ascii=False)}", err=True)
+            body = visible(json.dumps(step["body"], ensure_ascii=False))
+            click.echo(f"    body: {body}", err=True)
     if dropped:
         click.echo(f"  … and {dropped} more not listed", err=True)
     click.echo("Send them: run the script again with --force.", err=True)

@@ -5,9 +5,10 @@ and the agent can show the plan to its user."""
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+
+from ..plan import visible
 
 if TYPE_CHECKING:
     from mcp.server import ServerRequestContext
@@ -47,7 +48,7 @@ def asker(ctx: ServerRequestContext[Any]) -> Callable[[dict[str, Any]], Awaitabl
 def question(step: dict[str, Any]) -> str:
     """The write as the human sees it: the request, its body, the script's line."""
     body = step.get("body")
-    shown = "" if body is None else _visible(json.dumps(body, ensure_ascii=False))
+    shown = "" if body is None else visible(json.dumps(body, ensure_ascii=False))
     if len(shown) > MAX_BODY_SHOWN:
         shown = f"{shown[:MAX_BODY_SHOWN]}… ({len(shown)} characters in all)"
     line = f" (script line {step['line']})" if step.get("line") else ""
@@ -57,15 +58,3 @@ def question(step: dict[str, Any]) -> str:
         + (f"body: {shown}\n" if shown else "")
         + "Send it? If you decline, nothing is sent and the script gets an error."
     )
-
-
-def _visible(text: str) -> str:
-    """``text`` with what would not show as itself escaped (``\\u202e``): format characters
-    (bidi overrides turn what follows around on screen, zero-width ones hide), controls and
-    separators, so the human approves the body as it is."""
-    return "".join(
-        f"\\u{ord(c):04x}" if unicodedata.category(c) in _HIDDEN and c != " " else c for c in text
-    )
-
-
-_HIDDEN = frozenset({"Cf", "Cc", "Co", "Cn", "Cs", "Zl", "Zp", "Zs"})
