@@ -142,6 +142,18 @@ def test_a_link_planted_in_the_output_folder_is_replaced_not_written_through(tmp
     assert sorted(p.name for p in out.iterdir()) == [".luarc.json", "buildkite.lua", "kosmo.lua"]
 
 
+def test_an_output_folder_that_is_a_link_is_refused(tmp_path, monkeypatch):
+    # A hostile checkout could ship .kosmo-stubs itself as a link to a folder of the user's.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / ".kosmo-stubs").symlink_to(elsewhere)
+    monkeypatch.chdir(tmp_path)
+    done = CliRunner().invoke(main, ["integrations:stubs"])
+    assert done.exit_code == 2
+    assert "stubs are not written through links" in done.output
+    assert list(elsewhere.iterdir()) == []
+
+
 @pytest.mark.skipif(not shutil.which("lua-language-server"), reason="lua-language-server absent")
 def test_lua_language_server_finds_no_problems(tmp_path):
     out = _write(tmp_path)

@@ -38,6 +38,11 @@ def integrations_stubs(output: Path) -> None:
     from ..mcp.stubs import server_tools
     from ..stubs import stub_files
 
+    if output.is_symlink():  # the default folder is the project's, which may not be yours
+        raise UsageError(
+            f"{output} is a link to {output.readlink()}: stubs are not written through links."
+            " Give --output the folder itself."
+        )
     config = Config.load()
     integrations = load()
     accounts = {i.name: config.accounts(i.name) for i in integrations}
