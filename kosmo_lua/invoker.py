@@ -20,7 +20,7 @@ from .arguments import bind
 from .calls import CALL_SITE, recorded
 from .catalog import Catalog, closest
 from .config import DEFAULT_ACCOUNT, Config, configure_args
-from .errors import ConfigError, PermissionDenied
+from .errors import ArgumentError, ConfigError, PermissionDenied
 from .limits import CONCURRENCY, MEMORY_BYTES
 from .pages import Pages
 from .request import Call, build_request, rest_call
@@ -71,6 +71,7 @@ class Invoker:
     ) -> None:
         self.catalog = catalog
         self.plan = plan
+        self._planned_any = False  # a write was planned: placeholders may come back in args
         self._ask = ask
         self._for_agent = for_agent
         self.config = config
@@ -117,7 +118,7 @@ class Invoker:
             try:
                 integration, account, tool = self.catalog.resolve(path)
                 entry.update(tool=tool.full_name, account=account, method=tool.method)
-                named = bind(tool, args)
+                named = self._bind(tool, args)
                 # Before the policy: a write is neither planned nor put to a human for an
                 # account the run could not send it with.
                 self._check_account(integration, account)
@@ -166,12 +167,34 @@ class Invoker:
         stored = self.config.account(integration.name, account) or {}
         return stored.get(field.name) or field.default or ""
 
+    def _bind(self, tool: Tool, args: list[Any]) -> dict[str, Any]:
+        """``bind``; under ``--plan``, once a write was planned, a call that fails on one of
+        its placeholder values says so, and a read given a placeholder string is not sent
+        (it would ask the API about something that does not exist)."""
+        if not self._planned_any:
+            return bind(tool, args)
+        from .plan import PLACEHOLDER_NOTE, holds_placeholder
+
+        try:
+            named = bind(tool, args)
+        except ArgumentError as exc:
+            raise ArgumentError(
+                f"{str(exc).rstrip('.')}. {PLACEHOLDER_NOTE}", tool=exc.tool
+            ) from None
+        if tool.access == "read" and holds_placeholder(named):
+            raise ArgumentError(
+                f"{tool.full_name} was given a planned write's result. {PLACEHOLDER_NOTE}",
+                tool=tool.full_name,
+            )
+        return named
+
     def _planned(
         self, integration: Integration, account: str, tool: Tool, named: dict[str, Any]
     ) -> tuple[Any, dict[str, Any], bool]:
         """Records the write as a step of the plan, sends nothing; its placeholder result."""
         from .plan import placeholder
 
+        self._planned_any = True
         self._report("plan", self._plan_step(integration, account, tool, named))
         return placeholder(tool, integration.records), {}, named.get("with_meta", False)
 

@@ -21,6 +21,11 @@ from .tools import Integration, Record, Tool
 
 PLANNED_TEXT = "(planned)"
 """What a planned result's strings hold: visibly not data from the API."""
+PLACEHOLDER_NOTE = (
+    "Under --plan, what a planned write returned is a placeholder (numbers 0, strings"
+    f' "{PLANNED_TEXT}"): the plan goes as far as this call.'
+)
+"""Said by a call that fails on, or would send, a placeholder value."""
 
 
 def placeholder(tool: Tool, records: Mapping[str, Record]) -> Any:
@@ -34,6 +39,15 @@ def placeholder(tool: Tool, records: Mapping[str, Record]) -> Any:
     mark = {"planned": True, "tool": tool.full_name}
     value = _filled(shapes.parse(tool.result or "any"), records, frozenset())
     return {**value, **mark} if isinstance(value, dict) else mark
+
+
+def holds_placeholder(value: Any) -> bool:
+    """Whether a bound argument is, or holds, a placeholder string."""
+    if isinstance(value, dict):
+        return any(holds_placeholder(item) for item in value.values())
+    if isinstance(value, list):
+        return any(holds_placeholder(item) for item in value)
+    return isinstance(value, str) and value == PLANNED_TEXT
 
 
 def _filled(shape: shapes.Shape, records: Mapping[str, Record], within: frozenset[str]) -> Any:

@@ -222,3 +222,26 @@ def test_every_write_placeholder_has_its_declared_shape():
                 record = integration.records[shape.name]
                 required = {f.name for f in record.fields if not f.type.endswith("?")}
                 assert required <= value.keys(), tool.name
+
+
+def test_a_call_on_a_planned_result_says_the_plan_ends_there(emulator: Emulator):
+    """What a planned write returned is a placeholder: a call that fails on it says so, and
+    a read given a placeholder string is not sent (it would ask about nothing real)."""
+    create = (
+        "local b = app.integrations.buildkite.create_build{organization = 'acme-inc',"
+        " pipeline = 'web', commit = 'HEAD', branch = 'main'}\n"
+    )
+    for then, start in (
+        "app.integrations.buildkite.wait_for_build{organization = 'acme-inc',"
+        " pipeline = 'web', number = b.number}",
+        "Argument 'number' of buildkite.buildkite_wait_for_build must be at least 1",
+    ), (
+        "app.integrations.buildkite.get_pipeline{organization = 'acme-inc', pipeline = b.id}",
+        "buildkite.buildkite_get_pipeline was given a planned write's result.",
+    ):
+        code, envelope = envelope_of("integrations:lua", "-e", create + then, "--plan", "--json")
+        assert code == 1
+        assert envelope["error"].startswith(f"eval:2: {start}")
+        assert envelope["error"].endswith("the plan goes as far as this call.")
+        assert len(envelope["meta"]["plan"]) == 1
+    assert methods(emulator) == []  # neither the write nor the reads after it were sent
