@@ -232,12 +232,15 @@ def test_a_call_on_a_planned_result_says_the_plan_ends_there(emulator: Emulator)
         " pipeline = 'web', commit = 'HEAD', branch = 'main'}\n"
     )
     for then, start in (
-        "app.integrations.buildkite.wait_for_build{organization = 'acme-inc',"
-        " pipeline = 'web', number = b.number}",
-        "Argument 'number' of buildkite.buildkite_wait_for_build must be at least 1",
-    ), (
-        "app.integrations.buildkite.get_pipeline{organization = 'acme-inc', pipeline = b.id}",
-        "buildkite.buildkite_get_pipeline was given a planned write's result.",
+        (
+            "app.integrations.buildkite.wait_for_build{organization = 'acme-inc',"
+            " pipeline = 'web', number = b.number}",
+            "Argument 'number' of buildkite.buildkite_wait_for_build must be at least 1",
+        ),
+        (
+            "app.integrations.buildkite.get_pipeline{organization = 'acme-inc', pipeline = b.id}",
+            "buildkite.buildkite_get_pipeline was given a planned write's result.",
+        ),
     ):
         code, envelope = envelope_of("integrations:lua", "-e", create + then, "--plan", "--json")
         assert code == 1
