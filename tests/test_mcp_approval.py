@@ -122,7 +122,8 @@ def test_check_mode_runs_nothing(emulator: Emulator):
     result, asked = run_lua({"code": code, "mode": "check"}, "accept")
     envelope = result.structured_content
     assert asked == [] and emulator.requests == []
-    assert envelope["success"] is False
+    assert result.is_error and envelope["success"] is False
+    assert "execution_time_ms" not in envelope  # a compact reply, as a run's
     findings = envelope["meta"]["check"]["findings"]
     assert [(f["line"], f["kind"]) for f in findings] == [
         (1, "unknown_page"),

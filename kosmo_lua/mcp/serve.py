@@ -241,11 +241,11 @@ class HostTools:
         from ..runtime.zygote import PoolError
 
         code = _string(args, "code")
+        budget = _reply_budget(args)
         if _mode(args) == "check":  # in this process, so it counts as a run
             with self._runs:
-                return _checked(code)
+                return _checked(code, budget)
         limits = self.run_limits(args)
-        budget = _reply_budget(args)
         try:
             with self._runs, self._pool.worker(limits) as worker:
                 result = worker.run(code, "execute_lua")
@@ -272,7 +272,7 @@ class HostTools:
             if limits is None:  # a check is done in this process: it counts as a run
                 import anyio.to_thread
 
-                return await anyio.to_thread.run_sync(_checked, code)
+                return await anyio.to_thread.run_sync(_checked, code, budget)
             worker = self._pool.worker(limits)
             try:
                 worker.adopt(self._pool.take_ready() or await self._take())
@@ -790,11 +790,11 @@ def _mode(args: dict[str, Any]) -> str:
     return str(mode)
 
 
-def _checked(code: str) -> dict[str, Any]:
-    """``mode = "check"``: the check's envelope (checker.py); nothing runs."""
+def _checked(code: str, budget: int) -> dict[str, Any]:
+    """``mode = "check"``: the check's findings (checker.py) as a run's reply; nothing runs."""
     from ..checker import check_result
 
-    return check_result(code, "execute_lua").envelope()
+    return compact(check_result(code, "execute_lua"), Limits(), budget)
 
 
 def _string(args: dict[str, Any], name: str) -> str:
