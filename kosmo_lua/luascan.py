@@ -321,6 +321,21 @@ class _Scanner:
             self._maybe_alias(names[0], index + 1)
         return index
 
+    def _assigned_names(self, index: int) -> tuple[list[str], int]:
+        """The names of ``a, b, c =`` from ``index`` and the index after ``=`` (no names when
+        the tokens there are not such a list)."""
+        tokens, names = self.tokens, []
+        while index < len(tokens) and tokens[index].kind == "name":
+            names.append(tokens[index].text)
+            index += 1
+            if index < len(tokens) and tokens[index].text == "=":
+                return names, index + 1
+            if index + 1 < len(tokens) and tokens[index].text == ",":
+                index += 1
+            else:
+                break
+        return [], index
+
     def _maybe_alias(self, name: str, index: int, *, assigned: bool = False) -> None:
         """``name = <dotted path>`` and nothing more: ``name`` now stands for the path."""
         path, end = self._chain(index)
@@ -357,6 +372,14 @@ class _Scanner:
     def _expression(self, index: int) -> int:
         tokens = self.tokens
         name = tokens[index].text
+        # `a, bk = ...`: each name may now hold anything. Only from a list's first name
+        # (not after `,`: each list is read once) and not in a table (`{a, b = 1}`).
+        if index == 0 or tokens[index - 1].text not in ("{", ","):
+            targets, past = self._assigned_names(index)
+            if len(targets) > 1:
+                for target in targets:
+                    self._bind(target, assigned=True)
+                return past
         if index + 1 < len(tokens) and tokens[index + 1].text == "=":
             # a global assignment (`bk = app.integrations.buildkite`), or a table's field
             if index == 0 or tokens[index - 1].text not in ("{", ","):

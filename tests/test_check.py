@@ -306,3 +306,20 @@ def test_an_assignment_in_a_block_outlives_the_block():
     assert [(s.path, s.line) for s in sites] == [("app.integrations.buildkite.get_biuld", 10)]
     (finding,) = check(code, "eval")[0]
     assert finding.line == 10
+
+
+def test_names_given_new_values_together_are_no_longer_what_they_were():
+    # `n, bk = ...` assigns both: neither is the alias (or root) it was, so calls through
+    # them are not checked; a table constructor's `{a, b = 1}` assigns nothing.
+    code = """
+    local bk = app.integrations.buildkite
+    n, bk = 1, {get_biuld = print}
+    bk.get_biuld{}
+    x, app = 1, {integrations = {}}
+    app.integrations.buildkite.get_biuld{}
+    local t = {a, b = 1}
+    mcp.tools()
+    """
+    sites = call_sites(code, frozenset({"app", "mcp"}))
+    assert [(s.path, s.line) for s in sites] == [("mcp.tools", 8)]
+    assert check(code, "eval")[0] == []
