@@ -19,7 +19,7 @@ from .servers import ServerConfig
 
 QUOTABLE = re.compile(r"[A-Za-z0-9_.:/@$ -]{1,64}\Z")
 """A name a ``["name"]`` field can hold as it is."""
-SCHEMA_TYPES = {
+SCHEMA_TYPES = {  # a JSON Schema type's LuaCATS type (tool tables' Param types too)
     "string": "string",
     "integer": "integer",
     "number": "number",
