@@ -15,7 +15,7 @@ from kosmo_lua.cli import main
 from kosmo_lua.config import Config
 from kosmo_lua.emulation import serve
 from kosmo_lua.integrations.buildkite.emulator import Emulator
-from kosmo_lua.limits import Limits
+from kosmo_lua.limits import MAX_CALLS, Limits
 from kosmo_lua.mcp.reply import MAX_DEPTH, REPLY_BYTES, compact, encode, fit, size
 from kosmo_lua.mcp.serve import HostTools
 from kosmo_lua.result import ExecutionResult
@@ -144,3 +144,13 @@ def test_an_exposed_function_is_cut_to_the_reply_budget(monkeypatch: Any) -> Non
         assert len(reply.text.encode()) <= REPLY_BYTES
         if not isinstance(data, str):
             assert "more items" in reply.text and json.loads(reply.text)
+
+
+def test_max_calls_past_its_bound_is_a_usage_error_not_a_crashed_worker(kosmo_home: Path) -> None:
+    done = CliRunner().invoke(
+        main,
+        ["integrations:lua", "--max-calls", str(10**30), "--eval", "return 1"],
+    )
+    assert done.exit_code == 2
+    assert "--max-calls" in done.output and str(MAX_CALLS) in done.output
+    assert "Traceback" not in done.output

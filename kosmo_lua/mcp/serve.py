@@ -38,7 +38,7 @@ from .. import redact
 from ..calls import recorded
 from ..config import DEFAULT_ACCOUNT
 from ..errors import HostError, PermissionDenied, UsageError
-from ..limits import MIB, MIN_MEMORY, Limits
+from ..limits import MAX_CALLS, MIB, MIN_MEMORY, Limits
 from ..result import ExecutionResult, Report
 from .reply import MAX_REPLY_BYTES, MIN_REPLY_BYTES, REPLY_BYTES, compact, encode, fit
 
@@ -311,6 +311,10 @@ class HostTools:
             isinstance(max_calls, bool) or not isinstance(max_calls, int) or max_calls < 0
         ):
             raise ToolFailed("maxCalls must be a whole number of calls, 0 or more")
+        if max_calls is not None and max_calls > MAX_CALLS:
+            raise ToolFailed(
+                f"maxCalls must be at most {MAX_CALLS}; leave it out for no bound on calls"
+            )
         if memory < MIN_MEMORY:
             raise ToolFailed(f"memoryLimit must be at least {MIN_MEMORY} bytes (the sandbox's own)")
         return Limits(
@@ -369,6 +373,7 @@ class HostTools:
                 "maxCalls": {
                     "type": "integer",
                     "minimum": 0,
+                    "maximum": MAX_CALLS,
                     "description": "Integration and MCP calls allowed (default no bound).",
                 },
                 "maxReplyBytes": {
@@ -764,12 +769,13 @@ def _capped(name: str, value: Any, maximum: float, unit: str) -> float:
     otherwise (never lowered quietly: the client would think it got what it asked for)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ToolFailed(f"{name} must be a positive number of {unit}")
-    if not (math.isfinite(value) and value > 0):
+    if not (value > 0 and (isinstance(value, int) or math.isfinite(value))):
         raise ToolFailed(f"{name} must be a positive number of {unit}")
-    if value > maximum:
+    if value > maximum:  # before any float(): a JSON integer may be past a float's range
         option = _CAP_OPTIONS.get(name, "--timeout")
+        asked = _number(value) if value < 10**15 else "(over 10^15)"
         raise ToolFailed(
-            f"{name} {_number(value)} is more than this server allows: at most"
+            f"{name} {asked} is more than this server allows: at most"
             f" {_number(maximum)} {unit} (kosmo mcp:serve {option}). Ask for less, or leave it"
             " out for the default."
         )
