@@ -146,6 +146,27 @@ def test_an_exposed_function_is_cut_to_the_reply_budget(monkeypatch: Any) -> Non
             assert "more items" in reply.text and json.loads(reply.text)
 
 
+def test_an_exposed_function_s_object_with_many_or_huge_keys_is_cut_not_lost(
+    monkeypatch: Any,
+) -> None:
+    """A hostile API's object at the top of a reply: 100,000 keys, or one key of 100,000
+    characters, is cut like any other object, not answered as ``null``."""
+    tools = HostTools(emulate=True, expose_integrations=True)
+    many = {f"key{n}": n for n in range(100_000)}
+    huge = {"k" * 100_000: "v", "ok": 1}
+    for data, marker in ((many, "more keys"), (huge, "characters in all")):
+        monkeypatch.setattr(tools, "call_integration", lambda tool, args, data=data: data)
+        reply = tools.call("buildkite_get_build", {"organization": "o", "pipeline": "p"})
+        assert len(reply.text.encode()) <= REPLY_BYTES
+        assert reply.structured == json.loads(reply.text)
+        assert isinstance(reply.structured, dict) and reply.structured[
+            "key0" if data is many else "ok"
+        ] in (0, 1)
+        assert marker in reply.text
+    cut, truncated = fit({"result": {"a" * 5000: 1, "b" * 5000: 2}}, 1000)
+    assert truncated and size(cut) <= 1000 and len(cut["result"]) == 2  # both keys, each cut
+
+
 def test_max_calls_past_its_bound_is_a_usage_error_not_a_crashed_worker(kosmo_home: Path) -> None:
     done = CliRunner().invoke(
         main,

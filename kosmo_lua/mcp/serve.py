@@ -218,7 +218,7 @@ class HostTools:
         tool = self._integrations().get(name)
         if tool is None or (self.read_only and tool.access == "write"):
             raise KeyError(name)
-        data, _ = fit(self.call_integration(tool, args), REPLY_BYTES)  # cut as execute_lua's
+        data, _ = fit(self.call_integration(tool, args), REPLY_BYTES, whole_top=False)
         text = data if isinstance(data, str) else encode(data)
         return ToolReply(text, data if isinstance(data, dict) else None)
 
