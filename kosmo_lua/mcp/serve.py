@@ -207,14 +207,11 @@ class HostTools:
         args = args or {}
         if name == "execute_lua":
             return _lua_reply(self.execute_lua(args))
-        if name == "lua_read_doc":
-            return ToolReply(_reference().read(_string(args, "page")))
-        if name == "lua_list_docs":
-            return ToolReply(_reference().index())
-        if name == "lua_search_docs":
-            query = _string(args, "query")
-            lines = _reference().search(query, limit=SEARCH_LINES)
-            return ToolReply("\n".join(lines) if lines else f"No functions match '{query}'.")
+        if name in ("lua_read_doc", "lua_list_docs", "lua_search_docs"):
+            try:
+                return _doc_reply(name, args)
+            except HostError as exc:  # a page name or query past MAX_QUERY
+                raise ToolFailed(str(exc)) from None
         tool = self._integrations().get(name)
         if tool is None or (self.read_only and tool.access == "write"):
             raise KeyError(name)
@@ -724,6 +721,16 @@ def _lua_reply(reply: dict[str, Any]) -> ToolReply:
     """execute_lua's answer: the reply as structured content and, for clients that read only
     text, as its compact JSON; an error when the script failed."""
     return ToolReply(encode(reply), reply, error=not reply["success"])
+
+
+def _doc_reply(name: str, args: dict[str, Any]) -> ToolReply:
+    if name == "lua_read_doc":
+        return ToolReply(_reference().read(_string(args, "page")))
+    if name == "lua_list_docs":
+        return ToolReply(_reference().index())
+    query = _string(args, "query")
+    lines = _reference().search(query, limit=SEARCH_LINES)
+    return ToolReply("\n".join(lines) if lines else f"No functions match '{query}'.")
 
 
 def _reply_budget(args: dict[str, Any]) -> int:
