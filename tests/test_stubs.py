@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import lupa.lua54 as lupa
@@ -17,6 +18,7 @@ from click.testing import CliRunner
 from kosmo_lua.cli import main
 from kosmo_lua.config import Config
 from kosmo_lua.integrations import load
+from kosmo_lua.mcp.client import MAX_TOOLS
 from kosmo_lua.mcp.servers import load_servers, trust
 from kosmo_lua.stubs import HEADER, stub_files
 
@@ -271,3 +273,18 @@ def test_hostile_tool_names_descriptions_and_schemas_stay_inside_comments(
     assert '---@field mode? "fast"|"slow"\n' in text
     assert "---@field choice? string\n" in text  # an enum value that is no safe literal
     assert "---@field tags? string[]\n---@field options? table\n" in text
+
+
+def test_a_server_listing_tools_without_end_is_stopped_and_its_stub_stays_small(
+    kosmo_home, tmp_path, monkeypatch
+):
+    """Endless pages of tools with 2,000-property, 25-level and non-object schemas: the
+    listing stops at the client's bound and the stub says why, quickly."""
+    monkeypatch.chdir(tmp_path)
+    _define(kosmo_home / "mcp.json", flood={"FAKE_MCP_MODE": "flood"})
+    started = time.monotonic()
+    out, stderr = _stubs(tmp_path)
+    assert time.monotonic() - started < 60
+    assert not (out / "mcp.lua").exists()  # the generic stub: nothing of the flood's
+    assert stderr.startswith("app.mcp.flood is untyped")
+    assert f"more than {MAX_TOOLS} tools" in stderr
