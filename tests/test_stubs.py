@@ -20,6 +20,7 @@ from kosmo_lua.config import Config
 from kosmo_lua.integrations import load
 from kosmo_lua.mcp.client import MAX_TOOLS
 from kosmo_lua.mcp.servers import load_servers, trust
+from kosmo_lua.mcp.stubs import MAX_PROPERTIES, servers_stub
 from kosmo_lua.stubs import HEADER, stub_files
 
 BUILDKITE = load()[0]
@@ -288,3 +289,35 @@ def test_a_server_listing_tools_without_end_is_stopped_and_its_stub_stays_small(
     assert not (out / "mcp.lua").exists()  # the generic stub: nothing of the flood's
     assert stderr.startswith("app.mcp.flood is untyped")
     assert f"more than {MAX_TOOLS} tools" in stderr
+
+
+def test_a_giant_input_schema_makes_a_bounded_stub():
+    """2,000 properties, an enum of 5,000 values and 1,000 tools: each tool's class keeps at
+    most MAX_PROPERTIES fields, and an enum that long is typed by its kind."""
+    giant = {
+        "type": "object",
+        "properties": {
+            **{f"p{n}": {"type": "string", "description": "d" * 500} for n in range(2000)},
+            "many": {"type": "string", "enum": [f"v{n}" for n in range(5000)]},
+        },
+    }
+    rows = [{"lua_name": f"t{n}", "input_schema": giant} for n in range(1000)]
+    lines = servers_stub({"flood": rows})
+    assert sum(len(line) for line in lines) < 1000 * (MAX_PROPERTIES + 5) * 220
+    assert (
+        lines.count(
+            f"---{2001 - MAX_PROPERTIES} argument(s) left out (a stub keeps {MAX_PROPERTIES})."
+        )
+        == 1000
+    )
+    one = servers_stub(
+        {
+            "s": [
+                {
+                    "lua_name": "t",
+                    "input_schema": {"properties": {"many": giant["properties"]["many"]}},
+                }
+            ]
+        }
+    )
+    assert "---@field many? string" in one
