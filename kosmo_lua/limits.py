@@ -18,6 +18,9 @@ MAX_SECONDS = 7 * 24 * 3600.0  # a week
 # --concurrency's default, and the most it and a script's opts.concurrency may ask for.
 CONCURRENCY = 8
 MAX_CONCURRENCY = 64
+# The most --max-calls / maxCalls may be: far past any run, and within Lua's 64-bit integers
+# (a larger bound crashed the worker handing it to Lua).
+MAX_CALLS = 1_000_000_000
 
 # The longest one sleep(seconds) may wait.
 MAX_SLEEP_SECONDS = 86400

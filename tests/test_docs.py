@@ -178,6 +178,18 @@ def test_docs_in_lua(lua):
     assert missing.startswith("No integration docs found for 'x'.")
 
 
+def test_docs_in_lua_refuse_a_100_kb_query_or_page_name(lua):
+    result = lua(
+        'local ok, err = pcall(docs.search, string.rep("retry ", 20000))'
+        ' local ok2, err2 = pcall(docs.read, string.rep("x", 100000))'
+        " return ok, err, ok2, err2"
+    )
+    ok, message, ok2, message2 = result.result
+    assert ok is False and ok2 is False
+    for text in (message, message2):
+        assert "at most 1000 characters" in text and len(text) < 300
+
+
 @pytest.mark.parametrize("page", ["lua", "json", "regex", "mcp"])
 def test_host_pages(lua, page):
     text = lua(f'return docs.read("{page}")').result[0]

@@ -269,6 +269,28 @@ def test_max_calls_is_checked(api):
         assert refused.is_error and "maxCalls must be a whole number" in text(refused)
 
 
+def test_huge_numbers_are_refused_before_a_run_and_the_server_goes_on(api):
+    """Integers past a float's (or Lua's) range: a clear refusal each, not a crashed worker."""
+    huge = 10**400
+    *refused, served = against(
+        runs(
+            {"code": "return 1", "maxCalls": huge},
+            {"code": "return 1", "maxCalls": 2**63},
+            {"code": "return 1", "memoryLimit": huge},
+            {"code": "return 1", "cpuLimit": huge},
+            {"code": "return 1", "timeout": huge},
+            {"code": "return 1", "maxReplyBytes": huge},
+            "return 'still serving'",
+        )
+    )
+    words = ("maxCalls", "maxCalls", "memoryLimit", "cpuLimit", "timeout", "maxReplyBytes")
+    for result, name in zip(refused, words, strict=True):
+        assert result.is_error and result.structured_content is None
+        assert text(result).startswith(f"{name} ")
+        assert "at most" in text(result) or "from" in text(result)
+    assert served.structured_content["result"] == ["still serving"]
+
+
 # --emulate and account -------------------------------------------------------------------------
 
 

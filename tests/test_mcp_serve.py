@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -239,3 +240,26 @@ def test_integration_tools_share_one_invoker_per_session(monkeypatch):
     assert len(built) == 1
     assert len(closed) == 1
     assert len(emulator.requests) == 2
+
+
+def test_hostile_doc_queries_are_refused_or_answered_quickly():
+    """A 100 KB query or page name is refused before any matching (the page's suggestions
+    compare it with every name), and is never echoed back; metacharacters, stop words only,
+    unicode and the empty query are answered as words."""
+    long = "retry " * 20_000
+    queries = [r".*+?[](){}\^$|" * 10, "the of a an", "ビルド 失敗 \x00", ""]
+
+    async def scenario(client: Any) -> dict[str, Any]:
+        return {
+            "search": await client.call_tool("lua_search_docs", {"query": long}),
+            "read": await client.call_tool("lua_read_doc", {"page": "x" * 100_000}),
+            "odd": [text(await client.call_tool("lua_search_docs", {"query": q})) for q in queries],
+        }
+
+    started = time.monotonic()
+    got = against(scenario)
+    assert time.monotonic() - started < 30
+    for refused in (got["search"], got["read"]):
+        assert refused.is_error and "at most 1000 characters" in text(refused)
+        assert len(text(refused)) < 300
+    assert got["odd"] == [f"No functions match '{q}'." for q in queries]

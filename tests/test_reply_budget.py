@@ -15,7 +15,7 @@ from kosmo_lua.cli import main
 from kosmo_lua.config import Config
 from kosmo_lua.emulation import serve
 from kosmo_lua.integrations.buildkite.emulator import Emulator
-from kosmo_lua.limits import Limits
+from kosmo_lua.limits import MAX_CALLS, Limits
 from kosmo_lua.mcp.reply import MAX_DEPTH, REPLY_BYTES, compact, encode, fit, size
 from kosmo_lua.mcp.serve import HostTools
 from kosmo_lua.result import ExecutionResult
@@ -144,3 +144,34 @@ def test_an_exposed_function_is_cut_to_the_reply_budget(monkeypatch: Any) -> Non
         assert len(reply.text.encode()) <= REPLY_BYTES
         if not isinstance(data, str):
             assert "more items" in reply.text and json.loads(reply.text)
+
+
+def test_an_exposed_function_s_object_with_many_or_huge_keys_is_cut_not_lost(
+    monkeypatch: Any,
+) -> None:
+    """A hostile API's object at the top of a reply: 100,000 keys, or one key of 100,000
+    characters, is cut like any other object, not answered as ``null``."""
+    tools = HostTools(emulate=True, expose_integrations=True)
+    many = {f"key{n}": n for n in range(100_000)}
+    huge = {"k" * 100_000: "v", "ok": 1}
+    for data, marker in ((many, "more keys"), (huge, "characters in all")):
+        monkeypatch.setattr(tools, "call_integration", lambda tool, args, data=data: data)
+        reply = tools.call("buildkite_get_build", {"organization": "o", "pipeline": "p"})
+        assert len(reply.text.encode()) <= REPLY_BYTES
+        assert reply.structured == json.loads(reply.text)
+        assert isinstance(reply.structured, dict) and reply.structured[
+            "key0" if data is many else "ok"
+        ] in (0, 1)
+        assert marker in reply.text
+    cut, truncated = fit({"result": {"a" * 5000: 1, "b" * 5000: 2}}, 1000)
+    assert truncated and size(cut) <= 1000 and len(cut["result"]) == 2  # both keys, each cut
+
+
+def test_max_calls_past_its_bound_is_a_usage_error_not_a_crashed_worker(kosmo_home: Path) -> None:
+    done = CliRunner().invoke(
+        main,
+        ["integrations:lua", "--max-calls", str(10**30), "--eval", "return 1"],
+    )
+    assert done.exit_code == 2
+    assert "--max-calls" in done.output and str(MAX_CALLS) in done.output
+    assert "Traceback" not in done.output

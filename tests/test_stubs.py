@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import lupa.lua54 as lupa
@@ -17,7 +18,9 @@ from click.testing import CliRunner
 from kosmo_lua.cli import main
 from kosmo_lua.config import Config
 from kosmo_lua.integrations import load
+from kosmo_lua.mcp.client import MAX_TOOLS
 from kosmo_lua.mcp.servers import load_servers, trust
+from kosmo_lua.mcp.stubs import MAX_PROPERTIES, servers_stub
 from kosmo_lua.stubs import HEADER, stub_files
 
 BUILDKITE = load()[0]
@@ -271,3 +274,50 @@ def test_hostile_tool_names_descriptions_and_schemas_stay_inside_comments(
     assert '---@field mode? "fast"|"slow"\n' in text
     assert "---@field choice? string\n" in text  # an enum value that is no safe literal
     assert "---@field tags? string[]\n---@field options? table\n" in text
+
+
+def test_a_server_listing_tools_without_end_is_stopped_and_its_stub_stays_small(
+    kosmo_home, tmp_path, monkeypatch
+):
+    """Endless pages of tools with 2,000-property, 25-level and non-object schemas: the
+    listing stops at the client's bound and the stub says why, quickly."""
+    monkeypatch.chdir(tmp_path)
+    _define(kosmo_home / "mcp.json", flood={"FAKE_MCP_MODE": "flood"})
+    started = time.monotonic()
+    out, stderr = _stubs(tmp_path)
+    assert time.monotonic() - started < 60
+    assert not (out / "mcp.lua").exists()  # the generic stub: nothing of the flood's
+    assert stderr.startswith("app.mcp.flood is untyped")
+    assert f"more than {MAX_TOOLS} tools" in stderr
+
+
+def test_a_giant_input_schema_makes_a_bounded_stub():
+    """2,000 properties, an enum of 5,000 values and 1,000 tools: each tool's class keeps at
+    most MAX_PROPERTIES fields, and an enum that long is typed by its kind."""
+    giant = {
+        "type": "object",
+        "properties": {
+            **{f"p{n}": {"type": "string", "description": "d" * 500} for n in range(2000)},
+            "many": {"type": "string", "enum": [f"v{n}" for n in range(5000)]},
+        },
+    }
+    rows = [{"lua_name": f"t{n}", "input_schema": giant} for n in range(1000)]
+    lines = servers_stub({"flood": rows})
+    assert sum(len(line) for line in lines) < 1000 * (MAX_PROPERTIES + 5) * 220
+    assert (
+        lines.count(
+            f"---{2001 - MAX_PROPERTIES} argument(s) left out (a stub keeps {MAX_PROPERTIES})."
+        )
+        == 1000
+    )
+    one = servers_stub(
+        {
+            "s": [
+                {
+                    "lua_name": "t",
+                    "input_schema": {"properties": {"many": giant["properties"]["many"]}},
+                }
+            ]
+        }
+    )
+    assert "---@field many? string" in one

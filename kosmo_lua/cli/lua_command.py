@@ -15,6 +15,7 @@ import click
 from ..dispatch import AppDispatcher
 from ..errors import Failed, UsageError
 from ..limits import (
+    MAX_CALLS,
     MAX_CONCURRENCY,
     MAX_MEMORY_BYTES,
     MAX_OUTPUT_BYTES,
@@ -141,10 +142,11 @@ def run_options(function: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option(
                 "--max-calls",
-                type=click.IntRange(min=0),
+                type=click.IntRange(0, MAX_CALLS),
                 metavar="N",
                 help="Stop the script before its N+1th integration or MCP call (app.*, mcp.*),"
-                " in app.parallel and app.map branches too. Off by default.",
+                " in app.parallel and app.map branches too."
+                f" Off by default; at most {MAX_CALLS}.",
             ),
             click.option(
                 "--output-limit",

@@ -48,6 +48,10 @@ _STDERR_TAIL_CHARS = 2000
 _STDERR_TAIL_LINES = 8
 
 
+# The most tools (and pages of them) a server's listing may hold: each becomes a stub and a
+# function, and a hostile server could page without end.
+MAX_TOOLS = 1000
+MAX_TOOL_PAGES = 100
 READ_ONLY_SERVER = "this MCP server is read-only: it may not change anything"
 
 
@@ -499,12 +503,18 @@ class _Connection:
         if self._tools is None:
             tools: list[Tool] = []
             cursor = None
-            while True:
+            for _ in range(MAX_TOOL_PAGES):
                 page = await self.request("tools/list", _tools_page(cursor))
                 tools.extend(page.tools)
                 cursor = page.next_cursor
-                if not cursor:
+                if not cursor or len(tools) > MAX_TOOLS:
                     break
+            if cursor or len(tools) > MAX_TOOLS:
+                raise McpServerFailed(
+                    f"MCP server '{self.config.name}' lists more than {MAX_TOOLS} tools (or"
+                    f" {MAX_TOOL_PAGES} pages of them), more than kosmo uses: disable it in"
+                    ' its mcp.json ("disabled": true) or serve fewer tools'
+                )
             self._tools = tools
         return self._tools
 

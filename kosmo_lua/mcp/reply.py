@@ -77,26 +77,27 @@ def size(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
 
 
-def fit(value: Any, budget: int) -> tuple[Any, bool]:
+def fit(value: Any, budget: int, *, whole_top: bool = True) -> tuple[Any, bool]:
     """``value`` cut to at most ``budget`` bytes of compact JSON and ``MAX_DEPTH`` levels (see
-    the module's text), and whether anything was cut. The top level keeps all its keys."""
-    whole = _Cutter(budget, budget, budget)  # cuts nothing that could fit, but the depth
+    the module's text), and whether anything was cut. With ``whole_top`` the top level keeps
+    all its keys (a reply's own few); without, it is cut like any object (an API's data)."""
+    whole = _Cutter(budget, budget, budget, whole_top)  # cuts nothing that fits, but the depth
     if whole.fits(value):
         return whole.result, whole.cut_any
     low, high = 0, budget  # the largest cap that fits: cap 0 keeps only markers
     while low < high:
         middle = (low + high + 1) // 2
-        if _cutter(middle, budget).fits(value):
+        if _cutter(middle, budget, whole_top).fits(value):
             low = middle
         else:
             high = middle - 1
-    final = _cutter(low, budget)
+    final = _cutter(low, budget, whole_top)
     final.fits(value)
     return final.result, True
 
 
-def _cutter(cap: int, budget: int) -> _Cutter:
-    return _Cutter(cap, 8 + 64 * cap, budget)
+def _cutter(cap: int, budget: int, whole_top: bool) -> _Cutter:
+    return _Cutter(cap, 8 + 64 * cap, budget, whole_top)
 
 
 class _TooLarge(Exception):
@@ -107,8 +108,9 @@ class _Cutter:
     """Cuts a value to ``items`` items per array or object and ``chars`` characters per
     string, counting the bytes of the result as it goes and giving up past ``budget``."""
 
-    def __init__(self, items: int, chars: int, budget: int) -> None:
+    def __init__(self, items: int, chars: int, budget: int, whole_top: bool) -> None:
         self.items = items
+        self.whole_top = whole_top
         self.chars = chars
         self.left = budget
         self.cut_any = False  # whether the result differs from the value
@@ -161,9 +163,10 @@ class _Cutter:
 
     def _dict(self, entries: dict[str, Any], depth: int) -> dict[str, Any]:
         self._spend(2)
-        keep = len(entries) if depth == 0 else self.items
+        keep = len(entries) if depth == 0 and self.whole_top else self.items
         kept: dict[str, Any] = {}
         for key, value in list(entries.items())[:keep]:
+            key = self._key(key, kept)
             self._spend(len(json.dumps(key, ensure_ascii=False).encode()) + 2)
             kept[key] = self.cut(value, depth + 1)
         if len(entries) > keep:
@@ -171,6 +174,15 @@ class _Cutter:
             self._spend(6)
             kept["…"] = self._string(f"{len(entries) - keep} more keys")
         return kept
+
+    def _key(self, key: str, kept: dict[str, Any]) -> str:
+        """A key cut as a string is (a script's or an API's key may be megabytes long); one
+        that then meets a kept key says which of them it is."""
+        if len(key) <= self.chars:
+            return key
+        self.cut_any = True
+        cut = f"{key[: self.chars]}…[cut: {len(key)} characters in all]"
+        return cut if cut not in kept else f"{cut} #{len(kept) + 1}"
 
 
 def _error_text(result: ExecutionResult, limits: Limits) -> str:

@@ -38,7 +38,7 @@ from .. import redact
 from ..calls import recorded
 from ..config import DEFAULT_ACCOUNT
 from ..errors import HostError, PermissionDenied, UsageError
-from ..limits import MIB, MIN_MEMORY, Limits
+from ..limits import MAX_CALLS, MIB, MIN_MEMORY, Limits
 from ..result import ExecutionResult, Report
 from .reply import MAX_REPLY_BYTES, MIN_REPLY_BYTES, REPLY_BYTES, compact, encode, fit
 
@@ -207,18 +207,15 @@ class HostTools:
         args = args or {}
         if name == "execute_lua":
             return _lua_reply(self.execute_lua(args))
-        if name == "lua_read_doc":
-            return ToolReply(_reference().read(_string(args, "page")))
-        if name == "lua_list_docs":
-            return ToolReply(_reference().index())
-        if name == "lua_search_docs":
-            query = _string(args, "query")
-            lines = _reference().search(query, limit=SEARCH_LINES)
-            return ToolReply("\n".join(lines) if lines else f"No functions match '{query}'.")
+        if name in ("lua_read_doc", "lua_list_docs", "lua_search_docs"):
+            try:
+                return _doc_reply(name, args)
+            except HostError as exc:  # a page name or query past MAX_QUERY
+                raise ToolFailed(str(exc)) from None
         tool = self._integrations().get(name)
         if tool is None or (self.read_only and tool.access == "write"):
             raise KeyError(name)
-        data, _ = fit(self.call_integration(tool, args), REPLY_BYTES)  # cut as execute_lua's
+        data, _ = fit(self.call_integration(tool, args), REPLY_BYTES, whole_top=False)
         text = data if isinstance(data, str) else encode(data)
         return ToolReply(text, data if isinstance(data, dict) else None)
 
@@ -311,6 +308,10 @@ class HostTools:
             isinstance(max_calls, bool) or not isinstance(max_calls, int) or max_calls < 0
         ):
             raise ToolFailed("maxCalls must be a whole number of calls, 0 or more")
+        if max_calls is not None and max_calls > MAX_CALLS:
+            raise ToolFailed(
+                f"maxCalls must be at most {MAX_CALLS}; leave it out for no bound on calls"
+            )
         if memory < MIN_MEMORY:
             raise ToolFailed(f"memoryLimit must be at least {MIN_MEMORY} bytes (the sandbox's own)")
         return Limits(
@@ -369,6 +370,7 @@ class HostTools:
                 "maxCalls": {
                     "type": "integer",
                     "minimum": 0,
+                    "maximum": MAX_CALLS,
                     "description": "Integration and MCP calls allowed (default no bound).",
                 },
                 "maxReplyBytes": {
@@ -721,6 +723,16 @@ def _lua_reply(reply: dict[str, Any]) -> ToolReply:
     return ToolReply(encode(reply), reply, error=not reply["success"])
 
 
+def _doc_reply(name: str, args: dict[str, Any]) -> ToolReply:
+    if name == "lua_read_doc":
+        return ToolReply(_reference().read(_string(args, "page")))
+    if name == "lua_list_docs":
+        return ToolReply(_reference().index())
+    query = _string(args, "query")
+    lines = _reference().search(query, limit=SEARCH_LINES)
+    return ToolReply("\n".join(lines) if lines else f"No functions match '{query}'.")
+
+
 def _reply_budget(args: dict[str, Any]) -> int:
     budget = args.get("maxReplyBytes", REPLY_BYTES)
     if isinstance(budget, float) and budget.is_integer():
@@ -764,12 +776,13 @@ def _capped(name: str, value: Any, maximum: float, unit: str) -> float:
     otherwise (never lowered quietly: the client would think it got what it asked for)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ToolFailed(f"{name} must be a positive number of {unit}")
-    if not (math.isfinite(value) and value > 0):
+    if not (value > 0 and (isinstance(value, int) or math.isfinite(value))):
         raise ToolFailed(f"{name} must be a positive number of {unit}")
-    if value > maximum:
+    if value > maximum:  # before any float(): a JSON integer may be past a float's range
         option = _CAP_OPTIONS.get(name, "--timeout")
+        asked = _number(value) if value < 10**15 else "(over 10^15)"
         raise ToolFailed(
-            f"{name} {_number(value)} is more than this server allows: at most"
+            f"{name} {asked} is more than this server allows: at most"
             f" {_number(maximum)} {unit} (kosmo mcp:serve {option}). Ask for less, or leave it"
             " out for the default."
         )

@@ -28,6 +28,8 @@ SCHEMA_TYPES = {  # a JSON Schema type's LuaCATS type (tool tables' Param types 
     "array": "any[]",
 }
 MAX_TEXT = 200
+MAX_PROPERTIES = 100  # fields per tool's class: a hostile schema may list millions
+MAX_ENUM = 50  # literals in a field's type; a longer enum is typed by its kind
 MAX_REASON = 300
 
 
@@ -97,7 +99,7 @@ def _properties(schema: dict[str, Any]) -> list[str]:
     required = _required(schema)
     lines: list[str] = []
     skipped = 0
-    for name, spec in properties.items():
+    for name, spec in list(properties.items())[:MAX_PROPERTIES]:
         field = field_name(str(name))
         if field is None:
             skipped += 1
@@ -108,6 +110,9 @@ def _properties(schema: dict[str, Any]) -> list[str]:
         lines.append(f"---@field {field}{mark} {_type(spec)} {description}".rstrip())
     if skipped:
         lines.append(f"---{skipped} argument(s) whose names a stub cannot hold left out.")
+    if len(properties) > MAX_PROPERTIES:
+        more = len(properties) - MAX_PROPERTIES
+        lines.append(f"---{more} argument(s) left out (a stub keeps {MAX_PROPERTIES}).")
     return lines
 
 
@@ -119,7 +124,7 @@ def _required(schema: dict[str, Any]) -> set[str]:
 def _type(spec: dict[str, Any]) -> str:
     """A LuaCATS type for a property's schema; ``any`` for what it cannot say."""
     enum = spec.get("enum")
-    if isinstance(enum, list) and enum and all(_literal(v) for v in enum):
+    if isinstance(enum, list) and 0 < len(enum) <= MAX_ENUM and all(_literal(v) for v in enum):
         return "|".join(json.dumps(value) for value in enum)
     kinds = spec.get("type")
     kinds = kinds if isinstance(kinds, list) else [kinds]

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..catalog import closest
+from ..errors import ArgumentError
 from ..tools import Integration
 from . import render
 
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
 PAGES_DIR = os.path.join(os.path.dirname(__file__), "pages")
 INTEGRATION_PAGES = ("quick", "records", "errors")
 """Pages every integration has besides its functions': ``buildkite.quick`` and so on."""
+MAX_QUERY = 1000
+"""The longest page name or search phrase: matching and a page's suggestions cost time in
+proportion to it, and a not-found answer quotes it."""
 
 
 class Reference:
@@ -45,6 +49,7 @@ class Reference:
         return f"{integration_name}.{tool.name}" if tool else None
 
     def read(self, page: str) -> str:
+        _bounded("page", page)
         name = self.canonical(page)
         if name is None:
             suggestions = closest(
@@ -79,11 +84,20 @@ class Reference:
     def search(self, query: str, limit: int = 20) -> list[str]:
         """Function lines ranked for ``query``: words, stems and the table's own vocabulary
         (``search.py``)."""
+        _bounded("query", query)
         if self._search is None:
             from .search import SearchIndex
 
             self._search = SearchIndex(self.integrations.values())
         return [f"{name} - {tool.summary}" for name, tool in self._search.search(query, limit)]
+
+
+def _bounded(what: str, text: str) -> None:
+    if len(text) > MAX_QUERY:
+        raise ArgumentError(
+            f"The {what} is {len(text)} characters; it may be at most {MAX_QUERY} characters:"
+            " name a page, or search with a few words."
+        )
 
 
 def load_reference() -> Reference:

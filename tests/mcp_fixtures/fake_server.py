@@ -3,7 +3,8 @@
 ``FAKE_MCP_MODE`` picks a misbehaviour: ``crash`` exits at once with a message on stderr,
 ``hang`` never answers (and ignores the end of its input), ``hostile`` serves normally plus
 tools whose names, descriptions and input schemas try to break out of generated code,
-anything else serves normally.
+``flood`` lists tools without end (every page says there is another) with giant, deeply
+nested and non-object schemas, anything else serves normally.
 ``FAKE_MCP_PIDFILE`` names a file this process appends its PID to, so a test can check that
 the process is gone after the client closed.
 
@@ -36,6 +37,9 @@ def main() -> None:
         sys.exit(3)
     if mode == "hang":
         time.sleep(3600)
+        return
+    if mode == "flood":
+        _flood()
         return
 
     from mcp.server.mcpserver import MCPServer
@@ -144,6 +148,45 @@ def _add_hostile_tools(server: Any, reads: Any) -> None:
             nothing, name=name, description=description, annotations=reads
         )
         tool.parameters = schema
+
+
+def _flood() -> None:
+    """Pages of 200 tools, each page naming a next one, for ever: a client must stop."""
+    import anyio
+    from mcp.server.lowlevel import Server
+    from mcp.server.stdio import stdio_server
+    from mcp.types import ListToolsResult, Tool
+
+    deep: dict[str, Any] = {"type": "string"}
+    for _ in range(25):  # about as deep as the SDK serializes
+        deep = {"type": "object", "properties": {"inner": deep}}
+    giant = {
+        "type": "object",
+        "properties": {
+            **{f"p{n}": {"type": "string", "description": "d" * 100} for n in range(2000)},
+            "deep": deep,
+            "many": {"enum": [f"v{n}" for n in range(5000)]},
+        },
+    }
+    schemas: list[Any] = [giant, {"type": "object", "properties": []}, deep]
+    pages = 0
+
+    async def list_tools(ctx: Any, params: Any) -> ListToolsResult:
+        nonlocal pages
+        pages += 1
+        tools = [
+            Tool(name=f"t{pages}_{n}", description="x", input_schema=schemas[n % 3])
+            for n in range(200)
+        ]
+        return ListToolsResult(tools=tools, next_cursor=f"page{pages}")
+
+    server: Any = Server("flood", on_list_tools=list_tools)
+
+    async def run() -> None:
+        async with stdio_server() as (read, write):
+            await server.run(read, write, server.create_initialization_options())
+
+    anyio.run(run)
 
 
 if __name__ == "__main__":
