@@ -323,7 +323,7 @@ def test_the_limits_table_quotes_the_defaults_as_the_host_declares_them():
     """docs/sandbox.md's table of limits states the defaults and maxima of limits.py."""
     import re
 
-    from kosmo_lua.limits import MAX_CONCURRENCY, Limits, size_text
+    from kosmo_lua.limits import MAX_CALLS, MAX_CONCURRENCY, Limits, size_text
 
     defaults = Limits()
     table = (REPO / "docs" / "sandbox.md").read_text()
@@ -333,6 +333,7 @@ def test_the_limits_table_quotes_the_defaults_as_the_host_declares_them():
     assert rows["--output-limit"].strip() == size_text(defaults.output_bytes)
     assert rows["--concurrency"].strip() == str(defaults.concurrency)
     assert f"at most {MAX_CONCURRENCY})" in table
+    assert f"a run may make (at most {MAX_CALLS:,})" in table
 
 
 def test_the_lua_pages_fan_out_example_runs_against_the_emulator():

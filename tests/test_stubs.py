@@ -279,8 +279,8 @@ def test_hostile_tool_names_descriptions_and_schemas_stay_inside_comments(
 def test_a_server_listing_tools_without_end_is_stopped_and_its_stub_stays_small(
     kosmo_home, tmp_path, monkeypatch
 ):
-    """Endless pages of tools with 2,000-property, 25-level and non-object schemas: the
-    listing stops at the client's bound and the stub says why, quickly."""
+    """Endless pages of tools (a 2,000-property schema on each page, 25-level and non-object
+    ones): the listing stops at the client's bound and the stub says why, quickly."""
     monkeypatch.chdir(tmp_path)
     _define(kosmo_home / "mcp.json", flood={"FAKE_MCP_MODE": "flood"})
     started = time.monotonic()

@@ -799,7 +799,7 @@ MODES = ("run", "check")
 def _mode(args: dict[str, Any]) -> str:
     mode = args.get("mode", "run")
     if mode not in MODES:
-        raise ToolFailed(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        raise ToolFailed(f"mode must be one of {', '.join(MODES)}, got {mode!r:.80}")
     return str(mode)
 
 

@@ -174,8 +174,8 @@ def _flood() -> None:
     async def list_tools(ctx: Any, params: Any) -> ListToolsResult:
         nonlocal pages
         pages += 1
-        tools = [
-            Tool(name=f"t{pages}_{n}", description="x", input_schema=schemas[n % 3])
+        tools = [  # the giant schema once a page: the endless paging is what is tested
+            Tool(name=f"t{pages}_{n}", description="x", input_schema=schemas[min(n, 1 + n % 2)])
             for n in range(200)
         ]
         return ListToolsResult(tools=tools, next_cursor=f"page{pages}")
