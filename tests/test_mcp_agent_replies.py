@@ -16,10 +16,10 @@ import pytest
 
 pytest.importorskip("mcp")
 
+from helpers import configured_emulator
 from mcp_session import Scenario, against
 
 from kosmo_lua.config import Config
-from kosmo_lua.emulation import Served, serve
 from kosmo_lua.integrations.buildkite.emulator import Emulator
 from kosmo_lua.mcp.reply import MAX_REPLY_BYTES, REPLY_BYTES
 
@@ -45,17 +45,11 @@ def text(result: Any) -> str:
 
 
 @pytest.fixture
-def api(kosmo_home: Path) -> Iterator[tuple[Emulator, Served]]:
+def api() -> Iterator[Emulator]:
     """A Buildkite emulator on loopback, the default account's API: what it was asked is
     what reached it."""
-    emulator = Emulator(token="bk-agent-replies-token")
-    with serve(emulator) as served:
-        config = Config.load()
-        config.set_account(
-            "buildkite", "default", {"url": served.base_url, "access_token": emulator.token}
-        )
-        config.save()
-        yield emulator, served
+    with configured_emulator("bk-agent-replies-token") as emulator:
+        yield emulator
 
 
 # One copy, compact, isError ------------------------------------------------------------------
@@ -231,7 +225,7 @@ def test_hostile_values_cannot_blow_the_reply_or_the_server():
 
 
 def test_max_calls_stops_a_script_before_the_call_past_it(api):
-    emulator, _ = api
+    emulator = api
     loop = (
         "for i = 1, 10 do pcall(app.integrations.buildkite.get_current_user, {}) end return 'never'"
     )

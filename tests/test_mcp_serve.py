@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from helpers import free_port, kosmo_path, server_env, wait_for_port
+from helpers import configured_emulator, free_port, kosmo_path, server_env, wait_for_port
 
 pytest.importorskip("mcp")
 
@@ -208,9 +208,6 @@ def test_serves_streamable_http():
 def test_integration_tools_share_one_invoker_per_session(monkeypatch):
     """Every exposed-tool call used to build an invoker, and HTTP clients nobody closed."""
     from kosmo_lua import dispatch
-    from kosmo_lua.config import Config
-    from kosmo_lua.emulation import serve
-    from kosmo_lua.integrations.buildkite.emulator import Emulator
     from kosmo_lua.mcp.serve import HostTools
 
     built, closed = [], []
@@ -224,13 +221,7 @@ def test_integration_tools_share_one_invoker_per_session(monkeypatch):
 
     build = dispatch.run_invoker
     monkeypatch.setattr(dispatch, "run_invoker", run_invoker)
-    emulator = Emulator(token="bk-session-token")
-    with serve(emulator) as served:
-        config = Config.load()
-        config.set_account(
-            "buildkite", "default", {"url": served.base_url, "access_token": emulator.token}
-        )
-        config.save()
+    with configured_emulator("bk-session-token") as emulator:
         tools = HostTools(expose_integrations=True)
         first = tools.call("buildkite_get_current_user", {}).text
         second = tools.call("buildkite_list_pipelines", {"organization": "acme-inc"}).text

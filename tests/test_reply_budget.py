@@ -8,13 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
+from helpers import configured_emulator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kosmo_lua.cli import main
-from kosmo_lua.config import Config
-from kosmo_lua.emulation import serve
-from kosmo_lua.integrations.buildkite.emulator import Emulator
 from kosmo_lua.limits import MAX_CALLS, Limits
 from kosmo_lua.mcp.reply import MAX_DEPTH, REPLY_BYTES, compact, encode, fit, size
 from kosmo_lua.mcp.serve import HostTools
@@ -83,18 +81,12 @@ def test_the_reply_reports_the_cut_and_stays_within_the_budget() -> None:
 
 
 def test_max_calls_sends_no_request_past_the_budget(kosmo_home: Path) -> None:
-    emulator = Emulator(token="bk-max-calls-token")
     code = (
         "local bk = app.integrations.buildkite\n"
         "for i = 1, 3 do pcall(bk.get_current_user, {}) end\n"
         "return app.map({1, 2, 3, 4, 5}, function() return bk.get_current_user{}.name end)"
     )
-    with serve(emulator) as served:
-        config = Config.load()
-        config.set_account(
-            "buildkite", "default", {"url": served.base_url, "access_token": emulator.token}
-        )
-        config.save()
+    with configured_emulator("bk-max-calls-token") as emulator:
         done = CliRunner().invoke(
             main, ["integrations:lua", "--eval", code, "--max-calls", "5", "--json"]
         )
