@@ -59,9 +59,10 @@ AGENT_TOOLS = (
         ),
         paginated=True,
         result="Agent[]",
-        returns="A list of agents: `id`, `name`, `connection_state`, `hostname`, `version`,"
-        " `queue`, `meta_data` (tags as `key=value`), `job` (the job it runs, if any),"
-        " `paused`, ….",
+        returns=(
+            "The organization's agents (`meta_data`: tags as `key=value`; `job`: the job it "
+            "runs, if any)."
+        ),
         example="local bk = app.integrations.buildkite\n"
         'for _, agent in ipairs(bk.list_agents{organization = "acme-inc"}) do\n'
         '  print(agent.name, agent.connection_state, agent.job and agent.job.name or "idle")\n'
@@ -163,8 +164,7 @@ CLUSTER_TOOLS = (
         params=(ORGANIZATION,),
         paginated=True,
         result="Cluster[]",
-        returns="A list of clusters: `id`, `name`, `description`, `emoji`, `color`,"
-        " `default_queue_id`, `maintainers`, `queues_url`, ….",
+        returns="The organization's clusters.",
         example="for _, cluster in ipairs(app.integrations.buildkite.list_clusters(\n"
         '    "acme-inc")) do\n'
         "  print(cluster.name, cluster.id)\n"
@@ -190,7 +190,7 @@ CLUSTER_TOOLS = (
         params=(ORGANIZATION, CLUSTER_ID),
         paginated=True,
         result="Queue[]",
-        returns="A list of queues: `id`, `key`, `description`, `dispatch_paused`, ….",
+        returns="The cluster's queues.",
         example=_A_CLUSTER
         + 'for _, queue in ipairs(bk.list_cluster_queues("acme-inc", cluster.id)) do\n'
         "  print(queue.key, queue.dispatch_paused)\n"

@@ -45,7 +45,7 @@ TEST_ENGINE_TOOLS = (
         params=(ORGANIZATION,),
         paginated=True,
         result="TestSuite[]",
-        returns="A list of suites: `id`, `slug`, `name`, `default_branch`, `url`, `web_url`.",
+        returns="The organization's test suites.",
         example="for _, suite in ipairs(app.integrations.buildkite.list_test_suites(\n"
         '    "acme-inc")) do\n'
         "  print(suite.slug, suite.name)\n"
@@ -69,8 +69,7 @@ TEST_ENGINE_TOOLS = (
         ),
         paginated=True,
         result="TestRun[]",
-        returns="A list of runs: `id`, `state`, `result` (`passed`, `failed`, …), `branch`,"
-        " `commit_sha`, `build_id`, `created_at`, `url`, `web_url`.",
+        returns="The suite's runs (`result`: `passed`, `failed`, …).",
         example=_LATEST_RUN + "print(run.result, run.branch, run.commit_sha)",
     ),
     Tool(
@@ -105,9 +104,7 @@ TEST_ENGINE_TOOLS = (
         ),
         paginated=True,
         result="FailedExecution[]",
-        returns="A list of executions: `test_name`, `location`, `failure_reason`, `duration`,"
-        " `branch`, `commit_sha`, `test_url`, `run_url`, … and, when asked,"
-        " `failure_expanded = {{backtrace, expanded}, …}`.",
+        returns="The run's failed executions (`failure_expanded` when asked for).",
         example=_LATEST_RUN
         + 'for _, failure in ipairs(bk.list_failed_executions{organization = "acme-inc",\n'
         '    suite = "api-integration", run_id = run.id, include_failure_expanded = true}) do\n'

@@ -53,9 +53,7 @@ ANNOTATION_TOOLS = (
         ),
         paginated=True,
         result="Annotation[]",
-        returns="A list of annotations: `id`, `context`, `style`, `scope`, `job_id`,"
-        " `priority`, `body_html` (rendered HTML: the API returns no Markdown `body`),"
-        " `created_at`, `updated_at`.",
+        returns="`body_html` is rendered HTML: the API returns no Markdown `body`.",
         example=_FAILED_MAIN
         + 'for _, note in ipairs(bk.list_annotations{organization = "acme-inc",\n'
         '    pipeline = "api", number = b.number, scope = "all"}) do\n'

@@ -60,8 +60,7 @@ ARTIFACT_TOOLS = (
         ),
         paginated=True,
         result="Artifact[]",
-        returns="A list of artifacts: `id`, `job_id`, `state`, `path`, `dirname`, `filename`,"
-        " `mime_type`, `file_size`, `sha1sum`, `url`, `download_url`.",
+        returns="The build's (or the job's) artifacts.",
         example="local bk = app.integrations.buildkite\n"
         'local b = bk.list_builds{organization = "acme-inc", pipeline = "api",\n'
         '  state = "failed", per_page = 1}[1]\n'
@@ -108,8 +107,7 @@ ARTIFACT_TOOLS = (
         ),
         handler=artifacts.download_artifact,
         result="ArtifactFile",
-        returns="`{filename, mime_type, bytes, text}` for UTF-8 text, or `{filename,"
-        " mime_type, bytes, base64}` for anything else (`bytes` counts the bytes read).",
+        returns="`text` for UTF-8 text, else `base64`; `bytes` counts the bytes read.",
         example=_FIRST_ARTIFACT
         + 'local file = bk.download_artifact{organization = "acme-inc", pipeline = "api",\n'
         "  number = b.number, job_id = a.job_id, artifact_id = a.id, max_bytes = 65536}\n"

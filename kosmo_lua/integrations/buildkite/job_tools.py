@@ -93,9 +93,11 @@ JOB_TOOLS = (
         ),
         handler=handlers.list_jobs,
         result="JobPage",
-        returns="`{items, links = {self, next}}`: one page of jobs, oldest first, and the URL"
-        " of the next page (absent on the last). With `all_pages` or `max_pages`, `items`"
-        " holds every page's jobs and `links` is the last page's.",
+        returns=(
+            "One page of jobs, oldest first, and the URL of the next page (absent on the "
+            "last). With `all_pages` or `max_pages`, `items` holds every page's jobs and "
+            "`links` is the last page's."
+        ),
         example=_FAILED_API_BUILD
         + 'local page = bk.list_jobs{organization = "acme-inc", pipeline = "api",\n'
         '  number = b.number, state = {"failed", "timed_out"}, include_retried_jobs = false}\n'
@@ -112,8 +114,7 @@ JOB_TOOLS = (
         (JOB,),
         params=(ORGANIZATION, PIPELINE, NUMBER, JOB_ID),
         result="Job",
-        returns="The job: `id`, `type` (`script`, `manual` for a block step, `waiter`,"
-        " `trigger`), `state`, `name` or `label`, `step_key`, `exit_status`, `web_url`, ….",
+        returns="The job (`type`: `script`, `manual` for a block step, `waiter` or `trigger`).",
         example=_FAILED_API_BUILD
         + 'local job = bk.get_job("acme-inc", "api", b.number, b.jobs[#b.jobs].id)\n'
         "print(job.state, job.exit_status)",

@@ -146,7 +146,7 @@ TOOLS = (
         "GET",
         ("/user",),
         result="User",
-        returns="The user: id, graphql_id, name, email, avatar_url, created_at.",
+        returns="The user the token belongs to.",
         example="local me = app.integrations.buildkite.get_current_user()\nprint(me.name)",
         notes="Needs the read_user scope; get_access_token needs none.",
     ),
@@ -157,7 +157,7 @@ TOOLS = (
         "GET",
         ("/access-token",),
         result="AccessToken",
-        returns="`{uuid, scopes}`: the scopes this token grants.",
+        returns="The token itself: the scopes it grants.",
         example="local token = app.integrations.buildkite.get_access_token()\n"
         "print(table.concat(token.scopes, ', '))",
     ),
@@ -527,8 +527,7 @@ TOOLS = (
         ),
         handler=joblogs.get_job_log,
         result="JobLog|string",
-        returns='`{url, content, size, header_times}`; a string with format = "text", tail'
-        " or head.",
+        returns='A string instead with format = "text", tail or head.',
         example=(
             "local bk = app.integrations.buildkite\n"
             'local b = bk.list_builds{organization = "acme-inc", pipeline = "api",\n'
@@ -596,9 +595,11 @@ TOOLS = (
         ),
         handler=joblogs.search_job_log,
         result="LogMatch[]",
-        returns="An array of `{line, text, before, after}`: the line number (from 1), the"
-        " line, and the context lines before and after it. `with_meta` adds `lines_read` and"
-        " `truncated` (the limit was reached before the end).",
+        returns=(
+            "The matching lines, first to last (numbered from 1), each with the context lines "
+            "asked for. `with_meta` adds `lines_read` and `truncated` (the limit was reached "
+            "before the end)."
+        ),
         example=(
             "local bk = app.integrations.buildkite\n"
             'local b = bk.list_builds{organization = "acme-inc", pipeline = "api",\n'
@@ -619,7 +620,7 @@ TOOLS = (
         params=(ORGANIZATION, PIPELINE, NUMBER, JOB_ID),
         handler=joblogs.get_job_log_info,
         result="{bytes: integer}",
-        returns="`{bytes = N}`, its size in bytes.",
+        returns="The log's size in bytes.",
         example=(
             "local bk = app.integrations.buildkite\n"
             'local b = bk.list_builds{organization = "acme-inc", pipeline = "api",\n'
@@ -702,11 +703,11 @@ TOOLS = (
         ),
         handler=builds.get_build_failures,
         result="BuildFailures",
-        returns="`{build = {number, state, branch, commit, message, web_url}, failed_jobs ="
-        " {{id, name, state, exit_status, soft_failed, web_url, log_tail, first_error = {line,"
-        " text}}, ...}, annotations = {{style, context, text}, ...}}`. Failed jobs are those"
-        " failed, timed out, expired or broken and not retried since; soft-failed ones are"
-        " included and say so. Logs are read concurrently, each in bounded memory.",
+        returns=(
+            "Failed jobs are those failed, timed out, expired or broken and not retried "
+            "since; soft-failed ones are included and say so. Logs are read concurrently, "
+            "each in bounded memory."
+        ),
         example=(
             "local bk = app.integrations.buildkite\n"
             'local f = bk.get_build_failures{organization = "acme-inc", pipeline = "deploy",\n'
@@ -724,7 +725,7 @@ TOOLS = (
         (JOB + "/env",),
         params=(ORGANIZATION, PIPELINE, NUMBER, JOB_ID),
         result="{env: table<string, string>}",
-        returns="`{env = {...}}`.",
+        returns="The job's environment variables.",
         example=(
             "local bk = app.integrations.buildkite\n"
             'local b = bk.list_builds{organization = "acme-inc", pipeline = "api",\n'
