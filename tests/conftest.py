@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated KOSMO_HOME, an in-process runner and the installed command."""
+"""Shared fixtures: an isolated KOSMO_HOME, an in-process runner, the installed command, and
+the demo emulator with a client (a module that needs other data defines its own)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from helpers import kosmo_path
+from helpers import FakeClock, connect, kosmo_path
 
 from kosmo_lua.dispatch import AppDispatcher
+from kosmo_lua.integrations.buildkite.emulator import Emulator
 from kosmo_lua.limits import Limits
 from kosmo_lua.result import ExecutionResult
 from kosmo_lua.runtime.supervisor import Worker
@@ -93,3 +96,20 @@ def kosmo(kosmo_home: Path) -> Callable[..., Completed]:
         return Completed(proc.returncode, proc.stdout, proc.stderr)
 
     return run
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def emulator(clock: FakeClock) -> Emulator:
+    """The emulator with its demo data, on ``clock``."""
+    return Emulator(clock=clock)
+
+
+@pytest.fixture
+def client(emulator: Emulator) -> Iterator[httpx.Client]:
+    with connect(emulator) as session:
+        yield session

@@ -14,11 +14,32 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import httpx
 from click.testing import CliRunner
 
 from kosmo_lua.cli import main
 from kosmo_lua.emulation import serve
 from kosmo_lua.integrations.buildkite.emulator import Emulator
+
+AUTH = {"Authorization": "Bearer bk-emulator-token"}
+"""The emulator's token (its demo data's)."""
+
+
+class FakeClock:
+    """The emulator's builds' clock, moved by hand (``clock.now = ...``)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def connect(app: Emulator, base_url: str = "http://bk.test/v2", **options: Any) -> httpx.Client:
+    """A client of the emulator in process, with its token."""
+    options.setdefault("headers", AUTH)
+    transport = options.pop("transport", None) or httpx.WSGITransport(app=app)
+    return httpx.Client(transport=transport, base_url=base_url, **options)
 
 
 def kosmo_path() -> str:

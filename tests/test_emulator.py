@@ -6,17 +6,16 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from helpers import AUTH, FakeClock, connect
 
 from kosmo_lua.emulation import DroppedConnection, serve, wsgi_transport
 from kosmo_lua.integrations.buildkite.emulator import SCOPES, Emulator
 
-AUTH = {"Authorization": "Bearer bk-emulator-token"}
 ORG = "/organizations/acme-inc"
 PIPELINES = f"{ORG}/pipelines"
 AUTH_MESSAGE = (
@@ -89,36 +88,6 @@ TINY: dict[str, Any] = {
         }
     ],
 }
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def emulator(clock: FakeClock) -> Emulator:
-    return Emulator(clock=clock)
-
-
-def connect(app: Emulator, base_url: str = "http://bk.test/v2", **options: Any) -> httpx.Client:
-    options.setdefault("headers", AUTH)
-    transport = options.pop("transport", None) or httpx.WSGITransport(app=app)
-    return httpx.Client(transport=transport, base_url=base_url, **options)
-
-
-@pytest.fixture
-def client(emulator: Emulator) -> Iterator[httpx.Client]:
-    with connect(emulator) as session:
-        yield session
 
 
 def latest(client: httpx.Client, pipeline: str, **params: Any) -> dict[str, Any]:

@@ -4,12 +4,11 @@ the documented fields and status codes, against the demo data."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from test_emulator import AUTH, ORG, PIPELINES, FakeClock, connect
+from test_emulator import AUTH, ORG, PIPELINES, connect
 
 from kosmo_lua.integrations.buildkite.emulator import Emulator
 
@@ -47,17 +46,6 @@ EXECUTION_KEYS = {
     "test_execution_url",
 }  # fmt: skip
 SUITES = "/analytics/organizations/acme-inc/suites"
-
-
-@pytest.fixture
-def emulator() -> Emulator:
-    return Emulator(clock=FakeClock())
-
-
-@pytest.fixture
-def client(emulator: Emulator) -> Iterator[httpx.Client]:
-    with connect(emulator) as session:
-        yield session
 
 
 def _integration_job(client: httpx.Client, build: str = API_MAIN) -> dict[str, Any]:

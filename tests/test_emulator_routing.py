@@ -4,8 +4,6 @@ pages past the end, unknown query parameters, ``HEAD`` wherever ``GET`` goes, ``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from test_emulator import AUTH, ORG, PIPELINES, FakeClock, connect
@@ -16,17 +14,6 @@ from kosmo_lua.integrations.buildkite.emulator.attachments import storage_root
 
 BUILD = f"{PIPELINES}/api/builds/14"
 RATE_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
-
-
-@pytest.fixture
-def emulator() -> Emulator:
-    return Emulator(clock=FakeClock())
-
-
-@pytest.fixture
-def client(emulator: Emulator) -> Iterator[httpx.Client]:
-    with connect(emulator) as session:
-        yield session
 
 
 def failed_job(client: httpx.Client) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,12 +83,6 @@ WORLD: dict[str, Any] = {
 @pytest.fixture
 def emulator() -> Emulator:
     return Emulator(WORLD, clock=FakeClock())
-
-
-@pytest.fixture
-def client(emulator: Emulator) -> Iterator[httpx.Client]:
-    with connect(emulator) as session:
-        yield session
 
 
 def _create(client: httpx.Client, pipeline: str) -> int:

@@ -283,10 +283,8 @@ def _replay_triggered_builds(world: World) -> None:
         and job.triggered_build is None
     ]:
         for parent, job in pending:
-            org = parent.pipeline.organization
-            target = next(
-                p for p in world.pipelines if p.organization is org and p.slug == job.step.trigger
-            )
+            target = world.find_pipeline(parent.pipeline.organization, job.step.trigger)
+            assert target is not None  # trigger_problem found every target when loading
             child = world.add_build(
                 target,
                 creator=parent.creator,

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 _NAMESPACE = uuid.UUID("6f1c9a52-3d0e-4b8e-9a51-b0c4a1e0b7d2")
 
 LIVE_BUILD_STATES = frozenset({"scheduled", "running", "failing"})  # what cancel accepts
+UNFINISHED_BUILD_STATES = frozenset({*LIVE_BUILD_STATES, "canceling"})
 BLOCKED_JOB_STATES = frozenset({"blocked", "blocked_failed"})  # a block step waiting
 # Jobs not yet reached: ``waiting`` ones sit behind a wait step.
 PENDING_JOB_STATES = frozenset({"scheduled", "waiting", *BLOCKED_JOB_STATES})

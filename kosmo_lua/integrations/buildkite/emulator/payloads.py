@@ -12,6 +12,7 @@ from typing import Any
 
 from .model import (
     BLOCKED_JOB_STATES,
+    UNFINISHED_BUILD_STATES,
     Build,
     Job,
     Organization,
@@ -25,7 +26,6 @@ from .model import (
 from .state import World
 
 WEB = "https://buildkite.com"
-LIVE_STATES = frozenset({"scheduled", "running", "failing", "canceling"})
 _REPOSITORY_PATH = re.compile(r"[:/]([^/:]+/[^/]+?)(?:\.git)?/?$")
 
 
@@ -99,7 +99,11 @@ class Renderer:
         settings = pipeline.settings
         match = _REPOSITORY_PATH.search(pipeline.repository)
         plain_id = pipeline.id.replace("-", "")
-        live = [b for b in self.world.builds if b.pipeline is pipeline and b.state in LIVE_STATES]
+        live = [
+            b
+            for b in self.world.builds
+            if b.pipeline is pipeline and b.state in UNFINISHED_BUILD_STATES
+        ]
         jobs = [job for build in live for job in build.jobs]
         return {
             "id": pipeline.id,

@@ -250,7 +250,7 @@ def job_log(context: Context, params: dict[str, str]) -> Response:
         return _raw_log(request, job)
     if request.headers.get("range"):
         raise ApiError(400, "Range requests are only supported with Accept: text/plain")
-    log = job.big_log.text() if job.big_log else job.log
+    log = _log_text(job)
     if "text/html" in accept:
         return _html_log(log)
     return ok(
@@ -278,8 +278,7 @@ def job_raw_log(context: Context, params: dict[str, str]) -> Response:
 
 @route("GET", JOB + "/log.html", "read_build_logs")
 def job_html_log(context: Context, params: dict[str, str]) -> Response:
-    job = job_of(context, params)[1]
-    return _html_log(job.big_log.text() if job.big_log else job.log)
+    return _html_log(_log_text(job_of(context, params)[1]))
 
 
 @route("GET", JOB + "/env", "read_job_env")
@@ -290,6 +289,10 @@ def job_env(context: Context, params: dict[str, str]) -> Response:
 
 _SUFFIX_RANGE = re.compile(r"bytes=-(\d+)")
 _TEXT_HEADERS = (("Content-Type", "text/plain; charset=utf-8"), ("Accept-Ranges", "bytes"))
+
+
+def _log_text(job: Job) -> str:
+    return job.big_log.text() if job.big_log else job.log
 
 
 def _html_log(log: str) -> Response:

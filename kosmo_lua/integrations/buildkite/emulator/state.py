@@ -230,11 +230,14 @@ class World:
         return self.organizations[slug]
 
     def pipeline(self, org_slug: str, slug: str) -> Pipeline:
-        org = self.organization(org_slug)
-        for pipeline in self.pipelines:
-            if pipeline.organization is org and pipeline.slug == slug:
-                return pipeline
-        raise ApiError(404, "No pipeline found")
+        found = self.find_pipeline(self.organization(org_slug), slug)
+        if found is None:
+            raise ApiError(404, "No pipeline found")
+        return found
+
+    def find_pipeline(self, org: Organization, slug: str | None) -> Pipeline | None:
+        """The organization's pipeline of that slug, if there is one."""
+        return next((p for p in self.pipelines if p.organization is org and p.slug == slug), None)
 
     def build(self, pipeline: Pipeline, number: str) -> Build:
         for build in self.builds:
@@ -620,11 +623,7 @@ class World:
             build.state, build.started_at = "running", moment
         job.state, job.started_at = "running", moment
         build.next_at = moment + self.step_seconds
-        org = build.pipeline.organization
-        target = next(
-            (p for p in self.pipelines if p.organization is org and p.slug == job.step.trigger),
-            None,
-        )
+        target = self.find_pipeline(build.pipeline.organization, job.step.trigger)
         if target is None or target.archived_at is not None:
             self.end_trigger(build, job, moment, passed=False)
             return
