@@ -4,32 +4,15 @@ calling ``kosmo mcp:serve``.
 An agent cannot pass ``--force`` or ``--cpu-limit``: it can change its script, ask for other
 ``execute_lua`` arguments, or ask its user. So every message that names a remedy takes it
 from here, in the words its reader can act on, and ``hint`` gives an agent the next step for
-any failed run from its ``meta.error``.
+any failed run from its ``meta.error``. (The names of what sets each limit are
+``limits.LIMIT_OPTIONS``: a limit's message is made on every run, and this module is not.)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-# A run's limits by kind: the command-line option and the execute_lua argument that set it
-# (None: a client cannot ask for more, only the server's operator can).
-LIMIT_OPTIONS: dict[str, tuple[str, str | None]] = {
-    "cpu": ("--cpu-limit", "cpuLimit"),
-    "timeout": ("--timeout", "timeout"),
-    "memory": ("--memory-limit", "memoryLimit"),
-    "output": ("--output-limit", None),
-    "result": ("--output-limit", None),
-    "calls": ("--max-calls", "maxCalls"),
-}
-
-
-def limit_option(kind: str, *, agent: bool) -> str:
-    """How a limit's message names what sets it: the option, or for an agent the argument
-    (or the server, when no argument can change it)."""
-    option, argument = LIMIT_OPTIONS.get(kind, ("", None))
-    if not agent:
-        return option
-    return f"execute_lua's {argument}" if argument else "the server's setting"
+from .limits import LIMIT_OPTIONS
 
 
 def approval(target: str, access: str, *, agent: bool) -> str:

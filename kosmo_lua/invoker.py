@@ -245,8 +245,7 @@ class Invoker:
 
     def _client_of(self, integration: Integration, account: str) -> RestClient:
         key = (integration.name, account)
-        if key not in self._clients:
-            self._check_account(integration, account)
+        if key not in self._clients:  # its account was checked before the policy
             token, transport = self._token_and_transport(integration, account)
             base_url = self._base_url(integration, account)
             if self._emulation is None:  # an emulator is in process: nothing goes on a wire

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from .advice import limit_option
-
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 MEMORY_BYTES = 32 * MIB  # --memory-limit's default
@@ -34,6 +32,27 @@ MIN_MEMORY = 1 * MIB
 # the factor, the copies the host makes of a script's values (JSON text, HTTP bodies).
 DATA_FACTOR = 3
 DATA_ALLOWANCE = 384 * MIB
+
+
+# A run's limits by kind: the command-line option and the execute_lua argument that set it
+# (None: a client cannot ask for more, only the server's operator can).
+LIMIT_OPTIONS: dict[str, tuple[str, str | None]] = {
+    "cpu": ("--cpu-limit", "cpuLimit"),
+    "timeout": ("--timeout", "timeout"),
+    "memory": ("--memory-limit", "memoryLimit"),
+    "output": ("--output-limit", None),
+    "result": ("--output-limit", None),
+    "calls": ("--max-calls", "maxCalls"),
+}
+
+
+def limit_option(kind: str, *, agent: bool) -> str:
+    """How a limit's message names what sets it: the option, or for an agent the argument
+    (or the server, when no argument can change it)."""
+    option, argument = LIMIT_OPTIONS.get(kind, ("", None))
+    if not agent:
+        return option
+    return f"execute_lua's {argument}" if argument else "the server's setting"
 
 
 class Limits:
@@ -84,7 +103,7 @@ class Limits:
     def message(self, kind: str, *, agent: bool = False) -> str:
         """The error text of a run stopped by limit ``kind``; scripts and CI jobs match on it.
         It names what sets the limit: the option, or for an agent (``mcp:serve``) the
-        ``execute_lua`` argument (``advice.limit_option``)."""
+        ``execute_lua`` argument (``limit_option``)."""
         by = f" ({limit_option(kind, agent=agent)})"
         return {
             "cpu": f"CPU limit exceeded: the script used more than {self.cpu_seconds:g} s of CPU"

@@ -22,8 +22,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..advice import LIMIT_OPTIONS, hint
-from ..limits import Limits
+from ..advice import hint
+from ..limits import LIMIT_OPTIONS, Limits
 from ..result import ExecutionResult
 
 REPLY_BYTES = 16_000  # execute_lua's maxReplyBytes by default

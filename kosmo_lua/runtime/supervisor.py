@@ -57,10 +57,10 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 OutputHandler = Callable[[str], None]
 DispatchFactory = Callable[[Report], Dispatcher]
 DispatchRecipe = Callable[[Limits], DispatchFactory]
+"""What makes a run's dispatcher factory from the limits of the run."""
 Asking = Callable[[dict[str, Any]], Awaitable[str]]
 """Answers a worker's question about a write (``mcp:serve``: through MCP elicitation):
 ``accept``, ``decline`` or ``plan``."""
-"""What makes a run's dispatcher factory from the limits of the run."""
 
 
 class Interrupted(SystemExit):
