@@ -13,7 +13,13 @@ import pytest
 from kosmo_lua.errors import HostError
 from kosmo_lua.limits import MIB, Limits
 from kosmo_lua.pages import Pages
-from kosmo_lua.runtime.engine import FEW_TOKENS, ConversionError, LuaEngine, TooLarge
+from kosmo_lua.runtime.engine import (
+    FEW_TOKENS,
+    PAGES_MODULE,
+    ConversionError,
+    LuaEngine,
+    TooLarge,
+)
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +160,11 @@ def test_pages_become_one_array_in_order(engine):
     )
     assert len(converted) == 155
     assert engine.json_text(converted[1], strict=True, pretty=False) == '{"n":0,"tags":[]}'
+
+
+def test_the_engine_knows_where_pages_are_made():
+    """The engine finds ``Pages`` by module name (so as not to import it at start-up)."""
+    assert Pages.__module__ == PAGES_MODULE
 
 
 def test_no_pages_are_an_empty_array(engine):

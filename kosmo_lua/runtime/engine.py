@@ -24,15 +24,18 @@ from ..calls import CALL_SITE
 from ..dispatch import MCP_FUNCTIONS
 from ..errors import HostError
 from ..limits import MAX_CONCURRENCY, MAX_SLEEP_SECONDS, Limits
-from ..pages import Converted, Page, Pages, converting
 from ..result import error_info
 
 if TYPE_CHECKING:
     from types import ModuleType
 
+    from ..pages import Converted, Page, Pages
     from .flight import InFlight
 
 MAX_DEPTH = 512
+PAGES_MODULE = "kosmo_lua.pages"
+"""Where ``Pages`` are made: loaded on the first integration call, not at start-up (a run
+that makes none, ``return 1``, never needs it)."""
 # Up to this many, a value's tokens cross as the arguments of one call; past it, as one Lua
 # array, which costs less per token (benchmarks/convert.py measures the bulk case).
 FEW_TOKENS = 256
@@ -343,7 +346,8 @@ class LuaEngine:
         the arguments of one call when it is short, and the prelude's ``assemble`` makes the
         tables of it.
         """
-        if type(value) is Pages:
+        pages = sys.modules.get(PAGES_MODULE)  # loaded by whatever made a Pages, else none is
+        if pages is not None and type(value) is pages.Pages:
             return self._pages(value, keep_null)
         room = self.limits.memory_bytes - self.memory_used
         if not isinstance(value, _CONTAINERS):
@@ -365,6 +369,8 @@ class LuaEngine:
     def _pages(self, pages: Pages, keep_null: bool) -> Any:
         """A listing's items as one Lua array, a page at a time: each page is decoded,
         checked against the room left (the pages before it count), built, and let go."""
+        from ..pages import Converted
+
         table = self.to_lua([])
         move = self._table_move
         count = 0
@@ -378,6 +384,8 @@ class LuaEngine:
         """One page of a listing decoded and made a Lua array (``pages.converting``'s
         converter). Python's collector is off meanwhile: decoded JSON holds no cycles for
         it to find, and a page's thousands of new objects would set it off every time."""
+        from ..pages import Converted
+
         collecting = gc.isenabled()
         gc.disable()
         try:
@@ -504,6 +512,8 @@ class LuaEngine:
         fresh = _fresh(path)
         if not fresh:
             return self._converted(self._dispatch(_text(path), args))
+        from ..pages import converting  # an integration call: it sends a request anyway
+
         with converting(self._page):
             values = self._dispatch(_text(path), args)
         return self._converted(values, fresh)
