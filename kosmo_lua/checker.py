@@ -13,7 +13,6 @@ forms scripts use.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +21,7 @@ from .catalog import PREFIX, Catalog, closest
 from .errors import ArgumentError, UnknownFunction
 from .limits import MIB
 from .luascan import UNKNOWN, CallSite, Table, call_sites
-from .result import ExecutionResult
+from .result import POSITION, ExecutionResult
 from .tools import Tool
 
 MAX_CHECK_BYTES = 1 * MIB
@@ -32,7 +31,6 @@ COMPILE_MEMORY = 256 * MIB
 """What Lua may allocate to compile it (a 1 MiB script of tables needs about 25 MiB)."""
 ROOTS = frozenset({"app", "docs", "mcp"})
 SCALARS = frozenset({"string", "integer", "number", "boolean"})
-_POSITION = re.compile(r"^[^\n]*?:(\d+): ")
 
 
 @dataclass(frozen=True)
@@ -86,8 +84,8 @@ def syntax_error(code: str, name: str) -> Finding | None:
         text = compiled[1]
         message = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
         message = message.split("\n", 1)[0]  # "C stack overflow" comes with a traceback
-        position = _POSITION.match(message)
-        return Finding(int(position.group(1)) if position else None, "syntax", message)
+        position = POSITION.match(message)
+        return Finding(int(position.group(2)) if position else None, "syntax", message)
     return None
 
 
@@ -187,10 +185,10 @@ def check_result(code: str, name: str) -> ExecutionResult:
     if findings:
         first = findings[0]
         text = first.message
-        if first.line is not None and not _POSITION.match(text):
+        if first.line is not None and not POSITION.match(text):
             text = f"{name}:{first.line}: {text}"
         more = len(findings) - 1
         if more:
             text += f" (and {more} more problem{'s' if more > 1 else ''}: see meta.check)"
-        result.fail(text, "check", line=first.line)
+        result.fail(text, "check")  # its line is read off the text, as a run's
     return result

@@ -15,7 +15,8 @@ Report = Callable[[ReportKind, Any], None]
 ``report("child", pid)`` names a process group the worker started (MCP servers), so
 the parent can kill it with the worker."""
 
-_POSITION = re.compile(r"^([^\n]*?):(\d+): ")
+POSITION = re.compile(r"^([^\n]*?):(\d+): ")
+"""A message's script position, as Lua writes it: ``file:line: `` at its start."""
 # integration_calls keeps the first and the last this many entries of a run, and counts the
 # rest in meta.integration_calls_dropped: a pcall loop once made 443,192 (a 160 MB envelope).
 FIRST_CALLS = 100
@@ -58,7 +59,7 @@ def error_info(kind: str, message: str, **fields: Any) -> dict[str, Any]:
     are in ``meta.check.findings``).
     """
     info: dict[str, Any] = {"kind": kind, "message": message}
-    position = _POSITION.match(message)
+    position = POSITION.match(message)
     if position:
         info.update(
             message=message[position.end() :],
