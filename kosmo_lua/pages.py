@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 
 class Converted(NamedTuple):
@@ -23,8 +23,18 @@ class Converted(NamedTuple):
     size: int
 
 
-Page = Callable[[], list[Any]]
-"""Decodes one page's items."""
+class Page(Protocol):
+    """One reply of a listing (``rest.Response``)."""
+
+    json_body: bytes | None
+    """The reply's text, for a converter that decodes JSON straight into Lua; None when
+    there is none (``items`` then still has them: a 204 is one empty object)."""
+
+    def items(self) -> list[Any]:
+        """Decodes the page's items."""
+        ...
+
+
 Converter = Callable[[Page], Converted]
 _CONVERTER: ContextVar[Converter | None] = ContextVar("kosmo_pages_converter", default=None)
 
@@ -61,5 +71,5 @@ class Pages:
         found: list[Any] = []
         for page in self.take():
             assert not isinstance(page, Converted), "pages converted for Lua, read in Python"
-            found.extend(page())
+            found.extend(page.items())
         return found

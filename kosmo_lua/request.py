@@ -102,16 +102,16 @@ def rest_call(call: Call) -> tuple[Any, dict[str, Any]]:
         return response.data, response.meta()
     pages = args.get("max_pages") or call.integration.pagination.max_pages
     items = Pages()
-    items.add(response.items)
+    items.add(response)
     fetched = 1
     remaining = _remaining_pages(call, response, pages)
     if remaining and call.concurrency > 1:
         for response in _fetch_all(call, remaining):
-            items.add(response.items)
+            items.add(response)
             fetched += 1
     while fetched < pages and "next" in response.links:
         response = call.send(path=_relative(call.client, response.links["next"]))
-        items.add(response.items)
+        items.add(response)
         fetched += 1
     meta = response.meta()
     meta["pages"] = fetched

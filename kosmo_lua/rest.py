@@ -79,7 +79,8 @@ class Response:
     """A reply: its status, headers, pages (``links``), rate limit and data.
 
     ``decode`` (a JSON reply's) makes the data from the body when ``data`` is first read:
-    the pages of a long listing stay bodies until their items are taken (``items``)."""
+    the pages of a long listing stay bodies until their items are taken (``items``), or
+    are decoded straight into Lua from ``json_body``, the text ``decode`` would read."""
 
     def __init__(
         self,
@@ -90,10 +91,12 @@ class Response:
         rate_limit: dict[str, int | None] | None = None,
         *,
         decode: Callable[[], Any] | None = None,
+        json_body: bytes | None = None,
     ) -> None:
         self.status = status
         self._data = data
         self._decode = decode
+        self.json_body = json_body
         self.headers = headers
         self.links = links if links is not None else {}
         # {limit, remaining, reset} as the API's headers said (reset: seconds from now).
@@ -489,6 +492,7 @@ class RestClient:
             links,
             rate_limit,
             decode=functools.partial(_decode, reply, content),
+            json_body=_json_text(reply, content),
         )
 
 
@@ -703,12 +707,18 @@ def _has_control(text: str) -> bool:
     return any(unicodedata.category(c) == "Cc" for c in text)
 
 
+def _json_text(reply: httpx.Response, content: bytes) -> bytes | None:
+    """The body to read as JSON: none for a 204 or an empty body."""
+    return None if reply.status_code == 204 or not content else content
+
+
 def _decode(reply: httpx.Response, content: bytes) -> Any:
     """204 or empty → {}; JSON → as sent; anything else → {"body": text}."""
-    if reply.status_code == 204 or not content:
+    text = _json_text(reply, content)
+    if text is None:
         return {}
     try:
-        return json.loads(content)
+        return json.loads(text)
     except ValueError:
         return {"body": _text(reply, content)}
 

@@ -136,17 +136,31 @@ def test_a_value_past_the_memory_left_is_refused_before_anything_is_built():
     assert engine.memory_used - before < 64 * 1024
 
 
-def _pages(*pages: list[Any], decoded: list[int] | None = None) -> Pages:
-    """``Pages`` of these items; ``decoded`` records the index of each page decoded."""
+class _Page:
+    """A reply of a listing: its JSON text, decoded afresh when its items are taken."""
+
+    def __init__(self, index: int, items: list[Any], decoded: set[int] | None) -> None:
+        self._index, self._text, self._decoded = index, json.dumps(items).encode(), decoded
+
+    @property
+    def json_body(self) -> bytes:
+        self._read()
+        return self._text
+
+    def items(self) -> list[Any]:
+        self._read()
+        return list(json.loads(self._text))
+
+    def _read(self) -> None:
+        if self._decoded is not None:
+            self._decoded.add(self._index)
+
+
+def _pages(*pages: list[Any], decoded: set[int] | None = None) -> Pages:
+    """``Pages`` of these items; ``decoded`` records the index of each page read."""
     found = Pages()
     for index, items in enumerate(pages):
-
-        def page(index: int = index, items: list[Any] = items) -> list[Any]:
-            if decoded is not None:
-                decoded.append(index)
-            return json.loads(json.dumps(items))  # a fresh copy, as a reply decodes
-
-        found.add(page)
+        found.add(_Page(index, items, decoded))
     return found
 
 
@@ -177,7 +191,7 @@ def test_the_page_past_the_memory_left_is_refused_before_it_is_built():
     tables is made; the pages after it are never decoded."""
     engine = LuaEngine(Limits(memory_bytes=8 * MIB), emit=lambda line: None, dispatch=_no_calls)
     page = [{"text": "x" * 100, "n": i} for i in range(5000)]  # ~1.3 MB as Lua
-    decoded: list[int] = []
+    decoded: set[int] = set()
     with pytest.raises(TooLarge, match="not enough memory"):
         engine.to_lua(_pages(*[page] * 10, decoded=decoded))
     assert 3 <= len(decoded) < 10  # some pages fitted; those after the refused one: never read

@@ -193,10 +193,12 @@ def test_pages_past_the_memory_limit_end_the_run_at_the_limit(kosmo_home, pages)
 
     pages.get(BUILDS).mock(side_effect=answer)
     code = "return #app.integrations.buildkite.list_builds{per_page = 100, all_pages = true}"
-    kind, values, error, _ = _run_lua(kosmo_home, code, memory=8 * MIB)
+    kind, values, error, _ = _run_lua(kosmo_home, code, memory=4 * MIB)
     assert kind == "memory", (error, values)
     assert values is None
-    assert len(asked) < 30  # ~10 pages fit; at most 2 x 4 (the concurrency) were asked ahead
+    # 5 to 10 pages fit (the C decoder's tables are smaller than the Python path's count of
+    # them); at most 2 x 4 (the concurrency) were asked ahead
+    assert len(asked) < 20
 
 
 def test_a_throttle_seen_by_one_call_pauses_the_accounts_other_calls() -> None:

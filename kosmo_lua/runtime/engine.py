@@ -382,18 +382,48 @@ class LuaEngine:
 
     def _page(self, page: Page, keep_null: bool = False) -> Converted:
         """One page of a listing decoded and made a Lua array (``pages.converting``'s
-        converter). Python's collector is off meanwhile: decoded JSON holds no cycles for
-        it to find, and a page's thousands of new objects would set it off every time."""
+        converter): by the C decoder when it is built and takes the text (native.py),
+        else in Python. Python's collector is off meanwhile: decoded JSON holds no cycles
+        for it to find, and a page's thousands of new objects would set it off every time."""
         from ..pages import Converted
 
+        if page.json_body is not None and self._decoder is not None:
+            decoded = self._decoded(page.json_body, keep_null)
+            if decoded is not None:
+                return decoded
         collecting = gc.isenabled()
         gc.disable()
         try:
-            items = page()
+            items = page.items()
             return Converted(self.to_lua(items, keep_null=keep_null, owned=True), len(items))
         finally:
             if collecting:
                 gc.enable()
+
+    @functools.cached_property
+    def _decoder(self) -> Any | None:
+        from . import native
+
+        return native.load_decoder(self._lua)
+
+    def _decoded(self, text: bytes, keep_null: bool) -> Converted | None:
+        """A page's items decoded straight into Lua, under the run's memory cap (the
+        tables are built as the text is read, so the cap is what stops a page too big); None
+        when the decoder refuses the text and the Python path must answer."""
+        from ..pages import Converted
+
+        self._lua.set_max_memory(self.limits.memory_bytes)
+        try:
+            ok, *values = self._protect(
+                self._decoder, text, self._null, self._kinds, keep_null, MAX_DEPTH
+            )
+        finally:
+            self._lua.set_max_memory(0)
+        if not ok:
+            problem = self._error_text(values[0] if values else None)
+            raise TooLarge(problem) if problem == MEMORY_ERROR.decode() else HostError(problem)
+        items, size = values
+        return None if items is None else Converted(items, size)
 
     def _list_in_slices(self, value: list[Any], keep_null: bool) -> Any:
         """A long list (a reply of many items) a slice at a time: the flat form of one slice
