@@ -131,6 +131,7 @@ class LuaEngine:
         self._table_move = self._lua.globals().table.move
         self._randomseed = self._lua.globals().math.randomseed  # the real one: no script ran
         self._collectgarbage = self._lua.globals().collectgarbage
+        self._loadlib = self._lua.globals().package.loadlib  # the C decoder's (native.py)
         marks = control[b"tokens"]  # the markers of assemble's tokens, in OBJECT..END order
         self._marks = tuple(marks[i] for i in range(1, len(marks) + 1))
         self._set_limit_messages = control[b"set_limit_messages"]
@@ -402,9 +403,12 @@ class LuaEngine:
 
     @functools.cached_property
     def _decoder(self) -> Any | None:
+        """The C decoder of pages (native.py), loaded on the run's first page; or None."""
         from . import native
 
-        return native.load_decoder(self._lua)
+        path = native.bound_library(lupa)
+        found = None if path is None else self._loadlib(os.fsencode(path), native.ENTRY)
+        return found if callable(found) else None
 
     def _decoded(self, text: bytes, keep_null: bool) -> Converted | None:
         """A page's items decoded straight into Lua, under the run's memory cap (the

@@ -9,11 +9,11 @@ first listing of pages, never at start-up.
 from __future__ import annotations
 
 import os
-import sys
 from importlib.machinery import EXTENSION_SUFFIXES
-from typing import Any
+from types import ModuleType
 
 LIBRARY = "_jsondecode"  # setup.py builds it next to this module
+ENTRY = b"kosmo_json_decode"  # the decoder, a Lua C function
 SWITCH = "KOSMO_NATIVE"  # "0": decode in Python only
 
 
@@ -27,13 +27,13 @@ def library_path() -> str | None:
     return None
 
 
-def load_decoder(runtime: Any) -> Any | None:
-    """The decoder as a function of ``runtime``'s Lua state, or None when it is off, not
-    built, or cannot find the Lua API in lupa's module (another build of lupa)."""
+def bound_library(lupa_module: ModuleType) -> str | None:
+    """The built decoder's path, its Lua API found in ``lupa_module`` (the engine's), for
+    the engine to load with ``package.loadlib`` at ``ENTRY``; None when it is switched off,
+    not built, or cannot find that API (another build of lupa)."""
     if os.environ.get(SWITCH) == "0":
         return None
     path = library_path()
-    lupa_module = sys.modules.get(type(runtime).__module__)
     lupa_path = getattr(lupa_module, "__file__", None)
     if path is None or lupa_path is None:
         return None
@@ -43,7 +43,4 @@ def load_decoder(runtime: Any) -> Any | None:
         library = ctypes.CDLL(path)
     except OSError:
         return None
-    if library.kosmo_json_bind(os.fsencode(lupa_path)) != 0:
-        return None
-    found = runtime.globals().package.loadlib(os.fsencode(path), b"kosmo_json_decode")
-    return found if callable(found) else None
+    return path if library.kosmo_json_bind(os.fsencode(lupa_path)) == 0 else None
