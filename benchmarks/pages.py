@@ -8,6 +8,8 @@ kosmo's `execution_time_ms` for the whole run, HTTP stack start included (it is 
 it only lowers the ratio). At zero latency the kosmo run (parent and worker together) is
 held against a bare httpx walk of `next` in its own Python process that keeps every build in
 a list, as the script keeps them: targets at most 1.2x its CPU time and 1.2x its peak RSS.
+A third run there, with `KOSMO_NATIVE=0`, shows what the C decoder of pages saves (it says
+when the decoder is not built, and then the first two figures are the Python path's).
 Run by hand (it starts three servers of 10,000 builds, about 5 s each):
 
     .venv/bin/python benchmarks/pages.py [--runs 3]
@@ -23,6 +25,8 @@ from contextlib import ExitStack
 
 from harness import BASE_ENV, Failed, Run, configured, lua, measure, median_ms
 from latency_server import ORGANIZATION, PIPELINE, TOKEN, running
+
+from kosmo_lua.runtime.native import SWITCH, library_path
 
 BUILDS, PER_PAGE = 10_000, 100
 LATENCY = 0.05
@@ -90,8 +94,13 @@ def main() -> None:
             ("sequential", lambda: kosmo_pages(sequential)),
         )
     with running(0.0, BUILDS) as base_url, configured(base_url) as env:
+        native = {name: value for name, value in env.items() if name != SWITCH}
+        python_only = {**native, SWITCH: "0"}
         costs = alternate(
-            runs, ("kosmo", lambda: kosmo_pages(env)), ("bare", lambda: bare_walk(base_url))
+            runs,
+            ("kosmo", lambda: kosmo_pages(native)),
+            ("bare", lambda: bare_walk(base_url)),
+            ("python", lambda: kosmo_pages(python_only)),
         )
     fast = median_ms([run.wall for run in timed["concurrent"]])
     slow = median_ms([run.wall for run in timed["sequential"]])
@@ -110,6 +119,11 @@ def main() -> None:
     print(f"{kosmo_cpu / bare_cpu:5.2f}x  (target <= 1.2x)")
     print(f"  peak RSS: kosmo {kosmo_rss:5.0f} MiB  bare httpx walk {bare_rss:5.0f} MiB", end="")
     print(f"{kosmo_rss / bare_rss:5.2f}x  (target <= 1.2x)")
+    built = "built" if library_path() else "NOT BUILT: both runs decode in Python"
+    python_cpu, python_rss = cpu["python"], rss["python"] / 2**20
+    print(f"  without the C decoder ({SWITCH}=0; the decoder is {built}):")
+    print(f"            CPU {python_cpu:5.2f} s = {python_cpu / bare_cpu:4.2f}x,", end="")
+    print(f" peak RSS {python_rss:4.0f} MiB = {python_rss / bare_rss:4.2f}x")
 
 
 if __name__ == "__main__":
