@@ -23,7 +23,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/convert.py
 	$(BIN)/python benchmarks/logs.py
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py kosmo_lua/runtime/jsondecode.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet --config-settings editable_mode=compat -e '.[test]'
