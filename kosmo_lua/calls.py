@@ -60,13 +60,13 @@ class BoundedReport:
     ``FIRST_CALLS`` it holds the last ``LAST_CALLS`` and counts the others, and ``end_run``
     sends those; a loop of calls cannot flood the pipe to the parent."""
 
-    def __init__(self, report: Report) -> None:
+    def __init__(self, report: Report, *, ask: Asker | None = None) -> None:
         self._report = report
         self._log = CallLog()
         self._lock = _thread.allocate_lock()  # parallel branches report from their threads
         self.run_started: float | None = None
         self._plan_steps = 0  # planned writes: past MAX_PLAN_STEPS only counted
-        self.ask: Asker | None = None
+        self.ask = ask
         """Asks the parent (and so a human) about a write (``Serving.ask``), if it can."""
 
     def __call__(self, kind: ReportKind, value: Any) -> None:

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from mcp.server import Server, ServerRequestContext
     from starlette.types import ASGIApp, Receive, Scope, Send
 
+    from ..calls import BoundedReport
     from ..catalog import Catalog
     from ..dispatch import AppDispatcher
     from ..invoker import Invoker
@@ -326,7 +327,7 @@ class HostTools:
         memory limit, as on the command line; under ``read_only``, no writes."""
         from ..dispatch import AppDispatcher
 
-        def build(report: Report) -> Dispatcher:
+        def build(report: BoundedReport) -> Dispatcher:
             inner = AppDispatcher(
                 report,
                 force=self.force,
@@ -334,7 +335,7 @@ class HostTools:
                 max_body_bytes=limits.body_bytes,
                 mcp_read_only=self.read_only,
                 concurrency=limits.concurrency,
-                ask=getattr(report, "ask", None),  # a write under `ask`: the parent asks
+                ask=report.ask,  # a write under `ask`: the parent asks
                 for_agent=True,
             )
             return ReadOnlyDispatch(inner, report) if self.read_only else inner

@@ -35,7 +35,7 @@ from typing import Any, NoReturn
 from ..calls import BoundedReport
 from ..limits import Limits
 from ..redact import redact
-from ..result import ExecutionResult, Report
+from ..result import ExecutionResult
 from .engine import Dispatcher, LuaEngine, Outcome, limit_outcome
 
 # How far past a limit the supervisor waits for the worker's own clean error before killing.
@@ -55,7 +55,9 @@ _HEADER_SIZE = 4
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 OutputHandler = Callable[[str], None]
-DispatchFactory = Callable[[Report], Dispatcher]
+DispatchFactory = Callable[[BoundedReport], Dispatcher]
+"""Makes a run's dispatcher in the worker, from the run's report (whose ``ask`` puts a
+write under `ask` to the parent, when the parent can ask)."""
 DispatchRecipe = Callable[[Limits], DispatchFactory]
 """What makes a run's dispatcher factory from the limits of the run."""
 Asking = Callable[[dict[str, Any]], Awaitable[str]]
@@ -514,8 +516,7 @@ class Serving:
         # Calls of parallel branches report from threads of their own: one frame at a time.
         self._writing = _thread.allocate_lock()
         # Call records are bounded where they are made: a pcall loop cannot flood the pipe.
-        self.report = BoundedReport(lambda kind, value: self.send({kind: value}))
-        self.report.ask = self.ask
+        self.report = BoundedReport(lambda kind, value: self.send({kind: value}), ask=self.ask)
         self.engine = LuaEngine(
             limits,
             emit=lambda line: self.send({"out": line}),
