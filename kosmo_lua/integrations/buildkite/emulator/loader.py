@@ -292,12 +292,11 @@ def _replay_triggered_builds(world: World) -> None:
                 branch=target.default_branch,
                 message=job.step.label,
                 created_at=job.started_at or parent.created_at,
-                source="trigger_job",
                 author=dict(parent.author),
             )
+            world.link_trigger(parent, job, child)
             child.commit = _sha(target, child.number)
             _replay(world, child, "passed" if job.step.trigger_async else job.state, None, "")
-            child.triggered_by, job.triggered_build = (parent, job), child
 
 
 def _user(spec: Mapping[str, Any], now: float) -> User:

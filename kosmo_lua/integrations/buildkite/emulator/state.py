@@ -628,13 +628,22 @@ class World:
             self.end_trigger(build, job, moment, passed=False)
             return
         body = {"commit": "HEAD", "branch": target.default_branch, "message": job.step.label}
-        child = self.create_build(target, body, moment)
-        child.source, child.creator, child.triggered_by = "trigger_job", build.creator, (build, job)
-        job.triggered_build = child
+        self.link_trigger(build, job, self.create_build(target, body, moment))
         if job.step.trigger_async:
             self.end_trigger(build, job, moment, passed=True)
         else:
             build.next_at = None  # until the triggered build finishes
+
+    @staticmethod
+    def link_trigger(parent: Build, job: Job, child: Build) -> None:
+        """``child`` is the build that ``job``, a trigger step's job of ``parent``, made: it
+        is made by the trigger, for the parent's creator, and each knows the other."""
+        child.source, child.creator, child.triggered_by = (
+            "trigger_job",
+            parent.creator,
+            (parent, job),
+        )
+        job.triggered_build = child
 
     def _resume_trigger(self, build: Build, moment: float) -> None:
         """A finished build that a trigger step is waiting for passes or fails that step's
