@@ -17,6 +17,7 @@ import anyio
 from mcp import Client, MCPError, StdioServerParameters
 
 from kosmo_lua.integrations import load
+from kosmo_lua.mcp.reply import MAX_REPLY_BYTES
 
 Scenario = Callable[[Any], Awaitable[Any]]
 
@@ -137,7 +138,9 @@ def test_exposes_integration_functions_as_tools():
     for tool in buildkite.tools:
         exposed = listed[f"buildkite_{tool.name}"]
         schema = dict(exposed.input_schema)
-        assert schema.pop("properties").pop("account")["enum"] == ["default"]
+        properties = schema.pop("properties")
+        assert properties.pop("account")["enum"] == ["default"]
+        assert properties.pop("maxReplyBytes")["maximum"] == MAX_REPLY_BYTES
         assert schema == {key: value for key, value in tool.schema().items() if key != "properties"}
         assert exposed.description == tool.summary
         assert exposed.annotations.read_only_hint is (tool.access == "read")

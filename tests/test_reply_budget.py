@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from helpers import configured_emulator
 from hypothesis import HealthCheck, given, settings
@@ -14,8 +15,17 @@ from hypothesis import strategies as st
 
 from kosmo_lua.cli import main
 from kosmo_lua.limits import MAX_CALLS, Limits
-from kosmo_lua.mcp.reply import MAX_DEPTH, REPLY_BYTES, compact, encode, fit, size
-from kosmo_lua.mcp.serve import HostTools
+from kosmo_lua.mcp.reply import (
+    MAX_DEPTH,
+    MAX_REPLY_BYTES,
+    MIN_REPLY_BYTES,
+    REPLY_BYTES,
+    compact,
+    encode,
+    fit,
+    size,
+)
+from kosmo_lua.mcp.serve import HostTools, ToolFailed
 from kosmo_lua.result import ExecutionResult
 
 scalars = (
@@ -136,6 +146,29 @@ def test_an_exposed_function_is_cut_to_the_reply_budget(monkeypatch: Any) -> Non
         assert len(reply.text.encode()) <= REPLY_BYTES
         if not isinstance(data, str):
             assert "more items" in reply.text and json.loads(reply.text)
+
+
+def test_an_exposed_function_takes_max_reply_bytes_checked_before_anything_is_sent(
+    monkeypatch: Any,
+) -> None:
+    tools = HostTools(emulate=True, expose_integrations=True)
+    builds = [{"number": n, "message": "x" * 500} for n in range(1000)]
+    sent: list[dict[str, Any]] = []
+
+    def call_integration(tool: Any, args: dict[str, Any]) -> Any:
+        sent.append(args)
+        return builds
+
+    monkeypatch.setattr(tools, "call_integration", call_integration)
+    for budget in (MIN_REPLY_BYTES, 50_000):
+        reply = tools.call("buildkite_list_builds", {"organization": "o", "maxReplyBytes": budget})
+        assert REPLY_BYTES < 50_000 and budget - 500 < len(reply.text.encode()) <= budget
+        assert json.loads(reply.text)
+    assert sent == [{"organization": "o"}] * 2  # the budget is the server's, not the API's
+    for wrong in (10, MAX_REPLY_BYTES + 1, "big", True):
+        with pytest.raises(ToolFailed, match="maxReplyBytes"):
+            tools.call("buildkite_list_builds", {"organization": "o", "maxReplyBytes": wrong})
+    assert len(sent) == 2
 
 
 def test_an_exposed_function_s_object_with_many_or_huge_keys_is_cut_not_lost(

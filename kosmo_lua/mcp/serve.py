@@ -188,7 +188,7 @@ class HostTools:
                 {
                     "name": name,
                     "description": tool.summary,
-                    "inputSchema": _with_account(tool.schema(), accounts[tool.integration]),
+                    "inputSchema": _exposed_schema(tool.schema(), accounts[tool.integration]),
                     "annotations": {
                         "readOnlyHint": tool.access == "read",
                         "destructiveHint": tool.access == "write",
@@ -216,7 +216,9 @@ class HostTools:
         tool = self._integrations().get(name)
         if tool is None or (self.read_only and tool.access == "write"):
             raise KeyError(name)
-        data, _ = fit(self.call_integration(tool, args), REPLY_BYTES, whole_top=False)
+        budget = _reply_budget(args)  # before anything is sent
+        args = {key: value for key, value in args.items() if key != "maxReplyBytes"}
+        data, _ = fit(self.call_integration(tool, args), budget, whole_top=False)
         text = data if isinstance(data, str) else encode(data)
         return ToolReply(text, data if isinstance(data, dict) else None)
 
@@ -374,12 +376,7 @@ class HostTools:
                     "maximum": MAX_CALLS,
                     "description": "Integration and MCP calls allowed (default no bound).",
                 },
-                "maxReplyBytes": {
-                    "type": "integer",
-                    "minimum": MIN_REPLY_BYTES,
-                    "maximum": MAX_REPLY_BYTES,
-                    "description": f"Reply size (default {REPLY_BYTES}).",
-                },
+                "maxReplyBytes": REPLY_BYTES_PROPERTY,
                 "mode": {
                     "type": "string",
                     "enum": list(MODES),
@@ -748,14 +745,28 @@ def _reply_budget(args: dict[str, Any]) -> int:
     return budget
 
 
-def _with_account(schema: dict[str, Any], accounts: list[str]) -> dict[str, Any]:
-    """An exposed function's schema with ``account``: which configured account to use."""
+REPLY_BYTES_PROPERTY = {
+    "type": "integer",
+    "minimum": MIN_REPLY_BYTES,
+    "maximum": MAX_REPLY_BYTES,
+    "description": f"Reply size (default {REPLY_BYTES}).",
+}
+"""``maxReplyBytes``, on execute_lua and on every exposed function."""
+
+
+def _exposed_schema(schema: dict[str, Any], accounts: list[str]) -> dict[str, Any]:
+    """An exposed function's schema with ``account`` (which configured account to use) and
+    ``maxReplyBytes`` (a listing is cut to it, as execute_lua's replies are)."""
     account = {
         "type": "string",
         "enum": accounts,
         "description": f"The account to use (default {DEFAULT_ACCOUNT}).",
     }
-    return {**schema, "properties": {**schema.get("properties", {}), "account": account}}
+    own = schema.get("properties", {})
+    return {
+        **schema,
+        "properties": {**own, "account": account, "maxReplyBytes": REPLY_BYTES_PROPERTY},
+    }
 
 
 def _doc_tool(
