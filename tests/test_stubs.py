@@ -221,7 +221,12 @@ def test_a_trusted_servers_tools_are_typed_from_their_input_schemas(
     assert "---@field shared kosmo.mcp.shared\n" in host
     assert "---@class kosmo.mcp.fake.add.args\n---@field a number A\n---@field b number B\n" in text
     assert "---@field reason? string Reason\n" in text  # has a default: optional
-    assert "---@field add fun(args: kosmo.mcp.fake.add.args): any Adds two numbers.\n" in text
+    assert "---@class kosmo.mcp.fake.add.result\n---@field sum number Sum\n" in text
+    assert (
+        "---@field add fun(args: kosmo.mcp.fake.add.args): kosmo.mcp.fake.add.result"
+        " Adds two numbers.\n"
+    ) in text
+    assert "---@field echo fun(args: kosmo.mcp.fake.echo.args): any " in text  # text only
     assert "---@field pid fun(args?: kosmo.mcp.fake.pid.args): any " in text  # nothing required
     assert "---@field weird_name_tool fun(" in text  # "Weird-Name.Tool", as app.mcp calls it
     assert "---@class kosmo.mcp.shared\n" in text
@@ -265,8 +270,10 @@ def test_hostile_tool_names_descriptions_and_schemas_stay_inside_comments(
         field = re.match(r"---@field (\S+)", line)
         if field:
             assert re.fullmatch(r'[a-z_][a-z0-9_]*\??|\["[\w-]+"\]\??', field[1]), line
-    assert '---@field ["end"] fun(args: kosmo.mcp.fake.end.args): any ]] ---@class' in text
-    assert '---@field ["3d"] fun(args: kosmo.mcp.fake.3d.args): any \\@class evil ' in text
+    end, three_d = "kosmo.mcp.fake.end", "kosmo.mcp.fake.3d"
+    assert f'---@field ["end"] fun(args: {end}.args): {end}.result ]] ---@class' in text
+    assert f'---@field ["3d"] fun(args: {three_d}.args): {three_d}.result \\@class evil ' in text
+    assert text.count("---@class kosmo.mcp.fake.end.result\n---@field plain string ]] ---@") == 1
     assert "---@field tool_____field_injected_any fun(" in text  # the name's newline is a "_"
     assert '---@field ["with-dash"] integer A name Lua cannot spell.\n' in text
     assert "---1 argument(s) whose names a stub cannot hold left out.\n" in text

@@ -703,6 +703,8 @@ def _tool_row(server: str, tool: Tool) -> dict[str, Any]:
         "description": tool.description or "",
         "input_schema": tool.input_schema,
     }
+    if tool.output_schema is not None:  # its calls answer with structured content of it
+        row["output_schema"] = tool.output_schema
     if tool.annotations is not None:
         row["annotations"] = _plain(tool.annotations)
     return row

@@ -1,5 +1,7 @@
 """LuaCATS classes for ``app.mcp.<server>`` from the tools a server lists: one class of named
-arguments per tool (from its JSON Schema ``inputSchema``) and one function field per tool.
+arguments per tool (from its JSON Schema ``inputSchema``), one of its result when it declares
+an object ``outputSchema`` (a call then answers with that structured content), and one
+function field per tool.
 
 Names, descriptions and schemas come from the server, so nothing of theirs reaches a stub
 unless it is a safe name or one line of comment text.
@@ -82,8 +84,13 @@ def _server(server: str, rows: list[dict[str, Any]]) -> list[str]:
         schema = schema if isinstance(schema, dict) else {}
         lines += [f"---@class {args_class}", *_properties(schema), ""]
         optional = "" if _required(schema) else "?"
+        result = "any"
+        output = row.get("output_schema")
+        if isinstance(output, dict) and output.get("type") == "object":
+            result = f"{server_class(server)}.{lua_name}.result"
+            lines += [f"---@class {result}", *_properties(output), ""]
         fields.append(
-            f"---@field {field} fun(args{optional}: {args_class}): any"
+            f"---@field {field} fun(args{optional}: {args_class}): {result}"
             f" {text(str(row.get('description') or ''))}".rstrip()
         )
     lines.append(f"---@class {server_class(server)}")

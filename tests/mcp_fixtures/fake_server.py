@@ -148,6 +148,7 @@ def _add_hostile_tools(server: Any, reads: Any) -> None:
             nothing, name=name, description=description, annotations=reads
         )
         tool.parameters = schema
+        tool.fn_metadata.output_schema = schema  # results typed by the same hostile schema
 
 
 def _flood() -> None:
