@@ -66,11 +66,16 @@ static const struct {
     {"lua_newuserdatauv", (void **)&lua.newuserdatauv},
 };
 
-/* Finds the Lua API in the already loaded module at lupa_path: 0 when every part is found. */
+/* Finds the Lua API in the already loaded module at lupa_path: 0 when every part is found.
+   Each engine binds before its first page; the pointers are written once, not under a run. */
 int kosmo_json_bind(const char *lupa_path) {
+    static void *bound;
     void *module = dlopen(lupa_path, RTLD_NOW | RTLD_NOLOAD);
     if (module == NULL) {
         return -1;
+    }
+    if (module == bound) {
+        return 0;
     }
     for (size_t i = 0; i < sizeof api / sizeof api[0]; i++) {
         void *found = dlsym(module, api[i].name);
@@ -79,7 +84,8 @@ int kosmo_json_bind(const char *lupa_path) {
         }
         *api[i].slot = found;
     }
-    return 0; /* the handle stays open: lupa's module is never unloaded anyway */
+    bound = module; /* the handle stays open: lupa's module is never unloaded anyway */
+    return 0;
 }
 
 /* kosmo_json_decode's arguments, where they stay on the stack, and its scratch buffer. */
@@ -199,8 +205,11 @@ static unsigned char *scratch(Parser *p, size_t size) {
 /* A string with escapes, from just after its opening quote: decoded into the scratch. */
 static int parse_escaped(Parser *p, const unsigned char *start) {
     const unsigned char *q = start;
-    while (q < p->end && *q != '"') {
-        q += (*q == '\\') ? 2 : 1; /* the closing quote, to size the scratch */
+    while (q < p->end && *q != '"') { /* the closing quote, to size the scratch */
+        if (*q == '\\' && p->end - q < 2) {
+            return refuse(p, "a string does not end");
+        }
+        q += (*q == '\\') ? 2 : 1;
     }
     if (q >= p->end) {
         return refuse(p, "a string does not end");
