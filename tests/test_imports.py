@@ -40,6 +40,16 @@ def test_return_1_imports_nothing_heavy():
     assert not modules & set(DETOURS), modules & set(DETOURS)
 
 
+def test_the_package_leaves_typing_to_the_cli():
+    """`import kosmo_lua` (the console script's first step) loads no typing: the CLI imports
+    it after turning the collector off, which makes it ~1 ms cheaper."""
+    probe = "import json, sys, kosmo_lua; print(json.dumps(sorted(sys.modules)))"
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "typing" not in json.loads(proc.stdout)
+
+
 def test_the_public_surface_is_what_the_package_exports():
     """Every name in __all__ resolves, and __all__ lists every lazy export."""
     import kosmo_lua
