@@ -261,7 +261,7 @@ def integrations_lua(
         concurrency=limits.concurrency,
         plan=plan,
     )
-    worker = Worker(limits, dispatch)
+    worker = Worker(limits, dispatch, one_run=not repl)
     if repl:
         if options["as_json"] or options["code"] or options["file"]:
             raise click.UsageError("--repl takes no code, FILE or --json")
@@ -282,19 +282,20 @@ def run_script(
     """
     as_json = options["as_json"]
     code, name = read_code(options["code"], options["file"])
-    with worker, terminations_interrupt():
-        result = worker.run(code, name, on_output=None if as_json else output.echo)
-    result.meta.update(meta)
-    if plan:
-        result.meta.setdefault("plan", [])
-    if as_json:
-        output.print_envelope(result)
-    elif worker.interrupted:
-        click.echo("Interrupted.", err=True)
-    else:
-        output.print_plain(result)
+    with worker:  # closed after printing: a one_run worker leaves meanwhile
+        with terminations_interrupt():
+            result = worker.run(code, name, on_output=None if as_json else output.echo)
+        result.meta.update(meta)
         if plan:
-            output.print_plan(result.meta)
+            result.meta.setdefault("plan", [])
+        if as_json:
+            output.print_envelope(result)
+        elif worker.interrupted:
+            click.echo("Interrupted.", err=True)
+        else:
+            output.print_plain(result)
+            if plan:
+                output.print_plan(result.meta)
     if not result.success:
         raise Failed(result.error or "", signal=worker.interrupted)
 
