@@ -52,6 +52,30 @@ def test_close_leaves_no_process_behind():
     assert_gone(pid)
 
 
+def test_a_one_run_worker_leaves_after_its_run_and_each_run_gets_its_own():
+    worker = Worker(Limits(), AppDispatcher.factory(), one_run=True)
+    assert worker.run("x = 41 return x + 1", "x").result == [42]
+    first = worker._pid
+    # It leaves without being told (close() only reaps it): a zombie until then.
+    deadline = time.monotonic() + 5
+    while _state(first) != "Z" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _state(first) == "Z"
+    result = worker.run("return x", "x")  # a fresh state: nothing kept from the first run
+    assert result.success and result.result == [None]
+    second = worker._pid
+    assert second != first
+    assert_gone(first)  # reaped before the second started
+    worker.close()
+    assert_gone(second)
+
+
+def _state(pid: int) -> str:
+    """A process's state letter (Linux /proc): R, S, Z..."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
+
+
 def test_closing_one_worker_while_another_lives_does_not_hang():
     """A worker forked later must not hold the first worker's pipe open."""
     first, second = make_worker(), make_worker()

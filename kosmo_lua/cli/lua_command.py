@@ -26,7 +26,7 @@ from ..limits import (
     size_text,
 )
 from ..runtime.supervisor import Worker, terminations_interrupt
-from . import output
+from . import help_option, output
 from .json_command import JsonAwareCommand
 
 _SIZE_UNITS = {
@@ -226,6 +226,7 @@ Inside Lua: app.integrations.*, json, regex, print, dump.""",
     help="With --emulate: load an emulator's data from a JSON file (NAME=FILE for one"
     " integration; a bare FILE feeds the only emulator). Repeatable.",
 )
+@help_option
 def integrations_lua(
     repl: bool,
     emulate: bool,
@@ -260,7 +261,7 @@ def integrations_lua(
         concurrency=limits.concurrency,
         plan=plan,
     )
-    worker = Worker(limits, dispatch)
+    worker = Worker(limits, dispatch, one_run=not repl)
     if repl:
         if options["as_json"] or options["code"] or options["file"]:
             raise click.UsageError("--repl takes no code, FILE or --json")
@@ -281,19 +282,20 @@ def run_script(
     """
     as_json = options["as_json"]
     code, name = read_code(options["code"], options["file"])
-    with worker, terminations_interrupt():
-        result = worker.run(code, name, on_output=None if as_json else output.echo)
-    result.meta.update(meta)
-    if plan:
-        result.meta.setdefault("plan", [])
-    if as_json:
-        output.print_envelope(result)
-    elif worker.interrupted:
-        click.echo("Interrupted.", err=True)
-    else:
-        output.print_plain(result)
+    with worker:  # closed after printing: a one_run worker leaves meanwhile
+        with terminations_interrupt():
+            result = worker.run(code, name, on_output=None if as_json else output.echo)
+        result.meta.update(meta)
         if plan:
-            output.print_plan(result.meta)
+            result.meta.setdefault("plan", [])
+        if as_json:
+            output.print_envelope(result)
+        elif worker.interrupted:
+            click.echo("Interrupted.", err=True)
+        else:
+            output.print_plain(result)
+            if plan:
+                output.print_plan(result.meta)
     if not result.success:
         raise Failed(result.error or "", signal=worker.interrupted)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import _thread  # threading's core: the worker's one thread needs none of threading's rest
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -104,14 +105,24 @@ class Worker:
     ``make_dispatch(report)`` is called inside the worker, so clients it builds (HTTP, MCP)
     belong to the worker process alone; ``report(kind, value)`` sends a ``call`` record or
     ``meta`` fields to the run's result.
+
+    With ``one_run``, each run has a worker of its own, which leaves as soon as its result is
+    sent, not at ``close()``: its exit (~0.5 ms, most of it the kernel's) then overlaps what
+    the caller does with the result, such as printing it (``kosmo integrations:lua``).
     """
 
     def __init__(
-        self, limits: Limits, make_dispatch: DispatchFactory, *, hide: tuple[str, ...] = ()
+        self,
+        limits: Limits,
+        make_dispatch: DispatchFactory,
+        *,
+        hide: tuple[str, ...] = (),
+        one_run: bool = False,
     ) -> None:
         self.limits = limits
         self._make_dispatch = make_dispatch
         self._hide = hide
+        self._one_run = one_run
         self._pid: int | None = None
         self._children: set[int] = set()  # process groups the worker started (MCP servers)
         self.restarted = False
@@ -186,6 +197,8 @@ class Worker:
         started: float,
     ) -> None:
         """Sends the chunk and fills ``result`` from the replies until the run ends."""
+        if self._pid is not None and self._one_run:  # the last run's worker, leaving
+            self.close()
         if self._pid is None:
             self._start()
         try:
@@ -331,7 +344,10 @@ class Worker:
             made = self._make_dispatch  # for self.limits, which no request changes
             limits, hide = self.limits, self._hide
             make = lambda: Serving(limits, lambda _: made, hide)  # noqa: E731
-            _serve(make, _frames(request_read), reply_write, request_read)
+            requests = _frames(request_read)
+            if self._one_run:
+                requests = itertools.islice(requests, 1)
+            _serve(make, requests, reply_write, request_read)
         for fd in (request_read, reply_write, lifeline_read):
             os.close(fd)
         return pid, request_write, reply_read, lifeline_write
