@@ -529,3 +529,28 @@ def test_a_listing_through_the_cli_is_the_same_either_way(monkeypatch):
     builds, text = results["1"]
     assert len(builds) > 2
     assert json.loads(text) == builds
+
+
+FULL = """\
+local keep = {}
+while 2 * 1024 * 1024 - collectgarbage("count") * 1024 > 30000 do
+  keep[#keep + 1] = string.rep("x", 4000) .. #keep
+end
+return #app.integrations.buildkite.list_builds{
+  organization = "acme-inc", all_pages = true, per_page = 40}
+"""
+
+
+@pytest.mark.usefixtures("served")
+def test_a_page_past_the_memory_left_ends_the_run_at_the_memory_limit():
+    """Memory all but full, then a page of builds whose text alone is past the room left:
+    the run ends at the memory limit (the decoder once had lupa make that text as a Lua
+    string under the cap, outside a protected call: the worker hung or aborted)."""
+    done = CliRunner().invoke(
+        main,
+        ["integrations:lua", "-e", FULL, "--json", "--memory-limit", "2M", "--timeout", "20"],
+    )
+    envelope = json.loads(done.stdout)
+    assert envelope["meta"].get("limit") == "memory", envelope["error"]
+    call = envelope["integration_calls"][0]
+    assert (call["http_status"], call["error"]) == (200, "not enough memory")
