@@ -125,6 +125,7 @@ class LuaEngine:
         self._table_type = type(self._kinds)  # lupa's class of Lua tables
         self._writers: dict[bool, _Converter] | None = None  # json_text's, by pretty
         self._protect = control[b"protect"]
+        self._capped = control[b"capped"]
         self._null = control[b"null"]
         self._assemble = control[b"assemble"]
         self._assemble_tokens = control[b"assemble_tokens"]
@@ -413,14 +414,29 @@ class LuaEngine:
     def _decoded(self, text: bytes, keep_null: bool) -> Converted | None:
         """A page's items decoded straight into Lua, under the run's memory cap (the
         tables are built as the text is read, so the cap is what stops a page too big); None
-        when the decoder refuses the text and the Python path must answer."""
+        when the decoder refuses the text and the Python path must answer.
+
+        The text is held in Lua while it is read: when it alone would not fit in the room
+        the cap leaves, the Python path answers too (its count of the tables decides). The
+        cap is armed inside the call (the prelude's ``capped``): lupa pushes the text and
+        takes the results outside any protected call, where a memory error aborts."""
         from ..pages import Converted
 
-        self._lua.set_max_memory(self.limits.memory_bytes)
+        if STRING_COST + len(text) > self.limits.memory_bytes - self.memory_used:
+            return None
         try:
-            ok, *values = self._protect(
-                self._decoder, text, self._null, self._kinds, keep_null, MAX_DEPTH
+            ok, *values = self._capped(
+                self._lua.set_max_memory,
+                self.limits.memory_bytes,
+                self._decoder,
+                text,
+                self._null,
+                self._kinds,
+                keep_null,
+                MAX_DEPTH,
             )
+        except lupa.LuaMemoryError:  # between arming the cap and the decoder's own call
+            raise TooLarge(MEMORY_ERROR.decode()) from None
         finally:
             self._lua.set_max_memory(0)
         if not ok:

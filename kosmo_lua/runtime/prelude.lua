@@ -975,9 +975,24 @@ local function protect(f, ...)
   end, ...)
 end
 
+-- Runs f(...) for the host under the run's memory cap (a page's C decoder). The host calls
+-- it with the cap lifted: `set_cap` (lupa's) arms the cap once lupa has pushed the
+-- arguments, a page's text among them, and lifts it before lupa takes the results. lupa
+-- makes both outside any protected call, where running out of memory aborts the process.
+local function lift_cap(set_cap, ...)
+  set_cap(0)
+  return ...
+end
+
+local function capped(set_cap, cap, f, ...)
+  set_cap(cap)
+  return lift_cap(set_cap, protect(f, ...))
+end
+
 return {
   run = run,
   protect = protect,
+  capped = capped,
   hide = function(name)
     env[name] = nil
   end,
