@@ -254,3 +254,31 @@ def test_a_long_list_the_host_owns_converts_a_slice_at_a_time_to_the_same_value(
     kept = json.loads(json.dumps(rows))
     engine.to_lua(kept)
     assert kept == expected  # a value the host does not own is left as it was
+
+
+def test_text_is_charged_by_its_utf8_bytes_not_its_characters():
+    """A string costs what Lua holds: its UTF-8 bytes. Counted in characters, text of
+    4-byte characters would be built past the cap (the host builds with the cap lifted)."""
+    engine = LuaEngine(Limits(memory_bytes=4 * MIB), emit=lambda line: None, dispatch=_no_calls)
+    rows = ["\U0001f600" * 1000 for _ in range(1200)]  # 1.2 M characters, 4.8 MB as UTF-8
+    before = engine.memory_used
+    with pytest.raises(TooLarge, match="not enough memory"):
+        engine.to_lua({"rows": rows})
+    assert engine.memory_used - before < 64 * 1024
+    assert engine.to_python(engine.to_lua({"rows": rows[:100]}), strict=True) == {
+        "rows": rows[:100]
+    }
+
+
+def test_a_lone_surrogate_from_a_server_becomes_the_replacement_character(engine):
+    """JSON may escape half of a surrogate pair alone ("\\ud800"); UTF-8 cannot hold one. It
+    becomes U+FFFD, as a decoder of bytes would make it, not an internal error; a byte
+    that arrived escaped (U+DC80..U+DCFF, text that was not UTF-8) is that byte again."""
+    value = json.loads('{"title": "a\\ud800b", "list": ["\\udfff", "ok"], "\\ud83d": 1}')
+    table = engine.to_lua(value)
+    assert table[b"title"] == "a\ufffdb".encode()
+    assert table[b"list"][1] == "\ufffd".encode() and table[b"list"][2] == b"ok"
+    assert table["\ufffd".encode()] == 1
+    assert engine.to_lua(b"caf\xe9".decode("utf-8", "surrogateescape")) == b"caf\xe9"
+    kind, values, error, _ = engine.run("return 'x\ud800y'", "t")
+    assert (kind, error, values) == (None, None, ["x\ufffdy"])

@@ -7,6 +7,7 @@ encoded before they enter Lua, because lupa would otherwise hand them over as us
 
 from __future__ import annotations
 
+import codecs
 import functools
 import gc
 import json
@@ -177,7 +178,7 @@ class LuaEngine:
         ``expression_first`` runs ``return <code>`` when that compiles (the REPL's echo).
         """
         if isinstance(code, str):  # files not in UTF-8 arrive with their bytes escaped
-            code = code.encode("utf-8", "surrogateescape")
+            code = code.encode("utf-8", LUA_TEXT)
         self._output_bytes = 0
         try:
             tripped, packed, fields = self._run(
@@ -629,8 +630,40 @@ def limit_outcome(kind: str, limits: Limits) -> Outcome:
 
 
 # What a value costs once in Lua, roughly and never less: a table's header, a slot per entry,
-# a string's header and text.
+# a string's header and text (its UTF-8 bytes, as Lua holds it).
 TABLE_COST, ENTRY_COST, STRING_COST = 64, 40, 24
+
+LUA_TEXT = "kosmo-lua-text"
+"""The error handler of every Python string encoded for Lua (``_lua_text_error``)."""
+
+
+def _lua_text_error(error: UnicodeError) -> tuple[bytes, int]:
+    """Text for Lua is UTF-8, which has no lone surrogates. One that stands for a byte
+    (U+DC80..U+DCFF, how text that was not UTF-8 arrives: ``surrogateescape``) is that byte
+    again; any other (a server's JSON "\\ud800") is U+FFFD, as a decoder of bytes gives."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    found = bytearray()
+    for char in error.object[error.start : error.end]:
+        point = ord(char)
+        if 0xDC80 <= point <= 0xDCFF:
+            found.append(point - 0xDC00)
+        elif 0xD800 <= point <= 0xDFFF:
+            found += REPLACEMENT
+        else:
+            raise error
+    return bytes(found), error.end
+
+
+REPLACEMENT = "\ufffd".encode()
+codecs.register_error(LUA_TEXT, _lua_text_error)
+
+
+def _utf8_size(text: str) -> int:
+    """The bytes of ``text`` in Lua."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", LUA_TEXT))
+
+
 _FREE = frozenset({int, float, bool, type(None)})  # held in the entry's slot: no cost of their own
 
 
@@ -654,22 +687,24 @@ def _lua_cost(value: Any, room: int) -> int | None:
         if kind is dict:
             for key, entry in item.items():
                 if type(key) is str:
-                    cost += STRING_COST + len(key)
+                    cost += STRING_COST + (len(key) if key.isascii() else _utf8_size(key))
                 else:
                     push(key)
                 entry_kind = type(entry)
                 if entry_kind is str:
-                    cost += STRING_COST + len(entry)
+                    cost += STRING_COST + (len(entry) if entry.isascii() else _utf8_size(entry))
                 elif entry_kind not in _FREE:
                     push(entry)  # containers, bytes, subclasses
         elif kind is list:
             for entry in item:
                 entry_kind = type(entry)
                 if entry_kind is str:
-                    cost += STRING_COST + len(entry)
+                    cost += STRING_COST + (len(entry) if entry.isascii() else _utf8_size(entry))
                 elif entry_kind not in _FREE:
                     push(entry)
-        elif isinstance(item, str | bytes):
+        elif isinstance(item, str):
+            cost += STRING_COST + _utf8_size(item)
+        elif isinstance(item, bytes):
             cost += STRING_COST + len(item)
         elif isinstance(item, dict):
             cost += TABLE_COST + ENTRY_COST * len(item)
@@ -729,12 +764,12 @@ def _put_tokens(
         for key, entry in item.items():
             kind = type(key)
             if kind is str:
-                room -= STRING_COST + len(key)
-                if entry is None and not keep_null:
-                    continue
                 encoded = keys.get(key)
                 if encoded is None:
-                    encoded = keys[key] = key.encode("utf-8", "surrogateescape")
+                    encoded = keys[key] = key.encode("utf-8", LUA_TEXT)
+                room -= STRING_COST + len(encoded)
+                if entry is None and not keep_null:
+                    continue
                 add(encoded)
             else:
                 if kind is not int and kind is not float:
@@ -744,8 +779,9 @@ def _put_tokens(
                 add(key if kind is int and INT64_MIN <= key <= INT64_MAX else _key(key))
             kind = type(entry)
             if kind is str:
-                room -= STRING_COST + len(entry)
-                add(entry.encode("utf-8", "surrogateescape"))
+                text = entry.encode("utf-8", LUA_TEXT)
+                room -= STRING_COST + len(text)
+                add(text)
             elif kind is int:
                 add(entry if INT64_MIN <= entry <= INT64_MAX else float(entry))
             elif kind is bool or kind is float:
@@ -766,8 +802,9 @@ def _put_tokens(
         for entry in item:
             kind = type(entry)
             if kind is str:
-                room -= STRING_COST + len(entry)
-                add(entry.encode("utf-8", "surrogateescape"))
+                text = entry.encode("utf-8", LUA_TEXT)
+                room -= STRING_COST + len(text)
+                add(text)
             elif kind is int:
                 add(entry if INT64_MIN <= entry <= INT64_MAX else float(entry))
             elif kind is bool or kind is float:
@@ -796,7 +833,7 @@ def _charge(value: Any, room: int) -> int:
 def _scalar(value: Any) -> Any:
     """A value that is not a container, as Lua takes it."""
     if isinstance(value, str):
-        return value.encode("utf-8", "surrogateescape")
+        return value.encode("utf-8", LUA_TEXT)
     if isinstance(value, bool) or value is None or isinstance(value, float | bytes):
         return value
     if isinstance(value, int):

@@ -14,7 +14,7 @@ import lupa.lua54 as lupa
 
 from ..errors import HostError
 from . import jsonlib
-from .engine import LuaEngine, TooLarge
+from .engine import LUA_TEXT, LuaEngine, TooLarge
 
 if TYPE_CHECKING:
     from ..reference import Reference
@@ -120,7 +120,7 @@ def regex_gsub(
     text, count = _regex(
         regexlib.gsub, "regex.gsub", subject, pattern, None, replacement, limit, max_size=room
     )
-    return text.encode("utf-8", "surrogateescape"), count
+    return text.encode("utf-8", LUA_TEXT), count
 
 
 def docs_read(engine: LuaEngine, page: Any = None) -> bytes:
