@@ -153,20 +153,22 @@ static size_t utf8_length(const unsigned char *q, const unsigned char *end) {
     return length;
 }
 
+/* The four hex digits of a \u escape at q, into *value: 0 when one is not a hex digit. */
 static int hex4(const unsigned char *q, unsigned *value) {
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
         unsigned char c = q[i];
         v <<= 4;
-        if (c >= '0' && c <= '9') v |= c - '0';
-        else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
+        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
         else return 0;
     }
     *value = v;
     return 1;
 }
 
+/* Writes code point cp (never a surrogate) as UTF-8 at out: the number of bytes written. */
 static size_t put_utf8(unsigned char *out, unsigned cp) {
     if (cp < 0x80) {
         out[0] = (unsigned char)cp;
