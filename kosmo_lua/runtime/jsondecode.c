@@ -118,9 +118,9 @@ static void skip_space(Parser *p) {
 }
 
 /* Marks the table on top as an empty object or array for the prelude's `kinds`. */
-static void mark(Parser *p, const char *kind, size_t length) {
+static void mark(Parser *p, const char *kind) {
     lua.pushvalue(p->L, -1);
-    lua.pushlstring(p->L, kind, length);
+    lua.pushlstring(p->L, kind, strlen(kind));
     lua.rawset(p->L, KINDS);
 }
 
@@ -351,7 +351,8 @@ static int parse_number(Parser *p) {
     return 0;
 }
 
-static int literal(Parser *p, const char *word, size_t length) {
+static int literal(Parser *p, const char *word) {
+    size_t length = strlen(word);
     if ((size_t)(p->end - p->at) < length || memcmp(p->at, word, length) != 0) {
         return refuse(p, "not JSON");
     }
@@ -371,7 +372,7 @@ static int parse_array(Parser *p, lua_Integer depth) {
     if (p->at < p->end && *p->at == ']') {
         p->at++;
         p->count = 0;
-        mark(p, "array", 5);
+        mark(p, "array");
         return 0;
     }
     for (lua_Integer n = 1;; n++) {
@@ -399,7 +400,7 @@ static int parse_object(Parser *p, lua_Integer depth) {
     skip_space(p);
     if (p->at < p->end && *p->at == '}') {
         p->at++;
-        mark(p, "object", 6);
+        mark(p, "object");
         return 0;
     }
     int dropped = 0;
@@ -434,7 +435,7 @@ static int parse_object(Parser *p, lua_Integer depth) {
         if (lua.next(p->L, -2)) {
             lua.settop(p->L, -3);
         } else {
-            mark(p, "object", 6);
+            mark(p, "object");
         }
     }
     return 0;
@@ -450,19 +451,27 @@ static int parse_value(Parser *p, lua_Integer depth) {
     case '[': return parse_array(p, depth + 1);
     case '"': return parse_string(p);
     case 't':
-        if (literal(p, "true", 4) == REFUSED) return REFUSED;
+        if (literal(p, "true") == REFUSED) return REFUSED;
         lua.pushboolean(p->L, 1);
         return 0;
     case 'f':
-        if (literal(p, "false", 5) == REFUSED) return REFUSED;
+        if (literal(p, "false") == REFUSED) return REFUSED;
         lua.pushboolean(p->L, 0);
         return 0;
     case 'n':
-        if (literal(p, "null", 4) == REFUSED) return REFUSED;
+        if (literal(p, "null") == REFUSED) return REFUSED;
         lua.pushvalue(p->L, NULL_VALUE);
         return IS_NULL;
     default: return parse_number(p);
     }
+}
+
+/* kosmo_json_decode's answer when it refuses the text: nil and why, nothing half built. */
+static int refused(lua_State *L, const char *why) {
+    lua.settop(L, 0);
+    lua.pushnil(L);
+    lua.pushlstring(L, why, strlen(why));
+    return 2;
 }
 
 /*
@@ -477,9 +486,7 @@ int kosmo_json_decode(lua_State *L) {
     lua.settop(L, MAX_DEPTH);
     const char *body = lua.tolstring(L, BODY, &length);
     if (body == NULL) {
-        lua.pushnil(L);
-        lua.pushlstring(L, "no body", 7);
-        return 2;
+        return refused(L, "no body");
     }
     lua.pushnil(L); /* SCRATCH */
     Parser p = {L, (const unsigned char *)body, (const unsigned char *)body + length,
@@ -491,10 +498,7 @@ int kosmo_json_decode(lua_State *L) {
         if (p.at != p.end) refuse(&p, "more after the value");
     }
     if (p.refusal != NULL) {
-        lua.settop(L, 0);
-        lua.pushnil(L);
-        lua.pushlstring(L, p.refusal, strlen(p.refusal));
-        return 2;
+        return refused(L, p.refusal);
     }
     if (!array) { /* one item */
         lua.createtable(L, 1, 0);
