@@ -88,7 +88,7 @@ int kosmo_json_bind(const char *lupa_path) {
     return 0;
 }
 
-/* kosmo_json_decode's arguments, where they stay on the stack, and its scratch buffer. */
+/* kosmo_json_decode's stack: its arguments, the scratch buffer, then the value decoded. */
 enum { BODY = 1, NULL_VALUE, KINDS, KEEP_NULL, MAX_DEPTH, SCRATCH, VALUE };
 
 #define LONGEST_NUMBER 200 /* as Lua's own conversion; a longer float takes the Python path */
@@ -334,6 +334,8 @@ static int parse_number(Parser *p) {
             }
             magnitude = magnitude * 10 + digit;
         }
+        /* negated as unsigned, then cast, as Lua's l_str2int does: C99 leaves the cast of
+           2^63 to the compiler, and the compilers Lua builds with wrap it to INT64_MIN */
         lua_Integer value = negative ? (lua_Integer)(0 - magnitude) : (lua_Integer)magnitude;
         lua.pushinteger(p->L, value);
         return 0;
