@@ -280,5 +280,6 @@ def test_a_lone_surrogate_from_a_server_becomes_the_replacement_character(engine
     assert table[b"list"][1] == "\ufffd".encode() and table[b"list"][2] == b"ok"
     assert table["\ufffd".encode()] == 1
     assert engine.to_lua(b"caf\xe9".decode("utf-8", "surrogateescape")) == b"caf\xe9"
+    assert engine.to_lua(json.loads('"\\udc80"')) == b"\x80"  # such a byte, as the guide says
     kind, values, error, _ = engine.run("return 'x\ud800y'", "t")
     assert (kind, error, values) == (None, None, ["x\ufffdy"])

@@ -360,3 +360,16 @@ def test_the_guide_quotes_the_agent_budgets_as_the_host_declares_them():
     guide = (REPO / "docs" / "guide.md").read_text()
     assert f"({REPLY_BYTES:,} by default, at most {MAX_REPLY_BYTES:,})" in guide
     assert f"in at most {BUDGET / 1024:g} KB" in guide
+
+
+def test_the_docs_quote_the_decoder_switch_as_the_host_declares_it():
+    """The guide's and the benchmarks' switch for the C decoder of pages, and the depth past
+    which the benchmarks say it refuses, are native.py's and engine.py's constants."""
+    from kosmo_lua.runtime.engine import MAX_DEPTH
+    from kosmo_lua.runtime.native import SWITCH
+
+    guide = (REPO / "docs" / "guide.md").read_text()
+    benchmarks = (REPO / "benchmarks" / "README.md").read_text()
+    assert f"`{SWITCH}=0` turns the decoder off" in guide
+    assert f"sets `{SWITCH}=0`" in benchmarks
+    assert f"nesting past {MAX_DEPTH})" in benchmarks

@@ -19,6 +19,7 @@ from kosmo_lua.runtime import jsonlib
 from kosmo_lua.runtime.engine import (
     ENTRY_COST,
     FEW_TOKENS,
+    LUA_TEXT,
     STRING_COST,
     TABLE_COST,
     LuaEngine,
@@ -96,8 +97,11 @@ def test_lua_values_round_trip_through_the_host(engine, value, keep_null):
 
 
 def _reference_cost(value: Any) -> int:
-    """What a value costs in Lua, as _lua_cost defines it, without its shortcuts."""
-    if isinstance(value, str | bytes):
+    """What a value costs in Lua, as _lua_cost defines it, without its shortcuts: text by
+    the bytes Lua holds."""
+    if isinstance(value, str):
+        return STRING_COST + len(value.encode("utf-8", LUA_TEXT))
+    if isinstance(value, bytes):
         return STRING_COST + len(value)
     if isinstance(value, dict):
         parts = [*value.keys(), *value.values()]

@@ -640,7 +640,8 @@ LUA_TEXT = "kosmo-lua-text"
 def _lua_text_error(error: UnicodeError) -> tuple[bytes, int]:
     """Text for Lua is UTF-8, which has no lone surrogates. One that stands for a byte
     (U+DC80..U+DCFF, how text that was not UTF-8 arrives: ``surrogateescape``) is that byte
-    again; any other (a server's JSON "\\ud800") is U+FFFD, as a decoder of bytes gives."""
+    again; any other (a server's JSON "\\ud800") is U+FFFD, as a decoder of bytes gives. A
+    server's "\\udc80" cannot be told from such a byte here, and becomes it (docs/guide.md)."""
     if not isinstance(error, UnicodeEncodeError):
         raise error
     found = bytearray()

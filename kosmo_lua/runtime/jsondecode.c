@@ -88,7 +88,7 @@ int kosmo_json_bind(const char *lupa_path) {
     return 0;
 }
 
-/* kosmo_json_decode's arguments, where they stay on the stack, and its scratch buffer. */
+/* kosmo_json_decode's stack: its arguments, the scratch buffer, then the value decoded. */
 enum { BODY = 1, NULL_VALUE, KINDS, KEEP_NULL, MAX_DEPTH, SCRATCH, VALUE };
 
 #define LONGEST_NUMBER 200 /* as Lua's own conversion; a longer float takes the Python path */
@@ -118,9 +118,9 @@ static void skip_space(Parser *p) {
 }
 
 /* Marks the table on top as an empty object or array for the prelude's `kinds`. */
-static void mark(Parser *p, const char *kind, size_t length) {
+static void mark(Parser *p, const char *kind) {
     lua.pushvalue(p->L, -1);
-    lua.pushlstring(p->L, kind, length);
+    lua.pushlstring(p->L, kind, strlen(kind));
     lua.rawset(p->L, KINDS);
 }
 
@@ -153,20 +153,22 @@ static size_t utf8_length(const unsigned char *q, const unsigned char *end) {
     return length;
 }
 
+/* The four hex digits of a \u escape at q, into *value: 0 when one is not a hex digit. */
 static int hex4(const unsigned char *q, unsigned *value) {
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
         unsigned char c = q[i];
         v <<= 4;
-        if (c >= '0' && c <= '9') v |= c - '0';
-        else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
+        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
         else return 0;
     }
     *value = v;
     return 1;
 }
 
+/* Writes code point cp (never a surrogate) as UTF-8 at out: the number of bytes written. */
 static size_t put_utf8(unsigned char *out, unsigned cp) {
     if (cp < 0x80) {
         out[0] = (unsigned char)cp;
@@ -332,6 +334,8 @@ static int parse_number(Parser *p) {
             }
             magnitude = magnitude * 10 + digit;
         }
+        /* negated as unsigned, then cast, as Lua's l_str2int does: C99 leaves the cast of
+           2^63 to the compiler, and the compilers Lua builds with wrap it to INT64_MIN */
         lua_Integer value = negative ? (lua_Integer)(0 - magnitude) : (lua_Integer)magnitude;
         lua.pushinteger(p->L, value);
         return 0;
@@ -349,7 +353,8 @@ static int parse_number(Parser *p) {
     return 0;
 }
 
-static int literal(Parser *p, const char *word, size_t length) {
+static int literal(Parser *p, const char *word) {
+    size_t length = strlen(word);
     if ((size_t)(p->end - p->at) < length || memcmp(p->at, word, length) != 0) {
         return refuse(p, "not JSON");
     }
@@ -369,7 +374,7 @@ static int parse_array(Parser *p, lua_Integer depth) {
     if (p->at < p->end && *p->at == ']') {
         p->at++;
         p->count = 0;
-        mark(p, "array", 5);
+        mark(p, "array");
         return 0;
     }
     for (lua_Integer n = 1;; n++) {
@@ -397,7 +402,7 @@ static int parse_object(Parser *p, lua_Integer depth) {
     skip_space(p);
     if (p->at < p->end && *p->at == '}') {
         p->at++;
-        mark(p, "object", 6);
+        mark(p, "object");
         return 0;
     }
     int dropped = 0;
@@ -432,7 +437,7 @@ static int parse_object(Parser *p, lua_Integer depth) {
         if (lua.next(p->L, -2)) {
             lua.settop(p->L, -3);
         } else {
-            mark(p, "object", 6);
+            mark(p, "object");
         }
     }
     return 0;
@@ -448,19 +453,27 @@ static int parse_value(Parser *p, lua_Integer depth) {
     case '[': return parse_array(p, depth + 1);
     case '"': return parse_string(p);
     case 't':
-        if (literal(p, "true", 4) == REFUSED) return REFUSED;
+        if (literal(p, "true") == REFUSED) return REFUSED;
         lua.pushboolean(p->L, 1);
         return 0;
     case 'f':
-        if (literal(p, "false", 5) == REFUSED) return REFUSED;
+        if (literal(p, "false") == REFUSED) return REFUSED;
         lua.pushboolean(p->L, 0);
         return 0;
     case 'n':
-        if (literal(p, "null", 4) == REFUSED) return REFUSED;
+        if (literal(p, "null") == REFUSED) return REFUSED;
         lua.pushvalue(p->L, NULL_VALUE);
         return IS_NULL;
     default: return parse_number(p);
     }
+}
+
+/* kosmo_json_decode's answer when it refuses the text: nil and why, nothing half built. */
+static int refused(lua_State *L, const char *why) {
+    lua.settop(L, 0);
+    lua.pushnil(L);
+    lua.pushlstring(L, why, strlen(why));
+    return 2;
 }
 
 /*
@@ -475,9 +488,7 @@ int kosmo_json_decode(lua_State *L) {
     lua.settop(L, MAX_DEPTH);
     const char *body = lua.tolstring(L, BODY, &length);
     if (body == NULL) {
-        lua.pushnil(L);
-        lua.pushlstring(L, "no body", 7);
-        return 2;
+        return refused(L, "no body");
     }
     lua.pushnil(L); /* SCRATCH */
     Parser p = {L, (const unsigned char *)body, (const unsigned char *)body + length,
@@ -489,10 +500,7 @@ int kosmo_json_decode(lua_State *L) {
         if (p.at != p.end) refuse(&p, "more after the value");
     }
     if (p.refusal != NULL) {
-        lua.settop(L, 0);
-        lua.pushnil(L);
-        lua.pushlstring(L, p.refusal, strlen(p.refusal));
-        return 2;
+        return refused(L, p.refusal);
     }
     if (!array) { /* one item */
         lua.createtable(L, 1, 0);
