@@ -107,6 +107,9 @@ class LazyGroup(click.Group):
 
             ctx.exit(fail(exc, error_envelope))
 
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        return help_option(self, ctx)
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)
         if target is None:
@@ -141,8 +144,9 @@ def _did_you_mean(name: str) -> str:
 
 # click's own --help and --version options take their help text from gettext, whose first
 # lookup imports ``locale`` (~0.8 ms of a ~40 ms start, for text nobody translates). The group
-# and the commands on the start-up path declare them here instead, in click's words; a command
-# with its own ``-h``/``--help`` gets none from click. tests/test_imports.py guards this.
+# and the commands on the start-up path make them here instead, in click's words; the help
+# option is still click's help option (``get_help_option``), so a usage error still ends
+# "Try 'kosmo --help' for help.". tests/test_imports.py guards this.
 def _show_help(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value and not ctx.resilient_parsing:
         click.echo(ctx.get_help(), color=ctx.color)
@@ -155,15 +159,26 @@ def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> No
         ctx.exit()
 
 
-help_option = click.option(
-    "-h",
-    "--help",
-    is_flag=True,
-    expose_value=False,
-    is_eager=True,
-    help="Show this message and exit.",
-    callback=_show_help,
-)
+_HELP_OPTIONS: dict[click.Command, click.Option] = {}  # made once, as click caches its own
+
+
+def help_option(command: click.Command, ctx: click.Context) -> click.Option | None:
+    """``command``'s help option as click makes it (``Command.get_help_option``), without
+    gettext: for a command class's ``get_help_option``."""
+    names = command.get_help_option_names(ctx)
+    if not names or not command.add_help_option:
+        return None
+    made = _HELP_OPTIONS.get(command)
+    if made is None:
+        made = _HELP_OPTIONS[command] = click.Option(
+            names,
+            is_flag=True,
+            expose_value=False,
+            is_eager=True,
+            help="Show this message and exit.",
+            callback=_show_help,
+        )
+    return made
 
 
 @click.group(
@@ -184,7 +199,6 @@ Examples:
     help="Show the version and exit.",
     callback=_show_version,
 )
-@help_option
 def main() -> None:
     """Run Lua scripts against integrations in a sandbox, from CI, agents and terminals."""
 

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ..result import ExecutionResult
-from . import ERROR_ENVELOPE
+from . import ERROR_ENVELOPE, help_option
 
 
 def run_failure(message: str) -> dict[str, Any]:
@@ -30,6 +30,9 @@ class JsonAwareCommand(click.Command):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.error_envelope = error_envelope
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        return help_option(self, ctx)  # without gettext: integrations:lua starts up faster
 
     def make_context(
         self,

@@ -26,7 +26,7 @@ from ..limits import (
     size_text,
 )
 from ..runtime.supervisor import Worker, terminations_interrupt
-from . import help_option, output
+from . import output
 from .json_command import JsonAwareCommand
 
 _SIZE_UNITS = {
@@ -226,7 +226,6 @@ Inside Lua: app.integrations.*, json, regex, print, dump.""",
     help="With --emulate: load an emulator's data from a JSON file (NAME=FILE for one"
     " integration; a bare FILE feeds the only emulator). Repeatable.",
 )
-@help_option
 def integrations_lua(
     repl: bool,
     emulate: bool,

@@ -391,9 +391,12 @@ class LuaEngine:
         from ..pages import Converted
 
         if page.json_body is not None and self._decoder is not None:
+            before = self.memory_used
             decoded = self._decoded(page.json_body, keep_null)
             if decoded is not None:
                 return decoded
+            if self.memory_used > before:  # the tables of a refused attempt: garbage that
+                self._collectgarbage()  # the Python path's count must not pay for
         collecting = gc.isenabled()
         gc.disable()
         try:
@@ -414,8 +417,11 @@ class LuaEngine:
 
     def _decoded(self, text: bytes, keep_null: bool) -> Converted | None:
         """A page's items decoded straight into Lua, under the run's memory cap (the
-        tables are built as the text is read, so the cap is what stops a page too big); None
-        when the decoder refuses the text and the Python path must answer.
+        tables are built as the text is read); None when the decoder refuses the text and
+        the Python path must answer. Running out of memory is a refusal too: the decoder
+        meets it before it knows the text is JSON it takes (a text that is not JSON after
+        all is one small item, ``{body = text}``, on the Python path, whose count of the
+        tables stops a page too big before building it).
 
         The text is held in Lua while it is read: when it alone would not fit in the room
         the cap leaves, the Python path answers too (its count of the tables decides). The
@@ -437,12 +443,14 @@ class LuaEngine:
                 MAX_DEPTH,
             )
         except lupa.LuaMemoryError:  # between arming the cap and the decoder's own call
-            raise TooLarge(MEMORY_ERROR.decode()) from None
+            return None
         finally:
             self._lua.set_max_memory(0)
         if not ok:
             problem = self._error_text(values[0] if values else None)
-            raise TooLarge(problem) if problem == MEMORY_ERROR.decode() else HostError(problem)
+            if problem == MEMORY_ERROR.decode():
+                return None
+            raise HostError(problem)
         items, size = values
         return None if items is None else Converted(items, size)
 

@@ -748,7 +748,10 @@ local function drive(group)
       local seconds = until_time - monotonic()
       if running_calls > 0 then
         local got = pack(host_finish(seconds < huge and seconds or nil))
-        if not got[1] then
+        if not got[1] then -- as host_results: no room for what finished is the memory limit
+          if got[2] == MEMORY_ERROR then
+            trip("memory")
+          end
           host_error(got[2], got[3] or { message = got[2], kind = "runtime" })
         end
         local ticket = got[2]
