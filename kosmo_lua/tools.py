@@ -125,6 +125,10 @@ WITH_META = Param(
 """Every tool takes these two, added by ``Integration`` where the table does not declare
 them: ``payload`` on tools that send a body, ``with_meta`` on all (see ``host_params``)."""
 
+SERVER_ARGUMENTS = ("account", "maxReplyBytes")
+"""What ``mcp:serve --expose-integrations`` adds to each function's arguments (which account,
+how big a reply): no parameter of a tool may take these names."""
+
 
 @dataclass(frozen=True)
 class Field:
@@ -401,6 +405,12 @@ class Integration:
         self._by_name: dict[str, Tool] = {}
         for tool in self.tools:
             _check_paths(self.name, tool)
+            for param in tool.params:
+                if param.name in SERVER_ARGUMENTS:
+                    raise ValueError(
+                        f"{self.name}.{tool.name}: a parameter may not be named {param.name!r}:"
+                        " mcp:serve --expose-integrations adds it to every function"
+                    )
             for name in dict.fromkeys((tool.name, *tool.aliases, f"{self.name}_{tool.name}")):
                 other = self._by_name.setdefault(name, tool)
                 if other is not tool:

@@ -24,6 +24,8 @@ from kosmo_lua import (
 from kosmo_lua.catalog import Catalog
 from kosmo_lua.config import Config
 from kosmo_lua.invoker import Invoker
+from kosmo_lua.mcp.serve import _exposed_schema
+from kosmo_lua.tools import SERVER_ARGUMENTS
 
 BASE = "https://api.example.test"
 ID = Param("id", "string", "Widget id.", required=True, location="path")
@@ -193,6 +195,16 @@ def test_two_tools_with_one_name_fail_when_made():
     second = Tool("list_all", "B.", "read", "GET", ("/b",), aliases=("list",))
     with pytest.raises(ValueError, match="'list' names both list and list_all"):
         Integration("x", "X", "x", tools=(first, second), credentials=())
+
+
+@pytest.mark.parametrize("name", SERVER_ARGUMENTS)
+def test_a_parameter_named_as_mcp_serve_s_own_arguments_fails_when_made(name):
+    """mcp:serve adds these to every exposed function: a tool's own would be shadowed."""
+    tool = Tool("a", "A.", "read", "GET", ("/a",), params=(Param(name, "string", "N."),))
+    with pytest.raises(ValueError, match=f"x.a: a parameter may not be named '{name}'"):
+        Integration("x", "X", "x", tools=(tool,), credentials=())
+    exposed = _exposed_schema({"type": "object", "properties": {}}, ["default"])
+    assert tuple(exposed["properties"]) == SERVER_ARGUMENTS
 
 
 def test_an_enum_on_a_list_constrains_its_items(kosmo_home, api):

@@ -53,7 +53,10 @@ def text(result: Any) -> str:
 def test_lists_the_host_tools_and_runs_lua():
     async def scenario(client: Any) -> dict[str, Any]:
         listed = {tool.name: tool for tool in (await client.list_tools()).tools}
-        two = await client.call_tool("execute_lua", {"code": "print('hi') return 1 + 1"})
+        two = await client.call_tool(
+            "execute_lua",  # null options are options not given, as clients mean them
+            {"code": "print('hi') return 1 + 1", "cpuLimit": None, "maxReplyBytes": None},
+        )
         failed = await client.call_tool("execute_lua", {"code": "error('boom')"})
         tight = await client.call_tool(
             "execute_lua", {"code": "while true do end", "cpuLimit": 0.3}

@@ -165,10 +165,12 @@ def test_an_exposed_function_takes_max_reply_bytes_checked_before_anything_is_se
         assert REPLY_BYTES < 50_000 and budget - 500 < len(reply.text.encode()) <= budget
         assert json.loads(reply.text)
     assert sent == [{"organization": "o"}] * 2  # the budget is the server's, not the API's
+    tools.call("buildkite_list_builds", {"organization": "o", "maxReplyBytes": None})
+    assert sent[-1] == {"organization": "o"}  # null is "not given", as clients mean it
     for wrong in (10, MAX_REPLY_BYTES + 1, "big", True):
         with pytest.raises(ToolFailed, match="maxReplyBytes"):
             tools.call("buildkite_list_builds", {"organization": "o", "maxReplyBytes": wrong})
-    assert len(sent) == 2
+    assert len(sent) == 3
 
 
 def test_an_exposed_function_s_object_with_many_or_huge_keys_is_cut_not_lost(

@@ -205,7 +205,7 @@ class HostTools:
 
         Raises ``ToolFailed`` for a failed call, ``KeyError`` for an unknown tool.
         """
-        args = args or {}
+        args = _given(args)
         if name == "execute_lua":
             return _lua_reply(self.execute_lua(args))
         if name in ("lua_read_doc", "lua_list_docs", "lua_search_docs"):
@@ -232,7 +232,7 @@ class HostTools:
             import anyio.to_thread
 
             return await anyio.to_thread.run_sync(self.call, name, args)
-        return _lua_reply(await self.execute_lua_async(args or {}, ask))
+        return _lua_reply(await self.execute_lua_async(_given(args), ask))
 
     def execute_lua(self, args: dict[str, Any]) -> dict[str, Any]:
         """Runs the code in a fresh worker, within the limits asked for and the server's
@@ -729,6 +729,11 @@ def _doc_reply(name: str, args: dict[str, Any]) -> ToolReply:
     query = _string(args, "query")
     lines = _reference().search(query, limit=SEARCH_LINES)
     return ToolReply("\n".join(lines) if lines else f"No functions match '{query}'.")
+
+
+def _given(args: dict[str, Any] | None) -> dict[str, Any]:
+    """A call's arguments without those sent as null: clients send null for "not given"."""
+    return {name: value for name, value in (args or {}).items() if value is not None}
 
 
 def _reply_budget(args: dict[str, Any]) -> int:
