@@ -373,3 +373,11 @@ def test_the_docs_quote_the_decoder_switch_as_the_host_declares_it():
     assert f"`{SWITCH}=0` turns the decoder off" in guide
     assert f"sets `{SWITCH}=0`" in benchmarks
     assert f"nesting past {MAX_DEPTH})" in benchmarks
+
+
+def test_the_integration_guide_names_the_arguments_mcp_serve_adds():
+    from kosmo_lua.tools import SERVER_ARGUMENTS
+
+    account, budget = SERVER_ARGUMENTS
+    guide = (REPO / "docs" / "writing-an-integration.md").read_text()
+    assert f"adds `{account}`\nand `{budget}` to each function it exposes" in guide
