@@ -283,3 +283,17 @@ def test_a_lone_surrogate_from_a_server_becomes_the_replacement_character(engine
     assert engine.to_lua(json.loads('"\\udc80"')) == b"\x80"  # such a byte, as the guide says
     kind, values, error, _ = engine.run("return 'x\ud800y'", "t")
     assert (kind, error, values) == (None, None, ["x\ufffdy"])
+
+
+def test_an_error_too_big_for_its_fields_ends_the_run_at_the_memory_limit():
+    """A failed call's fields (its message among them) are built in Lua for ``err.status``
+    and the like; with no room left for them, the run ends at the memory limit instead of
+    the host raising into Lua."""
+
+    def failing(path: str, args: list[Any]) -> tuple[Any, ...]:
+        raise HostError("x" * (3 * MIB))
+
+    engine = LuaEngine(Limits(memory_bytes=4 * MIB), emit=lambda line: None, dispatch=failing)
+    kind, values, error, _ = engine.run("app.integrations.x.y{}", "t")
+    assert (kind, values) == ("memory", None), error
+    assert engine.memory_used <= 4 * MIB

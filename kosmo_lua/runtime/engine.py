@@ -1125,7 +1125,12 @@ def _failure(exc: Exception, error_fields: Callable[[HostError], Any] | None) ->
     read."""
     if isinstance(exc, HostError):
         message = str(exc).encode("utf-8", "replace")
-        return (False, message, error_fields(exc)) if error_fields else (False, message)
+        if error_fields is None:
+            return False, message
+        try:
+            return False, message, error_fields(exc)
+        except TooLarge:  # no room left for the fields: the memory limit, not a raise into Lua
+            return False, MEMORY_ERROR
     if isinstance(exc, lupa.LuaMemoryError):  # a script callback (gsub's) passed the cap
         return False, MEMORY_ERROR
     if isinstance(exc, lupa.LuaError):
