@@ -148,17 +148,22 @@ local function host_error(text, fields)
   error(text, 0)
 end
 
--- A host callback's results: its values after `true`, or its error raised as the script's.
+-- A host callback's failure raised as the script's error; no room left for what it made
+-- is the memory limit.
+local function host_failed(message, fields)
+  if message == MEMORY_ERROR then
+    trip("memory")
+  end
+  host_error(message, fields or { message = message, kind = "runtime" })
+end
+
+-- A host callback's results: its values after `true`, or its failure.
 -- Varargs, not a packed table: this is on the path of every host call.
 local function host_results(ok, ...)
   if ok then
     return ...
   end
-  local message, fields = ...
-  if message == MEMORY_ERROR then
-    trip("memory")
-  end
-  host_error(message, fields or { message = message, kind = "runtime" })
+  host_failed(...)
 end
 
 local function host_call(fn, ...)
@@ -748,11 +753,8 @@ local function drive(group)
       local seconds = until_time - monotonic()
       if running_calls > 0 then
         local got = pack(host_finish(seconds < huge and seconds or nil))
-        if not got[1] then -- as host_results: no room for what finished is the memory limit
-          if got[2] == MEMORY_ERROR then
-            trip("memory")
-          end
-          host_error(got[2], got[3] or { message = got[2], kind = "runtime" })
+        if not got[1] then
+          host_failed(got[2], got[3])
         end
         local ticket = got[2]
         if ticket ~= nil then
