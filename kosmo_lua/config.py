@@ -125,7 +125,12 @@ class Config:
 
 
 def write_json(path: Path, data: Any, *, private: bool = True, sort_keys: bool = False) -> None:
-    """Replaces ``path`` with ``data`` as JSON, atomically; ``private`` files are owner-only.
+    """Replaces ``path`` with ``data`` as JSON, atomically (``write_text``)."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=sort_keys) + "\n", private=private)
+
+
+def write_text(path: Path, text: str, *, private: bool = True) -> None:
+    """Replaces ``path`` with ``text``, atomically; ``private`` files are owner-only.
 
     The new text goes to a temporary file that ``mkstemp`` creates exclusively under a random
     name beside ``path`` (``O_EXCL``, ``O_NOFOLLOW``): nothing planted there, a symlink
@@ -139,8 +144,7 @@ def write_json(path: Path, data: Any, *, private: bool = True, sort_keys: bool =
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             os.fchmod(handle.fileno(), 0o600 if private else 0o644)
-            json.dump(data, handle, indent=2, sort_keys=sort_keys)
-            handle.write("\n")
+            handle.write(text)
         os.replace(temporary, path)
     except BaseException:
         with suppress(FileNotFoundError):

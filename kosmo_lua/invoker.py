@@ -10,7 +10,6 @@ a bad call costs nothing and changes nothing.
 from __future__ import annotations
 
 import threading
-import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,7 +22,7 @@ from .config import DEFAULT_ACCOUNT, Config, configure_args
 from .errors import ArgumentError, ConfigError, PermissionDenied
 from .limits import CONCURRENCY, MEMORY_BYTES
 from .pages import Pages
-from .request import Call, build_request, rest_call
+from .request import Call, build_request, rest_call, with_query
 from .rest import INSECURE_HTTP, RestClient, check_base_url
 from .result import Report
 from .tools import Integration, Tool
@@ -144,9 +143,7 @@ class Invoker:
         integration, account, tool = self.catalog.resolve(path)
         request_path, query, body = build_request(integration, tool, bind(tool, args))
         self._check_account(integration, account)
-        url = self._base_url(integration, account).rstrip("/") + request_path
-        if query:
-            url += ("&" if "?" in url else "?") + urllib.parse.urlencode(query)
+        url = with_query(self._base_url(integration, account).rstrip("/") + request_path, query)
         token = integration.credential("token")
         return {
             "tool": tool.full_name,

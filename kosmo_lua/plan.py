@@ -10,13 +10,12 @@ tool's declared result type (``Tool.result``), so a script that reads ``b.number
 from __future__ import annotations
 
 import unicodedata
-import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
 from . import shapes
 from .config import DEFAULT_ACCOUNT
-from .request import build_request
+from .request import build_request, with_query
 from .tools import Integration, Record, Tool
 
 PLANNED_TEXT = "(planned)"
@@ -91,12 +90,10 @@ def plan_step(
     ``permission`` the policy gives it (``allow``, ``ask`` or ``deny``), and ``account``
     when it is not the default one."""
     path, query, body = build_request(integration, tool, args)
-    if query:
-        path += ("&" if "?" in path else "?") + urllib.parse.urlencode(query)
     step: dict[str, Any] = {
         "tool": tool.full_name,
         "method": tool.method,
-        "path": path,
+        "path": with_query(path, query),
         "body": body,
         "line": line,
         "permission": permission,

@@ -195,6 +195,14 @@ def build_request(
     return path, query, (body if body or tool.method in BODY_METHODS else None)
 
 
+def with_query(url: str, query: list[tuple[str, str]]) -> str:
+    """``url`` with ``build_request``'s query appended, as a request line shows it (a path
+    template may carry a query of its own)."""
+    if not query:
+        return url
+    return url + ("&" if "?" in url else "?") + urllib.parse.urlencode(query)
+
+
 def expand_path(tool: Tool, args: dict[str, Any]) -> str:
     """The first of the tool's templates whose parameters are all given, filled in; a
     whole-path parameter (``{path}``, the raw helpers) must be a safe relative path."""

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import click
 
-from ..config import Config, kosmo_home
+from ..config import Config, kosmo_home, write_text
 from ..errors import UsageError
 from ..integrations import load
 
@@ -52,28 +51,10 @@ def integrations_stubs(output: Path) -> None:
         click.echo(note, err=True)
     files = stub_files(integrations, accounts, [s.lua_name for s in servers], tools)
     try:
-        output.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
-            _replace(output / name, text)
+            # A new file put in place of the old: a link planted there (the default folder
+            # is in the project, which may not be the user's) is replaced, not written through.
+            write_text(output / name, text, private=False)
     except OSError as exc:
         raise UsageError(f"Cannot write stubs to {output}: {exc.strerror or exc}") from None
     click.echo(f"Wrote LuaCATS stubs to {output}/ (lua-language-server: see {output}/.luarc.json)")
-
-
-def _replace(path: Path, text: str) -> None:
-    """Writes ``path`` as a new file put in place of the old: a link planted there (the
-    default folder is in the project, which may not be the user's) is replaced, never
-    written through."""
-    import os
-    import tempfile
-
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise

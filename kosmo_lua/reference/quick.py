@@ -17,6 +17,7 @@ the first function that returns it, so a build's fields sit under list_builds.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 
 from .. import shapes
 from ..tools import PAYLOAD, WITH_META, Integration, Record, Tool
@@ -130,9 +131,9 @@ def _record(record: Record) -> str:
     return record.name + _dense_fields((f.name, False, shapes.parse(f.type)) for f in record.fields)
 
 
-def _dense_fields(entries: object) -> str:
+def _dense_fields(entries: Iterable[tuple[str, bool, shapes.Shape]]) -> str:
     parts = []
-    for name, optional, shape in entries:  # type: ignore[attr-defined]
+    for name, optional, shape in entries:
         if isinstance(shape, shapes.Nullable):
             optional, shape = True, shape.item
         typed = _dense(shape)

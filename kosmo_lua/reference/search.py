@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Iterable
 
-from ..tools import Integration, Tool
+from ..tools import WITH_META, Integration, Tool
 
 # Field weights: a word of the function's name says most about it.
 NAME, ALIAS, SUMMARY, PARAM_NAME, RETURNS, DESCRIPTION = 8.0, 6.0, 4.0, 3.0, 2.0, 1.0
@@ -114,7 +114,7 @@ def _weights(tool: Tool) -> dict[str, float]:
         (NAME, tool.name),
         (ALIAS, " ".join(tool.aliases)),
         (SUMMARY, tool.summary),
-        (PARAM_NAME, " ".join(p.name for p in tool.params if p.name != "with_meta")),
+        (PARAM_NAME, " ".join(p.name for p in tool.params if p.name != WITH_META.name)),
         (RETURNS, tool.returns),
         (DESCRIPTION, " ".join([tool.notes, *(p.description for p in tool.params)])),
     ]
