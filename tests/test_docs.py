@@ -143,6 +143,7 @@ def test_search_ranks_the_best_match_first():
         ("last lines of a job's log", {"get_job_log"}),
         ("what failed in a build", {"get_build_failures"}),
         ("Download Artifacts", {"download_artifact"}),
+        ("artifact file", {"download_artifact"}),  # the record it returns: ArtifactFile
     ],
 )
 def test_search_finds_the_function_for_a_natural_phrase(phrase: str, first: set[str]):

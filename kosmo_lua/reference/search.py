@@ -3,13 +3,13 @@
 Agents ask in their own words ("tail log of failed job"), not in function names. So every
 function is indexed by the words of the tool table itself, each field with a weight: its
 name's parts weigh most, then its aliases, its summary, its parameters' names (``tail`` finds
-``get_job_log``: parameter names are the synonyms), what it returns (the record and its
-fields), and last the parameters' descriptions and notes; a function whose name the query
-mostly covers ranks higher still. Words are compared as stems
-(``builds``, ``failed``, ``finishes``), words that mean nothing to a search (``of``, ``the``)
-are dropped, and a word found in few functions counts more than one found in most
-(``build`` is everywhere). A function need not hold every word; holding more of them ranks
-it higher.
+``get_job_log``: parameter names are the synonyms), what it returns (its ``returns`` text and
+the records its result type names: ``LogMatch`` is "log match"), and last the parameters'
+descriptions and notes; a function whose name the query mostly covers ranks higher still.
+Words are compared as stems (``builds``, ``failed``, ``finishes``), words that mean nothing
+to a search (``of``, ``the``) are dropped, and a word found in few functions counts more
+than one found in most (``build`` is everywhere). A function need not hold every word;
+holding more of them ranks it higher.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import math
 import re
 from collections.abc import Iterable
 
+from .. import shapes
 from ..tools import WITH_META, Integration, Tool
 
 # Field weights: a word of the function's name says most about it.
@@ -37,6 +38,7 @@ SYNONYMS = {
     "restart": ("retry",),
 }
 _WORD = re.compile(r"[a-z0-9]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")  # LogMatch → Log Match
 
 
 def stem(word: str) -> str:
@@ -67,7 +69,12 @@ class SearchIndex:
 
     def __init__(self, integrations: Iterable[Integration]) -> None:
         self.entries: list[tuple[str, Tool, dict[str, float], set[str]]] = [
-            (f"{integration.name}.{tool.name}", tool, _weights(tool), set(terms(tool.name)))
+            (
+                f"{integration.name}.{tool.name}",
+                tool,
+                _weights(integration, tool),
+                set(terms(tool.name)),
+            )
             for integration in integrations
             for tool in integration.tools
         ]
@@ -109,13 +116,13 @@ class SearchIndex:
         return score * (1 + share) * (0.5 + 0.5 * len(found) / len(wanted))
 
 
-def _weights(tool: Tool) -> dict[str, float]:
+def _weights(integration: Integration, tool: Tool) -> dict[str, float]:
     fields = [
         (NAME, tool.name),
         (ALIAS, " ".join(tool.aliases)),
         (SUMMARY, tool.summary),
         (PARAM_NAME, " ".join(p.name for p in tool.params if p.name != WITH_META.name)),
-        (RETURNS, tool.returns),
+        (RETURNS, " ".join([tool.returns, *_record_words(integration, tool)])),
         (DESCRIPTION, " ".join([tool.notes, *(p.description for p in tool.params)])),
     ]
     weights: dict[str, float] = {}
@@ -123,3 +130,11 @@ def _weights(tool: Tool) -> dict[str, float]:
         for term in terms(text):
             weights[term] = max(weights.get(term, 0.0), weight)
     return weights
+
+
+def _record_words(integration: Integration, tool: Tool) -> list[str]:
+    """The records ``tool``'s result type names, as words (``LogMatch[]`` → "Log Match")."""
+    if not tool.result:
+        return []
+    named = shapes.names(shapes.parse(tool.result))
+    return [_CAMEL.sub(" ", name) for name in dict.fromkeys(named) if name in integration.records]
